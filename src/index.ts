@@ -1,0 +1,1 @@
+export { TidemarkError, UsageError } from './errors.js';
