@@ -1,0 +1,219 @@
+/**
+ * LZ4 frames as LTX pages use them (v0.5.0/v0.5.1 "frame" encoding): one frame
+ * per page, written with FLG 0x64 (version 1, independent blocks, content
+ * checksum) and BD 0x40 (64 KiB blocks). The reader accepts what the Go reader
+ * accepts: block sizes 64 KiB..4 MiB, block checksums, a content size field,
+ * stored blocks, several blocks, skippable frames in front.
+ *
+ * Written by hand because the page framing must be exact to the byte (header
+ * descriptor, stored-block choice, where a frame ends) and no npm LZ4 library
+ * exposes that control without native code.
+ */
+import type { BufferedReader } from './byte-source.js';
+import { LtxPageError, LtxTruncatedError, type LtxErrorContext } from './errors.js';
+import { Lz4FormatError, lz4BlockBound, lz4CompressBlock, lz4DecompressBlock } from './lz4-block.js';
+import { xxh32 } from './xxh32.js';
+
+export const LZ4_FRAME_MAGIC = 0x184d2204;
+/** Skippable frames use magics 0x184D2A50..0x184D2A5F. */
+const SKIPPABLE_MAGIC_MASK = 0xfffffff0;
+const SKIPPABLE_MAGIC = 0x184d2a50;
+
+/** FLG as ltx v0.5.1 writes it: version 01, independent blocks, content checksum on. */
+export const FRAME_FLG = 0x64;
+/** BD as ltx v0.5.1 writes it: 64 KiB maximum block size. */
+export const FRAME_BD = 0x40;
+
+const FLG_VERSION_MASK = 0xc0;
+const FLG_VERSION_01 = 0x40;
+const FLG_BLOCK_CHECKSUM = 0x10;
+const FLG_CONTENT_SIZE = 0x08;
+const FLG_CONTENT_CHECKSUM = 0x04;
+const FLG_RESERVED = 0x02;
+const FLG_DICT_ID = 0x01;
+const BD_RESERVED = 0x8f;
+/** Block size bit: set means the block is stored uncompressed. */
+const BLOCK_UNCOMPRESSED = 0x80000000;
+const FRAME_END_MARK = 0;
+
+/** Maximum block size for BD block-size ids 4..7. */
+const BLOCK_MAX_SIZES = [0, 0, 0, 0, 64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024];
+
+/** magic 4 + FLG + BD + HC */
+const FRAME_HEADER_SIZE = 7;
+const BLOCK_SIZE_FIELD = 4;
+/** EndMark + content checksum. */
+const FRAME_FOOTER_SIZE = 8;
+
+/** The header checksum byte HC for a descriptor. */
+export function frameHeaderChecksum(flg: number, bd: number): number {
+  return (xxh32(new Uint8Array([flg, bd])) >>> 8) & 0xff;
+}
+
+const DEFAULT_HC = frameHeaderChecksum(FRAME_FLG, FRAME_BD);
+
+/** Largest frame writePageFrame can produce for n input bytes. */
+export function maxPageFrameSize(n: number): number {
+  return FRAME_HEADER_SIZE + BLOCK_SIZE_FIELD + Math.max(n, lz4BlockBound(n)) + FRAME_FOOTER_SIZE;
+}
+
+/**
+ * Writes src[start, start+n) as one LZ4 frame at out[at]; returns bytes written.
+ * Pages up to 64 KiB are one block; an incompressible block is stored raw, as
+ * the Go writer does.
+ */
+export function writePageFrame(src: Uint8Array, start: number, n: number, out: Uint8Array, at: number): number {
+  let p = at;
+  out[p++] = 0x04;
+  out[p++] = 0x22;
+  out[p++] = 0x4d;
+  out[p++] = 0x18;
+  out[p++] = FRAME_FLG;
+  out[p++] = FRAME_BD;
+  out[p++] = DEFAULT_HC;
+  const blockMax = BLOCK_MAX_SIZES[4]!;
+  for (let off = start; off < start + n; off += blockMax) {
+    const len = Math.min(blockMax, start + n - off);
+    const sizeAt = p;
+    p += BLOCK_SIZE_FIELD;
+    const c = lz4CompressBlock(src, out, p, off, off + len);
+    let field: number;
+    if (c > 0 && c < len) {
+      field = c;
+      p += c;
+    } else {
+      out.set(src.subarray(off, off + len), p);
+      field = (BLOCK_UNCOMPRESSED | len) >>> 0;
+      p += len;
+    }
+    writeU32le(out, sizeAt, field);
+  }
+  writeU32le(out, p, FRAME_END_MARK);
+  writeU32le(out, p + 4, xxh32(src, 0, start, start + n));
+  return p + FRAME_FOOTER_SIZE - at;
+}
+
+/**
+ * Reads one LZ4 frame from the reader and decompresses it into dst[0, size).
+ * The frame must produce exactly `size` bytes and end there. Resolves whether
+ * the frame carried a content checksum (frames without one break newer readers).
+ */
+export async function readPageFrame(
+  r: BufferedReader,
+  dst: Uint8Array,
+  size: number,
+  ctx: LtxErrorContext,
+): Promise<boolean> {
+  const need = async (n: number, what: string): Promise<void> => {
+    if (r.end - r.pos < n && !(await r.fill(n))) {
+      throw new LtxTruncatedError(`page: unexpected end of data in LZ4 ${what}`, { ...ctx, offset: r.offset });
+    }
+  };
+  const fail = (reason: string, at: number): never => {
+    throw new LtxPageError(`page: ${reason}`, { ...ctx, offset: at });
+  };
+
+  let magic: number;
+  for (;;) {
+    if (r.end - r.pos < 4) await need(4, 'frame magic');
+    magic = readU32le(r.buf, r.pos);
+    if ((magic & SKIPPABLE_MAGIC_MASK) >>> 0 !== SKIPPABLE_MAGIC) break;
+    if (r.end - r.pos < 8) await need(8, 'skippable frame header');
+    const skipLen = readU32le(r.buf, r.pos + 4);
+    r.skip(8);
+    // Skip in bounded steps so a huge declared length cannot make the buffer grow.
+    let left = skipLen;
+    while (left > 0) {
+      const step = Math.min(left, 64 * 1024);
+      if (r.end - r.pos < step) await need(step, 'skippable frame');
+      r.skip(step);
+      left -= step;
+    }
+  }
+  const frameStart = r.offset;
+  if (magic !== LZ4_FRAME_MAGIC) fail(`invalid LZ4 frame magic 0x${magic.toString(16).padStart(8, '0')}`, frameStart);
+
+  if (r.end - r.pos < FRAME_HEADER_SIZE - 4 + 4) await need(FRAME_HEADER_SIZE - 4 + 4, 'frame header');
+  const flg = r.buf[r.pos + 4]!;
+  const bd = r.buf[r.pos + 5]!;
+  if ((flg & FLG_VERSION_MASK) !== FLG_VERSION_01) fail(`unsupported LZ4 frame version in FLG 0x${hex8(flg)}`, frameStart + 4);
+  if ((flg & FLG_RESERVED) !== 0) fail(`reserved bit set in LZ4 FLG 0x${hex8(flg)}`, frameStart + 4);
+  if ((flg & FLG_DICT_ID) !== 0) fail('LZ4 dictionary IDs are not supported', frameStart + 4);
+  if ((bd & BD_RESERVED) !== 0) fail(`reserved bits set in LZ4 BD 0x${hex8(bd)}`, frameStart + 5);
+  const blockMax = BLOCK_MAX_SIZES[(bd >> 4) & 7]!;
+  if (blockMax === 0) fail(`invalid LZ4 block size id ${(bd >> 4) & 7}`, frameStart + 5);
+  const hasContentSize = (flg & FLG_CONTENT_SIZE) !== 0;
+  const descLen = 2 + (hasContentSize ? 8 : 0);
+  if (r.end - r.pos < 4 + descLen + 1) await need(4 + descLen + 1, 'frame header');
+  const hc = r.buf[r.pos + 4 + descLen]!;
+  const expectHc = (xxh32(r.buf, 0, r.pos + 4, r.pos + 4 + descLen) >>> 8) & 0xff;
+  if (hc !== expectHc) fail(`LZ4 frame header checksum mismatch: 0x${hex8(hc)}, expected 0x${hex8(expectHc)}`, frameStart + 4 + descLen);
+  r.skip(4 + descLen + 1);
+
+  const blockChecksum = (flg & FLG_BLOCK_CHECKSUM) !== 0;
+  let produced = 0;
+  for (;;) {
+    if (r.end - r.pos < BLOCK_SIZE_FIELD) await need(BLOCK_SIZE_FIELD, 'block size');
+    const blockAt = r.offset;
+    const field = readU32le(r.buf, r.pos);
+    r.skip(BLOCK_SIZE_FIELD);
+    if (field === FRAME_END_MARK) break;
+    const stored = (field & BLOCK_UNCOMPRESSED) !== 0;
+    const len = field & ~BLOCK_UNCOMPRESSED;
+    if (len > blockMax) fail(`LZ4 block of ${len} bytes exceeds the frame's ${blockMax}-byte maximum`, blockAt);
+    // Refuse a block that cannot fit what is left of the page before buffering it.
+    if (stored ? len > size - produced : len > lz4BlockBound(size - produced)) {
+      fail(`LZ4 frame holds more than the ${size}-byte page`, blockAt);
+    }
+    if (r.end - r.pos < len + (blockChecksum ? 4 : 0)) await need(len + (blockChecksum ? 4 : 0), 'block');
+    const blockOut = produced;
+    if (stored) {
+      if (produced + len > size) fail(`LZ4 frame holds more than the ${size}-byte page`, blockAt);
+      dst.set(r.buf.subarray(r.pos, r.pos + len), produced);
+      produced += len;
+    } else {
+      try {
+        produced += lz4DecompressBlock(r.buf, dst, r.pos, r.pos + len, produced, size - produced);
+      } catch (err) {
+        if (err instanceof Lz4FormatError) {
+          fail(`bad LZ4 block: ${err.message}`, blockAt + BLOCK_SIZE_FIELD + err.offset);
+        }
+        throw err;
+      }
+    }
+    if (blockChecksum) {
+      // The LZ4 spec checksums the block as stored; pierrec/lz4 (the Go writer)
+      // checksums the decompressed bytes. Either proves the block intact.
+      const sum = readU32le(r.buf, r.pos + len);
+      if (sum !== xxh32(r.buf, 0, r.pos, r.pos + len) && sum !== xxh32(dst, 0, blockOut, produced)) {
+        fail('LZ4 block checksum mismatch', blockAt);
+      }
+    }
+    r.skip(len + (blockChecksum ? 4 : 0));
+  }
+  if (produced !== size) fail(`LZ4 frame ends after ${produced} of ${size} page bytes`, r.offset - BLOCK_SIZE_FIELD);
+  const hasContentChecksum = (flg & FLG_CONTENT_CHECKSUM) !== 0;
+  if (hasContentChecksum) {
+    if (r.end - r.pos < 4) await need(4, 'content checksum');
+    const sum = readU32le(r.buf, r.pos);
+    const expect = xxh32(dst, 0, 0, size);
+    if (sum !== expect) fail('LZ4 content checksum mismatch', r.offset);
+    r.skip(4);
+  }
+  return hasContentChecksum;
+}
+
+function readU32le(b: Uint8Array, at: number): number {
+  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+}
+
+function writeU32le(b: Uint8Array, at: number, v: number): void {
+  b[at] = v;
+  b[at + 1] = v >>> 8;
+  b[at + 2] = v >>> 16;
+  b[at + 3] = v >>> 24;
+}
+
+function hex8(n: number): string {
+  return n.toString(16).padStart(2, '0');
+}

@@ -1,0 +1,64 @@
+import type { BufferedReader } from './byte-source.js';
+import { BLOCK_SIZE_PREFIX, PAGE_FLAG_SIZE } from './constants.js';
+import type { Crc64 } from './crc64.js';
+import { LtxPageError, LtxTruncatedError, type LtxErrorContext } from './errors.js';
+import { Lz4FormatError, lz4BlockBound, lz4DecompressBlock } from './lz4-block.js';
+import { readPageFrame } from './lz4-frame.js';
+
+/**
+ * Reads the payload that follows a v3 page header (flags 0: one LZ4 frame;
+ * flags 1: u32 size + one LZ4 block) into `data`, which must be one page long.
+ * Feeds the bytes the file checksum covers into `crc`: the size prefix of the
+ * block encoding and the decompressed page. Resolves false only for a frame
+ * without a content checksum.
+ */
+export async function readPagePayload(
+  r: BufferedReader,
+  flags: number,
+  pgno: number,
+  data: Uint8Array,
+  ctx: LtxErrorContext,
+  crc?: Crc64,
+): Promise<boolean> {
+  const pageSize = data.length;
+  if (flags !== PAGE_FLAG_SIZE) {
+    const hasContentChecksum = await readPageFrame(r, data, pageSize, ctx);
+    crc?.update(data);
+    return hasContentChecksum;
+  }
+  const sizeAt = r.offset;
+  if (r.end - r.pos < BLOCK_SIZE_PREFIX && !(await r.fill(BLOCK_SIZE_PREFIX))) {
+    throw new LtxTruncatedError(`page ${pgno}: unexpected end of data in block size`, { ...ctx, offset: sizeAt });
+  }
+  const b = r.buf;
+  const n = ((b[r.pos]! << 24) | (b[r.pos + 1]! << 16) | (b[r.pos + 2]! << 8) | b[r.pos + 3]!) >>> 0;
+  crc?.update(b, r.pos, r.pos + BLOCK_SIZE_PREFIX);
+  r.skip(BLOCK_SIZE_PREFIX);
+  // A block larger than the worst case for one page cannot be valid; refusing it
+  // here also keeps a corrupt size field from growing the read buffer.
+  if (n > lz4BlockBound(pageSize)) {
+    throw new LtxPageError(`page ${pgno}: compressed size ${n} exceeds the bound for a ${pageSize}-byte page`, {
+      ...ctx,
+      offset: sizeAt,
+    });
+  }
+  const blockAt = r.offset;
+  if (r.end - r.pos < n && !(await r.fill(n))) {
+    throw new LtxTruncatedError(`page ${pgno}: unexpected end of data in LZ4 block`, { ...ctx, offset: blockAt });
+  }
+  let got: number;
+  try {
+    got = lz4DecompressBlock(r.buf, data, r.pos, r.pos + n, 0, pageSize);
+  } catch (err) {
+    if (err instanceof Lz4FormatError) {
+      throw new LtxPageError(`page ${pgno}: bad LZ4 block: ${err.message}`, { ...ctx, offset: blockAt + err.offset, cause: err });
+    }
+    throw err;
+  }
+  if (got !== pageSize) {
+    throw new LtxPageError(`page ${pgno}: LZ4 block decodes to ${got} bytes, page size is ${pageSize}`, { ...ctx, offset: blockAt });
+  }
+  r.skip(n);
+  crc?.update(data);
+  return true;
+}
