@@ -104,71 +104,62 @@ export async function readPageFrame(
   size: number,
   ctx: LtxErrorContext,
 ): Promise<boolean> {
-  const need = async (n: number, what: string): Promise<void> => {
-    if (r.end - r.pos < n && !(await r.fill(n))) {
-      throw new LtxTruncatedError(`page: unexpected end of data in LZ4 ${what}`, { ...ctx, offset: r.offset });
-    }
-  };
-  const fail = (reason: string, at: number): never => {
-    throw new LtxPageError(`page: ${reason}`, { ...ctx, offset: at });
-  };
-
   let magic: number;
   for (;;) {
-    if (r.end - r.pos < 4) await need(4, 'frame magic');
+    if (r.end - r.pos < 4) await need(r, 4, 'frame magic', ctx);
     magic = readU32le(r.buf, r.pos);
     if ((magic & SKIPPABLE_MAGIC_MASK) >>> 0 !== SKIPPABLE_MAGIC) break;
-    if (r.end - r.pos < 8) await need(8, 'skippable frame header');
+    if (r.end - r.pos < 8) await need(r, 8, 'skippable frame header', ctx);
     const skipLen = readU32le(r.buf, r.pos + 4);
     r.skip(8);
     // Skip in bounded steps so a huge declared length cannot make the buffer grow.
     let left = skipLen;
     while (left > 0) {
       const step = Math.min(left, 64 * 1024);
-      if (r.end - r.pos < step) await need(step, 'skippable frame');
+      if (r.end - r.pos < step) await need(r, step, 'skippable frame', ctx);
       r.skip(step);
       left -= step;
     }
   }
   const frameStart = r.offset;
-  if (magic !== LZ4_FRAME_MAGIC) fail(`invalid LZ4 frame magic 0x${magic.toString(16).padStart(8, '0')}`, frameStart);
+  if (magic !== LZ4_FRAME_MAGIC) fail(ctx, `invalid LZ4 frame magic 0x${magic.toString(16).padStart(8, '0')}`, frameStart);
 
-  if (r.end - r.pos < FRAME_HEADER_SIZE - 4 + 4) await need(FRAME_HEADER_SIZE - 4 + 4, 'frame header');
+  if (r.end - r.pos < FRAME_HEADER_SIZE - 4 + 4) await need(r, FRAME_HEADER_SIZE - 4 + 4, 'frame header', ctx);
   const flg = r.buf[r.pos + 4]!;
   const bd = r.buf[r.pos + 5]!;
-  if ((flg & FLG_VERSION_MASK) !== FLG_VERSION_01) fail(`unsupported LZ4 frame version in FLG 0x${hex8(flg)}`, frameStart + 4);
-  if ((flg & FLG_RESERVED) !== 0) fail(`reserved bit set in LZ4 FLG 0x${hex8(flg)}`, frameStart + 4);
-  if ((flg & FLG_DICT_ID) !== 0) fail('LZ4 dictionary IDs are not supported', frameStart + 4);
-  if ((bd & BD_RESERVED) !== 0) fail(`reserved bits set in LZ4 BD 0x${hex8(bd)}`, frameStart + 5);
+  if ((flg & FLG_VERSION_MASK) !== FLG_VERSION_01) fail(ctx, `unsupported LZ4 frame version in FLG 0x${hex8(flg)}`, frameStart + 4);
+  if ((flg & FLG_RESERVED) !== 0) fail(ctx, `reserved bit set in LZ4 FLG 0x${hex8(flg)}`, frameStart + 4);
+  if ((flg & FLG_DICT_ID) !== 0) fail(ctx, 'LZ4 dictionary IDs are not supported', frameStart + 4);
+  if ((bd & BD_RESERVED) !== 0) fail(ctx, `reserved bits set in LZ4 BD 0x${hex8(bd)}`, frameStart + 5);
   const blockMax = BLOCK_MAX_SIZES[(bd >> 4) & 7]!;
-  if (blockMax === 0) fail(`invalid LZ4 block size id ${(bd >> 4) & 7}`, frameStart + 5);
+  if (blockMax === 0) fail(ctx, `invalid LZ4 block size id ${(bd >> 4) & 7}`, frameStart + 5);
   const hasContentSize = (flg & FLG_CONTENT_SIZE) !== 0;
   const descLen = 2 + (hasContentSize ? 8 : 0);
-  if (r.end - r.pos < 4 + descLen + 1) await need(4 + descLen + 1, 'frame header');
+  if (r.end - r.pos < 4 + descLen + 1) await need(r, 4 + descLen + 1, 'frame header', ctx);
   const hc = r.buf[r.pos + 4 + descLen]!;
   const expectHc = (xxh32(r.buf, 0, r.pos + 4, r.pos + 4 + descLen) >>> 8) & 0xff;
-  if (hc !== expectHc) fail(`LZ4 frame header checksum mismatch: 0x${hex8(hc)}, expected 0x${hex8(expectHc)}`, frameStart + 4 + descLen);
+  if (hc !== expectHc) fail(ctx, `LZ4 frame header checksum mismatch: 0x${hex8(hc)}, expected 0x${hex8(expectHc)}`, frameStart + 4 + descLen);
   r.skip(4 + descLen + 1);
 
   const blockChecksum = (flg & FLG_BLOCK_CHECKSUM) !== 0;
   let produced = 0;
   for (;;) {
-    if (r.end - r.pos < BLOCK_SIZE_FIELD) await need(BLOCK_SIZE_FIELD, 'block size');
+    if (r.end - r.pos < BLOCK_SIZE_FIELD) await need(r, BLOCK_SIZE_FIELD, 'block size', ctx);
     const blockAt = r.offset;
     const field = readU32le(r.buf, r.pos);
     r.skip(BLOCK_SIZE_FIELD);
     if (field === FRAME_END_MARK) break;
     const stored = (field & BLOCK_UNCOMPRESSED) !== 0;
     const len = field & ~BLOCK_UNCOMPRESSED;
-    if (len > blockMax) fail(`LZ4 block of ${len} bytes exceeds the frame's ${blockMax}-byte maximum`, blockAt);
+    if (len > blockMax) fail(ctx, `LZ4 block of ${len} bytes exceeds the frame's ${blockMax}-byte maximum`, blockAt);
     // Refuse a block that cannot fit what is left of the page before buffering it.
     if (stored ? len > size - produced : len > lz4BlockBound(size - produced)) {
-      fail(`LZ4 frame holds more than the ${size}-byte page`, blockAt);
+      fail(ctx, `LZ4 frame holds more than the ${size}-byte page`, blockAt);
     }
-    if (r.end - r.pos < len + (blockChecksum ? 4 : 0)) await need(len + (blockChecksum ? 4 : 0), 'block');
+    if (r.end - r.pos < len + (blockChecksum ? 4 : 0)) await need(r, len + (blockChecksum ? 4 : 0), 'block', ctx);
     const blockOut = produced;
     if (stored) {
-      if (produced + len > size) fail(`LZ4 frame holds more than the ${size}-byte page`, blockAt);
+      if (produced + len > size) fail(ctx, `LZ4 frame holds more than the ${size}-byte page`, blockAt);
       dst.set(r.buf.subarray(r.pos, r.pos + len), produced);
       produced += len;
     } else {
@@ -176,7 +167,7 @@ export async function readPageFrame(
         produced += lz4DecompressBlock(r.buf, dst, r.pos, r.pos + len, produced, size - produced);
       } catch (err) {
         if (err instanceof Lz4FormatError) {
-          fail(`bad LZ4 block: ${err.message}`, blockAt + BLOCK_SIZE_FIELD + err.offset);
+          fail(ctx, `bad LZ4 block: ${err.message}`, blockAt + BLOCK_SIZE_FIELD + err.offset);
         }
         throw err;
       }
@@ -186,21 +177,32 @@ export async function readPageFrame(
       // checksums the decompressed bytes. Either proves the block intact.
       const sum = readU32le(r.buf, r.pos + len);
       if (sum !== xxh32(r.buf, 0, r.pos, r.pos + len) && sum !== xxh32(dst, 0, blockOut, produced)) {
-        fail('LZ4 block checksum mismatch', blockAt);
+        fail(ctx, 'LZ4 block checksum mismatch', blockAt);
       }
     }
     r.skip(len + (blockChecksum ? 4 : 0));
   }
-  if (produced !== size) fail(`LZ4 frame ends after ${produced} of ${size} page bytes`, r.offset - BLOCK_SIZE_FIELD);
+  if (produced !== size) fail(ctx, `LZ4 frame ends after ${produced} of ${size} page bytes`, r.offset - BLOCK_SIZE_FIELD);
   const hasContentChecksum = (flg & FLG_CONTENT_CHECKSUM) !== 0;
   if (hasContentChecksum) {
-    if (r.end - r.pos < 4) await need(4, 'content checksum');
+    if (r.end - r.pos < 4) await need(r, 4, 'content checksum', ctx);
     const sum = readU32le(r.buf, r.pos);
     const expect = xxh32(dst, 0, 0, size);
-    if (sum !== expect) fail('LZ4 content checksum mismatch', r.offset);
+    if (sum !== expect) fail(ctx, 'LZ4 content checksum mismatch', r.offset);
     r.skip(4);
   }
   return hasContentChecksum;
+}
+
+/** Makes n bytes available or throws: the slow path, taken only when the read buffer runs dry. */
+async function need(r: BufferedReader, n: number, what: string, ctx: LtxErrorContext): Promise<void> {
+  if (!(await r.fill(n))) {
+    throw new LtxTruncatedError(`page: unexpected end of data in LZ4 ${what}`, { ...ctx, offset: r.offset });
+  }
+}
+
+function fail(ctx: LtxErrorContext, reason: string, at: number): never {
+  throw new LtxPageError(`page: ${reason}`, { ...ctx, offset: at });
 }
 
 function readU32le(b: Uint8Array, at: number): number {
