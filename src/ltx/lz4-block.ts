@@ -14,13 +14,19 @@
  * rather than clearing it on every call.
  */
 
-/** A malformed LZ4 block. `offset` is the byte offset inside the compressed block. */
+/**
+ * A malformed LZ4 block. `offset` is the byte offset inside the compressed block (from
+ * srcStart) where the problem was found; callers add their own file context.
+ */
 export class Lz4FormatError extends Error {
   override name = 'Lz4FormatError';
   readonly offset: number;
+  /** What was wrong, without the offset. */
+  readonly reason: string;
 
   constructor(reason: string, offset: number) {
-    super(`invalid LZ4 block at offset ${offset}: ${reason}`);
+    super(`${reason} (at byte ${offset} of the block)`);
+    this.reason = reason;
     this.offset = offset;
   }
 }
@@ -222,9 +228,9 @@ export function lz4CompressBlock(
     } else {
       token = litLen << 4;
     }
-    // Word copies may run up to 7 bytes past the literals, in both arrays: the source has
-    // at least MF_LIMIT bytes after ip, and the destination holds lz4BlockBound bytes,
-    // which the output cannot reach before outLimit stops it.
+    // The word copies may run up to 8 bytes past the literals in both arrays. The source
+    // has at least MF_LIMIT bytes after ip. The output so far is at most the input consumed
+    // plus 1/255 of it, so with ip <= srcEnd - MF_LIMIT the copy stays inside lz4BlockBound.
     if (litLen <= 2 * WORD) {
       dv.setInt32(op, sv.getInt32(anchor, true), true);
       dv.setInt32(op + 4, sv.getInt32(anchor + 4, true), true);
@@ -276,9 +282,17 @@ export function lz4CompressBlock(
  * a truncated token/extension/offset, output exceeding dstCapacity.
  *
  * Argument mistakes (ranges outside the arrays) are programming errors and throw RangeError
- * before any byte is read. A block must end with a literal-only sequence (possibly with
- * zero literals); a block that ends right after a match is rejected, like the reference
- * decoder does.
+ * before any byte is read. src and dst must not share memory.
+ *
+ * A block must end with a literal-only sequence (possibly of zero literals); one that ends
+ * right after a match is rejected, as liblz4 does. Matches may only reach back to dstStart:
+ * blocks of a frame with linked blocks (FLG B.Indep = 0) cannot be decoded one by one.
+ * The writer-side end conditions (last 5 bytes literal, no match in the last 12 bytes) are
+ * not enforced, so this accepts a few blocks that liblz4's safe decoder refuses.
+ *
+ * For speed, short sequences are copied in fixed 16/20-byte chunks, so bytes of
+ * dst[dstStart + returned length, dstStart + dstCapacity) may be overwritten with garbage;
+ * nothing outside [dstStart, dstStart + dstCapacity) is ever touched.
  */
 export function lz4DecompressBlock(
   src: Uint8Array,

@@ -167,7 +167,7 @@ export async function readPageFrame(
         produced += lz4DecompressBlock(r.buf, dst, r.pos, r.pos + len, produced, size - produced);
       } catch (err) {
         if (err instanceof Lz4FormatError) {
-          fail(ctx, `bad LZ4 block: ${err.message}`, blockAt + BLOCK_SIZE_FIELD + err.offset);
+          fail(ctx, `bad LZ4 block: ${err.reason}`, blockAt + BLOCK_SIZE_FIELD + err.offset);
         }
         throw err;
       }

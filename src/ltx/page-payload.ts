@@ -51,7 +51,7 @@ export async function readPagePayload(
     got = lz4DecompressBlock(r.buf, data, r.pos, r.pos + n, 0, pageSize);
   } catch (err) {
     if (err instanceof Lz4FormatError) {
-      throw new LtxPageError(`page ${pgno}: bad LZ4 block: ${err.message}`, { ...ctx, offset: blockAt + err.offset, cause: err });
+      throw new LtxPageError(`page ${pgno}: bad LZ4 block: ${err.reason}`, { ...ctx, offset: blockAt + err.offset, cause: err });
     }
     throw err;
   }
