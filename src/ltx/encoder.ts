@@ -179,10 +179,16 @@ export class LtxEncoder {
     this.crc.update(tail, 0, postAt + 8);
     const fileChecksum = CHECKSUM_FLAG | this.crc.digest();
     dv.setBigUint64(postAt + 8, fileChecksum);
-    if (this.out.length - this.used < tail.length) await this.flush();
-    this.out.set(tail, this.used);
-    this.used += tail.length;
-    await this.flush();
+    if (this.out.length - this.used >= tail.length) {
+      this.out.set(tail, this.used);
+      this.used += tail.length;
+      await this.flush();
+    } else {
+      // A large index goes to the sink as its own chunk rather than through the buffer.
+      await this.flush();
+      this.written += tail.length;
+      await this.sink.write(tail);
+    }
     this.state = 'finished';
     return { header: { ...h }, postApplyChecksum: post, fileChecksum, size: this.written, pageCount: this.index.length };
   }

@@ -1,0 +1,25 @@
+/**
+ * Runs every benchmark the project has, one after another in its own process
+ * so they do not disturb each other's memory figures. Each writes its results
+ * to bench/results/<name>.json.
+ */
+import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const BENCHMARKS = ['ltx.bench.ts', 'eventlog.bench.ts'];
+
+let failed = 0;
+for (const file of BENCHMARKS) {
+  const path = join(here, file);
+  if (!existsSync(path)) continue;
+  console.log(`\n== ${file}`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path], { stdio: 'inherit' });
+  if (r.status !== 0) {
+    console.error(`${file} failed (exit ${r.status ?? r.signal})`);
+    failed++;
+  }
+}
+process.exit(failed === 0 ? 0 : 1);
