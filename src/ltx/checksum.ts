@@ -21,8 +21,10 @@ export class DatabaseChecksum {
   private value = CHECKSUM_FLAG;
   private readonly lock: number;
 
-  constructor(pageSize: number) {
+  /** Starts from an empty database, or from a known checksum (a file's pre-apply checksum) to chain. */
+  constructor(pageSize: number, start: bigint = CHECKSUM_FLAG) {
     this.lock = lockPgno(pageSize);
+    this.value = start;
   }
 
   /** XORs a page in (or out again: the same call removes it). */

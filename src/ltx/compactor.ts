@@ -1,6 +1,6 @@
 import type { ByteSource } from './byte-source.js';
 import type { ByteSink } from './byte-sink.js';
-import { HEADER_FLAG_NO_CHECKSUM } from './constants.js';
+import { HEADER_FLAG_NO_CHECKSUM, lockPgno } from './constants.js';
 import { LtxDecoder, type DecodedPage, type LtxDecoderOptions } from './decoder.js';
 import { LtxCompactionError } from './errors.js';
 import { LtxEncoder, type LtxEncodeResult, type LtxEncoderOptions } from './encoder.js';
@@ -85,6 +85,7 @@ export class LtxMerger {
   /** Merged pages in ascending order, newest version of each. */
   async *pages(): AsyncGenerator<DecodedPage> {
     const commit = this.headers[this.headers.length - 1]!.commit;
+    const lock = lockPgno(this.headers[0]!.pageSize);
     const cur = this.current;
     for (;;) {
       let min = Infinity;
@@ -105,7 +106,8 @@ export class LtxMerger {
           cur[i] = next;
         }
       }
-      if (min <= commit) yield winner!;
+      // Pages above the final commit were truncated away; the lock page is never stored.
+      if (min <= commit && min !== lock) yield winner!;
     }
   }
 
