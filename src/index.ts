@@ -5,6 +5,7 @@
 export { TidemarkError, UsageError } from './errors.js';
 export * from './ltx/index.js';
 export { FileSource, withFileSource, LocalRandomAccessFile } from './io/file-source.js';
-export { AtomicFileSink, writeFileAtomic, fsyncDir } from './io/atomic-file.js';
+export { AtomicFileSink, writeFileAtomic } from './io/atomic-file.js';
+export { fsyncDir, writeBytesAtomic } from './io/durable-fs.js';
 export { writableSink } from './io/stream-sink.js';
 export { checksumDatabaseFile, sqlitePageSize, SqliteFormatError } from './sqlite/database-file.js';

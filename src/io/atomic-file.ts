@@ -1,18 +1,10 @@
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { ByteSink } from '../ltx/byte-sink.js';
+import { fsyncDir } from './durable-fs.js';
 
 export const TMP_SUFFIX = '.tmp';
 
-/** fsyncs a directory so a rename or create inside it survives a crash. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 /**
  * A file that appears under its final name only once it is complete and
