@@ -12,18 +12,35 @@ import {
 import { Crc64 } from './crc64.js';
 import { LtxEncodeError, type LtxErrorContext } from './errors.js';
 import { encodeHeader, hasNoChecksum, isSnapshot, validateHeader, type LtxHeader } from './header.js';
-import { lz4BlockBound, lz4CompressBlock, lz4LiteralBlock } from './lz4-block.js';
-import { maxPageFrameSize, writePageFrame } from './lz4-frame.js';
+import { compressWorker } from './compress-pool.js';
+import type { CompressResult } from './compress-worker.js';
+import { encodePagePayload, maxPageFrameBytes, maxPagePayloadSize } from './page-payload-encode.js';
 import { encodePageIndex, type PageIndexEntry } from './page-index.js';
 
 /** Output is handed to the sink in chunks of about this size. */
 export const ENCODER_FLUSH_SIZE = 256 * 1024;
+/** Page data compressed per round trip to the worker in parallel mode. */
+export const PARALLEL_BATCH_BYTES = 256 * 1024;
+const MIN_BATCH_PAGES = 4;
+/** The worker starts with a bit more than half: the main thread also checksums and assembles. */
+const INITIAL_WORKER_SHARE = 0.6;
+const MIN_WORKER_SHARE = 0.3;
+const MAX_WORKER_SHARE = 0.85;
+const SHARE_STEP = 0.02;
+/** Waiting longer than this for the worker means it had too much of the batch. */
+const BALANCED_WAIT_MS = 0.05;
 
 export interface LtxEncoderOptions {
   /** 'frame' (default) is what every Litestream v0.5 reads; 'block' is the v0.5.2+ encoding. */
   encoding?: PageEncoding;
   /** Name used in error messages. */
   file?: string;
+  /**
+   * Compress on a worker thread as well as this one: about twice the
+   * throughput on two cores, and less time on the event loop. Worth it for
+   * large files (snapshots, compactions); pages are then written in batches.
+   */
+  parallel?: boolean;
 }
 
 export interface LtxEncodeResult {
@@ -54,6 +71,14 @@ export class LtxEncoder {
   private written = 0;
   private prevPgno = 0;
   private state: 'open' | 'finished' | 'failed' = 'open';
+  private readonly maxFrame: number;
+  /** Pages waiting to be compressed together (parallel mode only). */
+  private readonly batch: Uint8Array | null = null;
+  private readonly batchPgnos: number[] = [];
+  private batchCount = 0;
+  private mainPayloads: Uint8Array | null = null;
+  /** Fraction of each batch sent to the worker. */
+  private workerShare = INITIAL_WORKER_SHARE;
 
   constructor(
     private readonly sink: ByteSink,
@@ -67,15 +92,14 @@ export class LtxEncoder {
     this.lock = lockPgno(header.pageSize);
     // Snapshots that track checksums get their post-apply checksum from their own pages.
     this.rolling = isSnapshot(header) && !hasNoChecksum(header) ? new DatabaseChecksum(header.pageSize) : null;
-    this.out = new Uint8Array(Math.max(ENCODER_FLUSH_SIZE, 2 * this.maxPageBytes()));
+    this.maxFrame = maxPageFrameBytes(header.pageSize);
+    this.out = new Uint8Array(Math.max(ENCODER_FLUSH_SIZE, 2 * this.maxFrame));
+    if (opts.parallel) {
+      this.batch = new Uint8Array(Math.max(MIN_BATCH_PAGES, Math.floor(PARALLEL_BATCH_BYTES / header.pageSize)) * header.pageSize);
+    }
     encodeHeader(this.header, this.out, 0);
     this.crc.update(this.out, 0, HEADER_SIZE);
     this.used = HEADER_SIZE;
-  }
-
-  private maxPageBytes(): number {
-    const n = this.header.pageSize;
-    return PAGE_HEADER_SIZE + BLOCK_SIZE_PREFIX + Math.max(maxPageFrameSize(n), lz4BlockBound(n));
   }
 
   private fail(reason: string): never {
@@ -98,41 +122,102 @@ export class LtxEncoder {
       this.fail(`pages must be in ascending order: page ${pgno} after page ${this.prevPgno}`);
     }
 
-    if (this.out.length - this.used < this.maxPageBytes()) await this.flush();
-    const out = this.out;
+    this.rolling?.toggle(pgno, data);
+    this.prevPgno = pgno;
+    if (this.batch) {
+      this.batch.set(data, this.batchCount * h.pageSize);
+      this.batchPgnos[this.batchCount++] = pgno;
+      if (this.batchCount * h.pageSize === this.batch.length) await this.flushBatch();
+      return;
+    }
+    if (this.out.length - this.used < this.maxFrame) await this.flush();
     const start = this.used;
-    let p = start;
+    this.writePageHeader(pgno);
+    const n = encodePagePayload(data, 0, h.pageSize, this.encoding, this.out, start + PAGE_HEADER_SIZE);
+    this.appendChecksummed(pgno, start, n, data, 0);
+  }
+
+  private writePageHeader(pgno: number): void {
+    const out = this.out;
+    const p = this.used;
     out[p] = pgno >>> 24;
     out[p + 1] = pgno >>> 16;
     out[p + 2] = pgno >>> 8;
     out[p + 3] = pgno;
-    if (this.encoding === 'frame') {
-      out[p + 4] = 0;
-      out[p + 5] = 0;
-      this.crc.update(out, p, p + PAGE_HEADER_SIZE);
-      p += PAGE_HEADER_SIZE;
-      p += writePageFrame(data, 0, data.length, out, p);
-    } else {
-      out[p + 4] = PAGE_FLAG_SIZE >>> 8;
-      out[p + 5] = PAGE_FLAG_SIZE & 0xff;
-      const blockAt = p + PAGE_HEADER_SIZE + BLOCK_SIZE_PREFIX;
-      let n = lz4CompressBlock(data, out, blockAt);
-      // There is no stored escape in the block encoding: incompressible data
-      // becomes a literal-only block, exactly as the Go writer emits it.
-      if (n === 0) n = lz4LiteralBlock(data, out, blockAt);
-      const sizeAt = p + PAGE_HEADER_SIZE;
-      out[sizeAt] = n >>> 24;
-      out[sizeAt + 1] = n >>> 16;
-      out[sizeAt + 2] = n >>> 8;
-      out[sizeAt + 3] = n;
-      this.crc.update(out, p, blockAt);
-      p = blockAt + n;
+    const flags = this.encoding === 'frame' ? 0 : PAGE_FLAG_SIZE;
+    out[p + 4] = flags >>> 8;
+    out[p + 5] = flags & 0xff;
+  }
+
+  /**
+   * Accounts for a page whose header is at out[start] and whose payload of n
+   * bytes follows it: file checksum (page header, the block encoding's size
+   * prefix, the uncompressed page), index entry, buffer position.
+   */
+  private appendChecksummed(pgno: number, start: number, n: number, data: Uint8Array, dataAt: number): void {
+    const prefix = this.encoding === 'frame' ? PAGE_HEADER_SIZE : PAGE_HEADER_SIZE + BLOCK_SIZE_PREFIX;
+    this.crc.update(this.out, start, start + prefix);
+    this.crc.update(data, dataAt, dataAt + this.header.pageSize);
+    const size = PAGE_HEADER_SIZE + n;
+    this.index.push({ pgno, offset: this.written + start, size });
+    this.used = start + size;
+  }
+
+  /**
+   * Compresses the buffered pages: a share goes to the worker thread while the
+   * main thread compresses the rest, then both are assembled in page order.
+   * The share adapts so that neither side waits long for the other.
+   */
+  private async flushBatch(): Promise<void> {
+    const batch = this.batch!;
+    const count = this.batchCount;
+    this.batchCount = 0;
+    if (count === 0) return;
+    const ps = this.header.pageSize;
+    const k = count < 2 || this.workerShare === 0 ? 0 : Math.min(count - 1, Math.max(1, Math.round(count * this.workerShare)));
+    let job: Promise<CompressResult> | null = null;
+    if (k > 0) {
+      job = compressWorker().run({ pages: batch.slice(0, k * ps), pageSize: ps, count: k, encoding: this.encoding });
+      // Rejections are handled where the job is awaited.
+      job.catch(() => undefined);
     }
-    this.crc.update(data);
-    this.rolling?.toggle(pgno, data);
-    this.index.push({ pgno, offset: this.written + start, size: p - start });
-    this.used = p;
-    this.prevPgno = pgno;
+    const scratch = (this.mainPayloads ??= new Uint8Array((batch.length / ps) * maxPagePayloadSize(ps)));
+    const mainAt = new Int32Array(count + 1);
+    for (let i = k; i < count; i++) {
+      mainAt[i + 1] = mainAt[i]! + encodePagePayload(batch, i * ps, ps, this.encoding, scratch, mainAt[i]!);
+    }
+    let result: CompressResult | null = null;
+    if (job) {
+      const waitStart = performance.now();
+      try {
+        result = await job;
+        const waited = performance.now() - waitStart;
+        const step = waited > BALANCED_WAIT_MS ? -SHARE_STEP : SHARE_STEP;
+        this.workerShare = Math.min(MAX_WORKER_SHARE, Math.max(MIN_WORKER_SHARE, this.workerShare + step));
+      } catch {
+        // Without a worker the batch is still encoded, on this thread, and so are the next ones.
+        this.workerShare = 0;
+      }
+    }
+    let workerAt = 0;
+    for (let i = 0; i < count; i++) {
+      if (this.out.length - this.used < this.maxFrame) await this.flush();
+      const start = this.used;
+      this.writePageHeader(this.batchPgnos[i]!);
+      const payloadAt = start + PAGE_HEADER_SIZE;
+      let n: number;
+      if (i < k && result) {
+        n = result.lengths[i]!;
+        this.out.set(result.payloads.subarray(workerAt, workerAt + n), payloadAt);
+        workerAt += n;
+      } else if (i < k) {
+        n = encodePagePayload(batch, i * ps, ps, this.encoding, this.out, payloadAt);
+      } else {
+        n = mainAt[i + 1]! - mainAt[i]!;
+        this.out.set(scratch.subarray(mainAt[i]!, mainAt[i + 1]!), payloadAt);
+      }
+      this.appendChecksummed(this.batchPgnos[i]!, start, n, batch, i * ps);
+    }
   }
 
   /**
@@ -143,6 +228,7 @@ export class LtxEncoder {
   async finish(opts: { postApplyChecksum?: bigint } = {}): Promise<LtxEncodeResult> {
     if (this.state !== 'open') this.fail(`cannot finish: encoder is ${this.state}`);
     const h = this.header;
+    if (this.batch) await this.flushBatch();
     if (isSnapshot(h) && h.commit > 0) {
       const last = h.commit === this.lock ? h.commit - 1 : h.commit;
       if (this.prevPgno !== last) this.fail(`snapshot incomplete: has pages 1..${this.prevPgno}, commit is ${h.commit}`);

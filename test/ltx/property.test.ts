@@ -52,6 +52,8 @@ interface FileSpec {
   kinds: number[];
   encoding: PageEncoding;
   tracked: boolean;
+  /** Compress on the worker thread too. */
+  parallel?: boolean;
 }
 
 const fileSpec = fc
@@ -63,11 +65,12 @@ const fileSpec = fc
     kinds: fc.array(fc.integer({ min: 0, max: 7 }), { minLength: 24, maxLength: 24 }),
     encoding: fc.constantFrom<PageEncoding>('frame', 'block'),
     tracked: fc.boolean(),
+    parallel: fc.boolean(),
   })
-  .map(({ pageSize, snapshot, commit, pick, kinds, encoding, tracked }): FileSpec => {
+  .map(({ pageSize, snapshot, commit, pick, kinds, encoding, tracked, parallel }): FileSpec => {
     const all = Array.from({ length: commit }, (_, i) => i + 1);
     const pgnos = snapshot ? all : all.filter((p) => pick[p - 1]);
-    return { pageSize, snapshot, commit, pgnos, kinds, encoding, tracked: tracked && snapshot };
+    return { pageSize, snapshot, commit, pgnos, kinds, encoding, tracked: tracked && snapshot, parallel };
   });
 
 async function encodeSpec(s: FileSpec, minTxid = s.snapshot ? 1n : 5n): Promise<{ bytes: Uint8Array; pages: Map<number, Uint8Array>; header: LtxHeader }> {
@@ -80,7 +83,7 @@ async function encodeSpec(s: FileSpec, minTxid = s.snapshot ? 1n : 5n): Promise<
     timestamp: 1_700_000_000_000,
   });
   const sink = new MemorySink();
-  const enc = new LtxEncoder(sink, header, { encoding: s.encoding });
+  const enc = new LtxEncoder(sink, header, { encoding: s.encoding, parallel: s.parallel ?? false });
   const pages = new Map<number, Uint8Array>();
   for (const pgno of s.pgnos) {
     const data = pageContent(s.kinds[(pgno - 1) % s.kinds.length]!, pgno * 7 + Number(minTxid), s.pageSize);
