@@ -9,3 +9,4 @@ export { AtomicFileSink, writeFileAtomic } from './io/atomic-file.js';
 export { fsyncDir, writeBytesAtomic } from './io/durable-fs.js';
 export { writableSink } from './io/stream-sink.js';
 export { checksumDatabaseFile, sqlitePageSize, SqliteFormatError } from './sqlite/database-file.js';
+export * from './storage/index.js';

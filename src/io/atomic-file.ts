@@ -2,6 +2,7 @@ import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { ByteSink } from '../ltx/byte-sink.js';
 import { fsyncDir } from './durable-fs.js';
+import { TidemarkError } from '../errors.js';
 
 export const TMP_SUFFIX = '.tmp';
 
@@ -42,7 +43,7 @@ export class AtomicFileSink implements ByteSink {
 
   /** Makes the file durable under its final name. */
   async commit(mtime?: Date): Promise<void> {
-    if (this.done) throw new Error(`${this.path}: atomic file already committed or aborted`);
+    if (this.done) throw new TidemarkError(`${this.path}: atomic file already committed or aborted`);
     this.done = true;
     try {
       await this.fh.sync();

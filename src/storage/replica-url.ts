@@ -1,0 +1,140 @@
+import { posix, resolve } from 'node:path';
+import { ReplicaUrlError } from './errors.js';
+import { FileReplicaClient } from './file-replica-client.js';
+import type { ReplicaClient } from './replica-client.js';
+
+/** Every scheme Litestream v0.5 accepts in a replica URL. */
+export const REPLICA_URL_SCHEMES = ['file', 's3', 'gs', 'abs', 'sftp', 'webdav', 'webdavs', 'nats'] as const;
+export type ReplicaUrlScheme = (typeof REPLICA_URL_SCHEMES)[number];
+export type RemoteReplicaScheme = Exclude<ReplicaUrlScheme, 'file'>;
+
+export interface FileReplicaUrl {
+  scheme: 'file';
+  /** Absolute, normalised directory path. */
+  path: string;
+}
+
+export interface ReplicaUrlUserinfo {
+  username: string;
+  password: string | undefined;
+}
+
+export interface RemoteReplicaUrl {
+  scheme: RemoteReplicaScheme;
+  /** Bucket, container, or host[:port], as written; for an S3 access point, the ARN up to the access point name. */
+  host: string;
+  /** Key prefix or remote directory: decoded, cleaned, without leading or trailing '/'; '' when there is none. */
+  path: string;
+  query: URLSearchParams;
+  userinfo: ReplicaUrlUserinfo | undefined;
+}
+
+export type ReplicaUrl = FileReplicaUrl | RemoteReplicaUrl;
+
+const URL_RE = /^\w+:\/\//;
+
+/** What the authority part of each scheme's URL names, for error messages. */
+const AUTHORITY_NAME: Record<RemoteReplicaScheme, string> = {
+  s3: 'bucket',
+  gs: 'bucket',
+  abs: 'container',
+  sftp: 'host',
+  webdav: 'host',
+  webdavs: 'host',
+  nats: 'host',
+};
+
+/** The same test Litestream uses to tell a replica URL from a path. */
+export function isUrl(s: string): boolean {
+  return URL_RE.test(s);
+}
+
+/**
+ * Parses a replica URL, or a plain path meaning a directory replica. Parsing
+ * follows Litestream: for `file://` everything after the scheme is cleaned as
+ * a path (so `file://dir/x` is `/dir/x`) and the query is dropped; for other
+ * schemes the path is cleaned and loses its leading '/'.
+ */
+export function parseReplicaUrl(s: string): ReplicaUrl {
+  if (s === '') throw new ReplicaUrlError(s, 'empty replica URL or path');
+  if (s.includes('\0')) throw new ReplicaUrlError(s, 'contains a NUL byte');
+  if (!isUrl(s)) return { scheme: 'file', path: resolve(s) };
+
+  const scheme = s.slice(0, s.indexOf('://')).toLowerCase();
+  if (scheme === 'file') return parseFileUrl(s);
+  if (!isRemoteScheme(scheme)) {
+    throw new ReplicaUrlError(s, `unknown scheme '${scheme}' (supported: ${REPLICA_URL_SCHEMES.join(', ')})`);
+  }
+  if (scheme === 's3' && S3_ARN_RE.test(s)) return parseS3AccessPoint(s);
+
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch (err) {
+    throw new ReplicaUrlError(s, 'malformed URL', { cause: err });
+  }
+  if (u.host === '') throw new ReplicaUrlError(s, `missing ${AUTHORITY_NAME[scheme]}`);
+  const userinfo =
+    u.username === '' && u.password === ''
+      ? undefined
+      : { username: decode(s, u.username), password: u.password === '' ? undefined : decode(s, u.password) };
+  return {
+    scheme,
+    host: u.host,
+    path: cleanRemotePath(s, u.pathname),
+    query: new URLSearchParams(u.search),
+    userinfo,
+  };
+}
+
+function isRemoteScheme(scheme: string): scheme is RemoteReplicaScheme {
+  return scheme !== 'file' && (REPLICA_URL_SCHEMES as readonly string[]).includes(scheme);
+}
+
+function parseFileUrl(s: string): FileReplicaUrl {
+  const rest = s.slice('file://'.length).replace(/[?#].*$/s, '');
+  const decoded = decode(s, rest);
+  if (decoded === '') throw new ReplicaUrlError(s, 'file URL has no path');
+  const path = posix.normalize('/' + decoded);
+  return { scheme: 'file', path: path.length > 1 ? path.replace(/\/+$/, '') : path };
+}
+
+/**
+ * `s3://arn:<partition>:s3:<region>:<account>:accesspoint/<name>[/key][?query]`:
+ * the colons make it an invalid URL authority, so it is split by hand.
+ */
+const S3_ARN_RE = /^s3:\/\/(arn:[^:/?#]+:s3:[^:/?#]*:[^:/?#]*:accesspoint\/[^/?#]+)([^?#]*)(\?[^#]*)?(#.*)?$/is;
+
+function parseS3AccessPoint(s: string): RemoteReplicaUrl {
+  const m = S3_ARN_RE.exec(s)!;
+  return {
+    scheme: 's3',
+    host: m[1]!,
+    path: cleanRemotePath(s, m[2]!),
+    query: new URLSearchParams(m[3] ?? ''),
+    userinfo: undefined,
+  };
+}
+
+function cleanRemotePath(url: string, rawPath: string): string {
+  const clean = posix.normalize('/' + decode(url, rawPath));
+  return clean.replace(/^\/+/, '').replace(/\/+$/, '');
+}
+
+function decode(url: string, s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch (err) {
+    throw new ReplicaUrlError(url, `malformed percent-encoding in ${JSON.stringify(s)}`, { cause: err });
+  }
+}
+
+/**
+ * The client for a replica URL or path. Only the directory backend exists so
+ * far; the other schemes Litestream supports are recognised and refused.
+ */
+export function createReplicaClient(url: string): ReplicaClient {
+  const u = parseReplicaUrl(url);
+  if (u.scheme === 'file') return new FileReplicaClient(u.path);
+  throw new ReplicaUrlError(url, `backend '${u.scheme}' is not available yet (available: file)`);
+}
