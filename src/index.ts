@@ -10,3 +10,8 @@ export { fsyncDir, writeBytesAtomic } from './io/durable-fs.js';
 export { writableSink } from './io/stream-sink.js';
 export { checksumDatabaseFile, sqlitePageSize, SqliteFormatError } from './sqlite/database-file.js';
 export * from './storage/index.js';
+export { parseWalHeader, type WalHeader } from './sqlite/wal-header.js';
+export { WalFrameReader, readWalHeader, readWalFrame } from './sqlite/wal-reader.js';
+export { walPageMap, type WalPageMap } from './sqlite/wal-page-map.js';
+export { detectMissedCheckpoint } from './sqlite/wal-missed-checkpoint.js';
+export { WalError, WalFormatError, PrevFrameMismatchError, WalOffsetError } from './sqlite/wal-errors.js';
