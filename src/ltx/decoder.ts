@@ -220,7 +220,8 @@ export class LtxDecoder {
       this.crc.update(r.buf, r.pos, r.pos + h.pageSize);
       r.skip(h.pageSize);
     } else {
-      const contentChecksum = await readPagePayload(r, flags, pgno, data, this.ctx, this.crc);
+      const res = readPagePayload(r, flags, pgno, data, this.ctx, this.crc);
+      const contentChecksum = typeof res === 'boolean' ? res : await res;
       if (!contentChecksum && !this.warnedNoContentChecksum) {
         this.warnedNoContentChecksum = true;
         this.warnings.push(`page ${pgno}: LZ4 frame has no content checksum (readers on newer LZ4 libraries refuse such frames)`);

@@ -93,27 +93,133 @@ export function writePageFrame(src: Uint8Array, start: number, n: number, out: U
   return p + FRAME_FOOTER_SIZE - at;
 }
 
+/** parsePageFrame's answer when the buffer ends before the frame does. */
+export const NEED_MORE = -1;
+
+/** Extra bytes beyond the largest frame a writer produces, for descriptors with optional fields. */
+const FRAME_SLACK = 64;
+
 /**
- * Reads one LZ4 frame from the reader and decompresses it into dst[0, size).
- * The frame must produce exactly `size` bytes and end there. Resolves whether
- * the frame carried a content checksum (frames without one break newer readers).
+ * Parses one LZ4 frame at buf[pos, end) and decompresses it into dst[0, size).
+ * Returns the position just after the frame, or NEED_MORE if the buffer ends
+ * first (nothing is consumed then; call again with more bytes). Throws
+ * LtxPageError for a malformed frame. `base` is the file offset of buf[0], for
+ * error messages; `info.contentChecksum` tells whether the frame had one.
+ *
+ * Every block must produce at least one byte and fit what is left of the page,
+ * so a frame can never need more than a bounded amount of input.
  */
-export async function readPageFrame(
-  r: BufferedReader,
+export function parsePageFrame(
+  buf: Uint8Array,
+  pos: number,
+  end: number,
   dst: Uint8Array,
   size: number,
   ctx: LtxErrorContext,
-): Promise<boolean> {
-  let magic: number;
+  base: number,
+  info: { contentChecksum: boolean },
+): number {
+  const frameStart = base + pos;
+  if (end - pos < FRAME_HEADER_SIZE) return NEED_MORE;
+  const magic = readU32le(buf, pos);
+  if (magic !== LZ4_FRAME_MAGIC) fail(ctx, `invalid LZ4 frame magic 0x${magic.toString(16).padStart(8, '0')}`, frameStart);
+  const flg = buf[pos + 4]!;
+  const bd = buf[pos + 5]!;
+  if ((flg & FLG_VERSION_MASK) !== FLG_VERSION_01) fail(ctx, `unsupported LZ4 frame version in FLG 0x${hex8(flg)}`, frameStart + 4);
+  if ((flg & FLG_RESERVED) !== 0) fail(ctx, `reserved bit set in LZ4 FLG 0x${hex8(flg)}`, frameStart + 4);
+  if ((flg & FLG_DICT_ID) !== 0) fail(ctx, 'LZ4 dictionary IDs are not supported', frameStart + 4);
+  if ((bd & BD_RESERVED) !== 0) fail(ctx, `reserved bits set in LZ4 BD 0x${hex8(bd)}`, frameStart + 5);
+  const blockMax = BLOCK_MAX_SIZES[(bd >> 4) & 7]!;
+  if (blockMax === 0) fail(ctx, `invalid LZ4 block size id ${(bd >> 4) & 7}`, frameStart + 5);
+  const descLen = 2 + ((flg & FLG_CONTENT_SIZE) !== 0 ? 8 : 0);
+  if (end - pos < 4 + descLen + 1) return NEED_MORE;
+  const hc = buf[pos + 4 + descLen]!;
+  const expectHc = (xxh32(buf, 0, pos + 4, pos + 4 + descLen) >>> 8) & 0xff;
+  if (hc !== expectHc) {
+    fail(ctx, `LZ4 frame header checksum mismatch: 0x${hex8(hc)}, expected 0x${hex8(expectHc)}`, frameStart + 4 + descLen);
+  }
+  let p = pos + 4 + descLen + 1;
+
+  const blockChecksum = (flg & FLG_BLOCK_CHECKSUM) !== 0;
+  const trailer = blockChecksum ? 4 : 0;
+  let produced = 0;
+  for (;;) {
+    if (end - p < BLOCK_SIZE_FIELD) return NEED_MORE;
+    const blockAt = base + p;
+    const field = readU32le(buf, p);
+    if (field === FRAME_END_MARK) {
+      p += BLOCK_SIZE_FIELD;
+      break;
+    }
+    const stored = (field & BLOCK_UNCOMPRESSED) !== 0;
+    const len = field & ~BLOCK_UNCOMPRESSED;
+    if (len > blockMax) fail(ctx, `LZ4 block of ${len} bytes exceeds the frame's ${blockMax}-byte maximum`, blockAt);
+    if (len === 0) fail(ctx, 'empty LZ4 block', blockAt);
+    if (stored ? len > size - produced : len > lz4BlockBound(size - produced)) {
+      fail(ctx, `LZ4 frame holds more than the ${size}-byte page`, blockAt);
+    }
+    const data = p + BLOCK_SIZE_FIELD;
+    if (end - data < len + trailer) return NEED_MORE;
+    const blockOut = produced;
+    if (stored) {
+      dst.set(buf.subarray(data, data + len), produced);
+      produced += len;
+    } else {
+      try {
+        produced += lz4DecompressBlock(buf, dst, data, data + len, produced, size - produced);
+      } catch (err) {
+        if (err instanceof Lz4FormatError) fail(ctx, `bad LZ4 block: ${err.reason}`, base + data + err.offset);
+        throw err;
+      }
+      if (produced === blockOut) fail(ctx, 'LZ4 block decodes to nothing', blockAt);
+    }
+    if (blockChecksum) {
+      // The LZ4 spec checksums the block as stored; pierrec/lz4 (the Go writer)
+      // checksums the decompressed bytes. Either proves the block intact.
+      const sum = readU32le(buf, data + len);
+      if (sum !== xxh32(buf, 0, data, data + len) && sum !== xxh32(dst, 0, blockOut, produced)) {
+        fail(ctx, 'LZ4 block checksum mismatch', blockAt);
+      }
+    }
+    p = data + len + trailer;
+  }
+  if (produced !== size) fail(ctx, `LZ4 frame ends after ${produced} of ${size} page bytes`, base + p - BLOCK_SIZE_FIELD);
+  info.contentChecksum = (flg & FLG_CONTENT_CHECKSUM) !== 0;
+  if (info.contentChecksum) {
+    if (end - p < 4) return NEED_MORE;
+    if (readU32le(buf, p) !== xxh32(dst, 0, 0, size)) fail(ctx, 'LZ4 content checksum mismatch', base + p);
+    p += 4;
+  }
+  return p;
+}
+
+const frameInfo = { contentChecksum: true };
+
+/**
+ * Reads one LZ4 frame (after any skippable frames) from the reader into
+ * dst[0, size): synchronously when the frame is already buffered, which is the
+ * common case, so a page costs no extra promise. Returns whether the frame had
+ * a content checksum (frames without one break newer readers).
+ */
+export function readPageFrame(r: BufferedReader, dst: Uint8Array, size: number, ctx: LtxErrorContext): boolean | Promise<boolean> {
+  if (r.end - r.pos >= 4 && (readU32le(r.buf, r.pos) & SKIPPABLE_MAGIC_MASK) >>> 0 !== SKIPPABLE_MAGIC) {
+    const next = parsePageFrame(r.buf, r.pos, r.end, dst, size, ctx, r.offset - r.pos, frameInfo);
+    if (next !== NEED_MORE) {
+      r.pos = next;
+      return frameInfo.contentChecksum;
+    }
+  }
+  return readPageFrameSlow(r, dst, size, ctx);
+}
+
+async function readPageFrameSlow(r: BufferedReader, dst: Uint8Array, size: number, ctx: LtxErrorContext): Promise<boolean> {
   for (;;) {
     if (r.end - r.pos < 4) await need(r, 4, 'frame magic', ctx);
-    magic = readU32le(r.buf, r.pos);
-    if ((magic & SKIPPABLE_MAGIC_MASK) >>> 0 !== SKIPPABLE_MAGIC) break;
+    if ((readU32le(r.buf, r.pos) & SKIPPABLE_MAGIC_MASK) >>> 0 !== SKIPPABLE_MAGIC) break;
     if (r.end - r.pos < 8) await need(r, 8, 'skippable frame header', ctx);
-    const skipLen = readU32le(r.buf, r.pos + 4);
+    let left = readU32le(r.buf, r.pos + 4);
     r.skip(8);
     // Skip in bounded steps so a huge declared length cannot make the buffer grow.
-    let left = skipLen;
     while (left > 0) {
       const step = Math.min(left, 64 * 1024);
       if (r.end - r.pos < step) await need(r, step, 'skippable frame', ctx);
@@ -121,77 +227,20 @@ export async function readPageFrame(
       left -= step;
     }
   }
-  const frameStart = r.offset;
-  if (magic !== LZ4_FRAME_MAGIC) fail(ctx, `invalid LZ4 frame magic 0x${magic.toString(16).padStart(8, '0')}`, frameStart);
-
-  if (r.end - r.pos < FRAME_HEADER_SIZE - 4 + 4) await need(r, FRAME_HEADER_SIZE - 4 + 4, 'frame header', ctx);
-  const flg = r.buf[r.pos + 4]!;
-  const bd = r.buf[r.pos + 5]!;
-  if ((flg & FLG_VERSION_MASK) !== FLG_VERSION_01) fail(ctx, `unsupported LZ4 frame version in FLG 0x${hex8(flg)}`, frameStart + 4);
-  if ((flg & FLG_RESERVED) !== 0) fail(ctx, `reserved bit set in LZ4 FLG 0x${hex8(flg)}`, frameStart + 4);
-  if ((flg & FLG_DICT_ID) !== 0) fail(ctx, 'LZ4 dictionary IDs are not supported', frameStart + 4);
-  if ((bd & BD_RESERVED) !== 0) fail(ctx, `reserved bits set in LZ4 BD 0x${hex8(bd)}`, frameStart + 5);
-  const blockMax = BLOCK_MAX_SIZES[(bd >> 4) & 7]!;
-  if (blockMax === 0) fail(ctx, `invalid LZ4 block size id ${(bd >> 4) & 7}`, frameStart + 5);
-  const hasContentSize = (flg & FLG_CONTENT_SIZE) !== 0;
-  const descLen = 2 + (hasContentSize ? 8 : 0);
-  if (r.end - r.pos < 4 + descLen + 1) await need(r, 4 + descLen + 1, 'frame header', ctx);
-  const hc = r.buf[r.pos + 4 + descLen]!;
-  const expectHc = (xxh32(r.buf, 0, r.pos + 4, r.pos + 4 + descLen) >>> 8) & 0xff;
-  if (hc !== expectHc) fail(ctx, `LZ4 frame header checksum mismatch: 0x${hex8(hc)}, expected 0x${hex8(expectHc)}`, frameStart + 4 + descLen);
-  r.skip(4 + descLen + 1);
-
-  const blockChecksum = (flg & FLG_BLOCK_CHECKSUM) !== 0;
-  let produced = 0;
+  let want = maxPageFrameSize(size) + FRAME_SLACK;
   for (;;) {
-    if (r.end - r.pos < BLOCK_SIZE_FIELD) await need(r, BLOCK_SIZE_FIELD, 'block size', ctx);
-    const blockAt = r.offset;
-    const field = readU32le(r.buf, r.pos);
-    r.skip(BLOCK_SIZE_FIELD);
-    if (field === FRAME_END_MARK) break;
-    const stored = (field & BLOCK_UNCOMPRESSED) !== 0;
-    const len = field & ~BLOCK_UNCOMPRESSED;
-    if (len > blockMax) fail(ctx, `LZ4 block of ${len} bytes exceeds the frame's ${blockMax}-byte maximum`, blockAt);
-    // Refuse a block that cannot fit what is left of the page before buffering it.
-    if (stored ? len > size - produced : len > lz4BlockBound(size - produced)) {
-      fail(ctx, `LZ4 frame holds more than the ${size}-byte page`, blockAt);
+    if (r.end - r.pos < want) await r.fill(want);
+    const next = parsePageFrame(r.buf, r.pos, r.end, dst, size, ctx, r.offset - r.pos, frameInfo);
+    if (next !== NEED_MORE) {
+      r.pos = next;
+      return frameInfo.contentChecksum;
     }
-    if (r.end - r.pos < len + (blockChecksum ? 4 : 0)) await need(r, len + (blockChecksum ? 4 : 0), 'block', ctx);
-    const blockOut = produced;
-    if (stored) {
-      if (produced + len > size) fail(ctx, `LZ4 frame holds more than the ${size}-byte page`, blockAt);
-      dst.set(r.buf.subarray(r.pos, r.pos + len), produced);
-      produced += len;
-    } else {
-      try {
-        produced += lz4DecompressBlock(r.buf, dst, r.pos, r.pos + len, produced, size - produced);
-      } catch (err) {
-        if (err instanceof Lz4FormatError) {
-          fail(ctx, `bad LZ4 block: ${err.reason}`, blockAt + BLOCK_SIZE_FIELD + err.offset);
-        }
-        throw err;
-      }
+    if (r.end - r.pos < want) {
+      throw new LtxTruncatedError('page: unexpected end of data in LZ4 frame', { ...ctx, offset: r.offset + (r.end - r.pos) });
     }
-    if (blockChecksum) {
-      // The LZ4 spec checksums the block as stored; pierrec/lz4 (the Go writer)
-      // checksums the decompressed bytes. Either proves the block intact.
-      const sum = readU32le(r.buf, r.pos + len);
-      if (sum !== xxh32(r.buf, 0, r.pos, r.pos + len) && sum !== xxh32(dst, 0, blockOut, produced)) {
-        fail(ctx, 'LZ4 block checksum mismatch', blockAt);
-      }
-    }
-    r.skip(len + (blockChecksum ? 4 : 0));
+    // Frames with many small blocks or block checksums can outgrow the estimate.
+    want *= 2;
   }
-  if (produced !== size) fail(ctx, `LZ4 frame ends after ${produced} of ${size} page bytes`, r.offset - BLOCK_SIZE_FIELD);
-  const hasContentChecksum = (flg & FLG_CONTENT_CHECKSUM) !== 0;
-  if (hasContentChecksum) {
-    if (r.end - r.pos < 4) await need(r, 4, 'content checksum', ctx);
-    const sum = readU32le(r.buf, r.pos);
-    const expect = xxh32(dst, 0, 0, size);
-    if (sum !== expect) fail(ctx, 'LZ4 content checksum mismatch', r.offset);
-    r.skip(4);
-  }
-  return hasContentChecksum;
 }
 
 /** Makes n bytes available or throws: the slow path, taken only when the read buffer runs dry. */

@@ -12,28 +12,44 @@ import { readPageFrame } from './lz4-frame.js';
  * block encoding and the decompressed page. Resolves false only for a frame
  * without a content checksum.
  */
-export async function readPagePayload(
+export function readPagePayload(
   r: BufferedReader,
   flags: number,
   pgno: number,
   data: Uint8Array,
   ctx: LtxErrorContext,
   crc?: Crc64,
-): Promise<boolean> {
-  const pageSize = data.length;
+): boolean | Promise<boolean> {
   if (flags !== PAGE_FLAG_SIZE) {
-    const hasContentChecksum = await readPageFrame(r, data, pageSize, ctx);
-    crc?.update(data);
-    return hasContentChecksum;
+    const res = readPageFrame(r, data, data.length, ctx);
+    if (typeof res === 'boolean') {
+      crc?.update(data);
+      return res;
+    }
+    return res.then((hasContentChecksum) => {
+      crc?.update(data);
+      return hasContentChecksum;
+    });
   }
+  if (r.end - r.pos >= BLOCK_SIZE_PREFIX) {
+    const b = r.buf;
+    const n = ((b[r.pos]! << 24) | (b[r.pos + 1]! << 16) | (b[r.pos + 2]! << 8) | b[r.pos + 3]!) >>> 0;
+    if (n <= lz4BlockBound(data.length) && r.end - r.pos >= BLOCK_SIZE_PREFIX + n) {
+      readBlockPayload(r, pgno, data, ctx, crc);
+      return true;
+    }
+  }
+  return readBlockPayloadSlow(r, pgno, data, ctx, crc);
+}
+
+async function readBlockPayloadSlow(r: BufferedReader, pgno: number, data: Uint8Array, ctx: LtxErrorContext, crc?: Crc64): Promise<boolean> {
+  const pageSize = data.length;
   const sizeAt = r.offset;
   if (r.end - r.pos < BLOCK_SIZE_PREFIX && !(await r.fill(BLOCK_SIZE_PREFIX))) {
     throw new LtxTruncatedError(`page ${pgno}: unexpected end of data in block size`, { ...ctx, offset: sizeAt });
   }
   const b = r.buf;
   const n = ((b[r.pos]! << 24) | (b[r.pos + 1]! << 16) | (b[r.pos + 2]! << 8) | b[r.pos + 3]!) >>> 0;
-  crc?.update(b, r.pos, r.pos + BLOCK_SIZE_PREFIX);
-  r.skip(BLOCK_SIZE_PREFIX);
   // A block larger than the worst case for one page cannot be valid; refusing it
   // here also keeps a corrupt size field from growing the read buffer.
   if (n > lz4BlockBound(pageSize)) {
@@ -42,10 +58,21 @@ export async function readPagePayload(
       offset: sizeAt,
     });
   }
-  const blockAt = r.offset;
-  if (r.end - r.pos < n && !(await r.fill(n))) {
-    throw new LtxTruncatedError(`page ${pgno}: unexpected end of data in LZ4 block`, { ...ctx, offset: blockAt });
+  if (r.end - r.pos < BLOCK_SIZE_PREFIX + n && !(await r.fill(BLOCK_SIZE_PREFIX + n))) {
+    throw new LtxTruncatedError(`page ${pgno}: unexpected end of data in LZ4 block`, { ...ctx, offset: sizeAt + BLOCK_SIZE_PREFIX });
   }
+  readBlockPayload(r, pgno, data, ctx, crc);
+  return true;
+}
+
+/** Decodes a block payload whose size prefix and block are both buffered and within bounds. */
+function readBlockPayload(r: BufferedReader, pgno: number, data: Uint8Array, ctx: LtxErrorContext, crc?: Crc64): void {
+  const pageSize = data.length;
+  const b = r.buf;
+  const n = ((b[r.pos]! << 24) | (b[r.pos + 1]! << 16) | (b[r.pos + 2]! << 8) | b[r.pos + 3]!) >>> 0;
+  crc?.update(b, r.pos, r.pos + BLOCK_SIZE_PREFIX);
+  r.skip(BLOCK_SIZE_PREFIX);
+  const blockAt = r.offset;
   let got: number;
   try {
     got = lz4DecompressBlock(r.buf, data, r.pos, r.pos + n, 0, pageSize);
@@ -60,5 +87,4 @@ export async function readPagePayload(
   }
   r.skip(n);
   crc?.update(data);
-  return true;
 }
