@@ -12,8 +12,8 @@ import {
 import { Crc64 } from './crc64.js';
 import { LtxEncodeError, type LtxErrorContext } from './errors.js';
 import { encodeHeader, hasNoChecksum, isSnapshot, validateHeader, type LtxHeader } from './header.js';
-import { compressWorker } from './compress-pool.js';
-import type { CompressResult } from './compress-worker.js';
+import { adjustShare, codecWorker } from './codec-pool.js';
+import type { CompressResult } from './codec-worker.js';
 import { encodePagePayload, maxPageFrameBytes, maxPagePayloadSize } from './page-payload-encode.js';
 import { encodePageIndex, type PageIndexEntry } from './page-index.js';
 
@@ -24,11 +24,6 @@ export const PARALLEL_BATCH_BYTES = 256 * 1024;
 const MIN_BATCH_PAGES = 4;
 /** The worker starts with a bit more than half: the main thread also checksums and assembles. */
 const INITIAL_WORKER_SHARE = 0.6;
-const MIN_WORKER_SHARE = 0.3;
-const MAX_WORKER_SHARE = 0.85;
-const SHARE_STEP = 0.02;
-/** Waiting longer than this for the worker means it had too much of the batch. */
-const BALANCED_WAIT_MS = 0.05;
 
 export interface LtxEncoderOptions {
   /** 'frame' (default) is what every Litestream v0.5 reads; 'block' is the v0.5.2+ encoding. */
@@ -177,23 +172,23 @@ export class LtxEncoder {
     const k = count < 2 || this.workerShare === 0 ? 0 : Math.min(count - 1, Math.max(1, Math.round(count * this.workerShare)));
     let job: Promise<CompressResult> | null = null;
     if (k > 0) {
-      job = compressWorker().run({ pages: batch.slice(0, k * ps), pageSize: ps, count: k, encoding: this.encoding });
+      job = codecWorker().compress({ pages: batch.slice(0, k * ps), pageSize: ps, count: k, encoding: this.encoding });
       // Rejections are handled where the job is awaited.
       job.catch(() => undefined);
     }
     const scratch = (this.mainPayloads ??= new Uint8Array((batch.length / ps) * maxPagePayloadSize(ps)));
     const mainAt = new Int32Array(count + 1);
+    const mainStart = performance.now();
     for (let i = k; i < count; i++) {
       mainAt[i + 1] = mainAt[i]! + encodePagePayload(batch, i * ps, ps, this.encoding, scratch, mainAt[i]!);
     }
     let result: CompressResult | null = null;
     if (job) {
+      const mainTime = performance.now() - mainStart;
       const waitStart = performance.now();
       try {
         result = await job;
-        const waited = performance.now() - waitStart;
-        const step = waited > BALANCED_WAIT_MS ? -SHARE_STEP : SHARE_STEP;
-        this.workerShare = Math.min(MAX_WORKER_SHARE, Math.max(MIN_WORKER_SHARE, this.workerShare + step));
+        this.workerShare = adjustShare(this.workerShare, performance.now() - waitStart, mainTime);
       } catch {
         // Without a worker the batch is still encoded, on this thread, and so are the next ones.
         this.workerShare = 0;

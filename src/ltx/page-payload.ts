@@ -3,7 +3,7 @@ import { BLOCK_SIZE_PREFIX, PAGE_FLAG_SIZE } from './constants.js';
 import type { Crc64 } from './crc64.js';
 import { LtxPageError, LtxTruncatedError, type LtxErrorContext } from './errors.js';
 import { Lz4FormatError, lz4BlockBound, lz4DecompressBlock } from './lz4-block.js';
-import { readPageFrame } from './lz4-frame.js';
+import { NEED_MORE, NOT_SIMPLE, parsePageFrame, readPageFrame, scanPageFrame } from './lz4-frame.js';
 
 /**
  * Reads the payload that follows a v3 page header (flags 0: one LZ4 frame;
@@ -87,4 +87,53 @@ function readBlockPayload(r: BufferedReader, pgno: number, data: Uint8Array, ctx
   }
   r.skip(n);
   crc?.update(data);
+}
+
+/**
+ * The end of the payload at buf[pos] (after a page header with these flags),
+ * found without decompressing; NEED_MORE or NOT_SIMPLE as scanPageFrame.
+ */
+export function scanPagePayload(buf: Uint8Array, pos: number, end: number, flags: number, pageSize: number): number {
+  if (flags !== PAGE_FLAG_SIZE) return scanPageFrame(buf, pos, end, pageSize);
+  if (end - pos < BLOCK_SIZE_PREFIX) return NEED_MORE;
+  const n = ((buf[pos]! << 24) | (buf[pos + 1]! << 16) | (buf[pos + 2]! << 8) | buf[pos + 3]!) >>> 0;
+  if (n > lz4BlockBound(pageSize)) return NOT_SIMPLE;
+  return end - pos < BLOCK_SIZE_PREFIX + n ? NEED_MORE : pos + BLOCK_SIZE_PREFIX + n;
+}
+
+/**
+ * Decodes a payload known to span exactly buf[start, end) into dst (one page),
+ * synchronously: the worker thread's half of a parallel decode. Returns
+ * whether a frame carried a content checksum. `base` is the file offset of buf[0].
+ */
+export function decodePagePayloadAt(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  flags: number,
+  pgno: number,
+  dst: Uint8Array,
+  ctx: LtxErrorContext,
+  base: number,
+): boolean {
+  if (flags !== PAGE_FLAG_SIZE) {
+    const info = { contentChecksum: true };
+    const next = parsePageFrame(buf, start, end, dst, dst.length, ctx, base, info);
+    if (next !== end) throw new LtxPageError(`page ${pgno}: LZ4 frame does not end where its blocks say`, { ...ctx, offset: base + start });
+    return info.contentChecksum;
+  }
+  const blockAt = start + BLOCK_SIZE_PREFIX;
+  let got: number;
+  try {
+    got = lz4DecompressBlock(buf, dst, blockAt, end, 0, dst.length);
+  } catch (err) {
+    if (err instanceof Lz4FormatError) {
+      throw new LtxPageError(`page ${pgno}: bad LZ4 block: ${err.reason}`, { ...ctx, offset: base + blockAt + err.offset, cause: err });
+    }
+    throw err;
+  }
+  if (got !== dst.length) {
+    throw new LtxPageError(`page ${pgno}: LZ4 block decodes to ${got} bytes, page size is ${dst.length}`, { ...ctx, offset: base + blockAt });
+  }
+  return true;
 }
