@@ -15,3 +15,4 @@ export { WalFrameReader, readWalHeader, readWalFrame } from './sqlite/wal-reader
 export { walPageMap, type WalPageMap } from './sqlite/wal-page-map.js';
 export { detectMissedCheckpoint } from './sqlite/wal-missed-checkpoint.js';
 export { WalError, WalFormatError, PrevFrameMismatchError, WalOffsetError } from './sqlite/wal-errors.js';
+export * from './replication/index.js';

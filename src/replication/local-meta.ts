@@ -1,0 +1,135 @@
+import type { ReadStream } from 'node:fs';
+import { mkdir, open, readdir, rm, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { AtomicFileSink, TMP_SUFFIX, writeFileAtomic } from '../io/atomic-file.js';
+import { fsyncDir, isErrno } from '../io/durable-fs.js';
+import { HEADER_SIZE } from '../ltx/constants.js';
+import { formatFilename, parseFilename } from '../ltx/file-name.js';
+import { decodeHeader, validateHeader, type DecodedLtxHeader } from '../ltx/header.js';
+import { LocalStateError } from './errors.js';
+
+/** Suffix of the meta directory next to the database: `<dir>/.<name>-tidemark`. */
+export const META_DIR_SUFFIX = '-tidemark';
+/** Bytes per chunk when streaming a local L0 file to a replica. */
+export const LOCAL_READ_CHUNK_BYTES = 256 * 1024;
+
+/** The default meta directory of a database file. */
+export function defaultMetaDir(dbPath: string): string {
+  return join(dirname(dbPath), `.${basename(dbPath)}${META_DIR_SUFFIX}`);
+}
+
+/**
+ * The local L0 files of one database, `<meta>/ltx/0/%016x-%016x.ltx`: the
+ * shadow copy every sync writes before anything is uploaded. Files appear
+ * under their final names only once durable.
+ */
+export class LocalMeta {
+  readonly l0Dir: string;
+
+  constructor(readonly dir: string) {
+    this.l0Dir = join(dir, 'ltx', '0');
+  }
+
+  pathOf(txid: bigint): string {
+    return join(this.l0Dir, formatFilename(txid, txid));
+  }
+
+  /** Creates the L0 directory if needed and makes every directory it created durable. */
+  async ensureDir(): Promise<void> {
+    const created = await mkdir(this.l0Dir, { recursive: true });
+    if (created === undefined) return;
+    for (let d = this.l0Dir; ; d = dirname(d)) {
+      await fsyncDir(dirname(d));
+      if (d === created || dirname(d) === d) break;
+    }
+  }
+
+  /** Deletes `*.tmp` files left by a write that never finished. */
+  async removeStaleTemps(): Promise<void> {
+    for (const name of await this.#names()) {
+      if (name.endsWith(TMP_SUFFIX)) await unlink(join(this.l0Dir, name)).catch(() => undefined);
+    }
+  }
+
+  /** TXIDs of the L0 files present, ascending. */
+  async txids(): Promise<bigint[]> {
+    const out: bigint[] = [];
+    for (const name of await this.#names()) {
+      const parsed = parseFilename(name);
+      if (parsed !== null && parsed.minTxid === parsed.maxTxid) out.push(parsed.maxTxid);
+    }
+    return out.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  async maxTxid(): Promise<bigint> {
+    const all = await this.txids();
+    return all.length === 0 ? 0n : all[all.length - 1]!;
+  }
+
+  /** The header of one L0 file; null when the file is missing. Throws LocalStateError when it is unreadable. */
+  async readHeader(txid: bigint): Promise<DecodedLtxHeader | null> {
+    const path = this.pathOf(txid);
+    let fh;
+    try {
+      fh = await open(path, 'r');
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return null;
+      throw new LocalStateError(`cannot open local L0 file ${path}`, { cause: err });
+    }
+    try {
+      const buf = new Uint8Array(HEADER_SIZE);
+      const { bytesRead } = await fh.read(buf, 0, HEADER_SIZE, 0);
+      const header = decodeHeader(buf.subarray(0, bytesRead), { file: path });
+      validateHeader(header, { file: path });
+      if (header.minTxid !== txid || header.maxTxid !== txid) {
+        throw new LocalStateError(`local L0 file ${path} holds TXIDs ${header.minTxid}-${header.maxTxid}, not ${txid}`);
+      }
+      return header;
+    } catch (err) {
+      if (err instanceof LocalStateError) throw err;
+      throw new LocalStateError(`local L0 file ${path} is corrupt: ${(err as Error).message}`, { cause: err });
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Writes an L0 file durably: `<name>.tmp`, fsync, rename, directory fsync. */
+  async write<T>(txid: bigint, fn: (sink: AtomicFileSink) => Promise<T>): Promise<T> {
+    await this.ensureDir();
+    return writeFileAtomic(this.pathOf(txid), fn);
+  }
+
+  /** Streams one L0 file's bytes; rejects with ENOENT when it is gone. Destroy the stream when done with it. */
+  async openStream(txid: bigint): Promise<ReadStream> {
+    const path = this.pathOf(txid);
+    // Open first, so a missing file fails here rather than inside the consumer.
+    const fh = await open(path, 'r');
+    return fh.createReadStream({ highWaterMark: LOCAL_READ_CHUNK_BYTES });
+  }
+
+  /** Deletes the L0 files with a TXID above `txid`, durably. */
+  async removeAbove(txid: bigint): Promise<void> {
+    let removed = false;
+    for (const t of await this.txids()) {
+      if (t > txid) {
+        await rm(this.pathOf(t), { force: true });
+        removed = true;
+      }
+    }
+    if (removed) await fsyncDir(this.l0Dir);
+  }
+
+  /** Deletes every local L0 file. */
+  async clear(): Promise<void> {
+    await this.removeAbove(-1n);
+  }
+
+  async #names(): Promise<string[]> {
+    try {
+      return await readdir(this.l0Dir);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return [];
+      throw new LocalStateError(`cannot list local L0 directory ${this.l0Dir}`, { cause: err });
+    }
+  }
+}

@@ -1,0 +1,177 @@
+import type { ReadStream } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isErrno } from '../io/durable-fs.js';
+import type { ReplicaClient } from '../storage/replica-client.js';
+import { AsyncMutex } from './async-mutex.js';
+import { Backoff } from './backoff.js';
+import { LocalStateError } from './errors.js';
+import type { LocalMeta } from './local-meta.js';
+
+/** First retry delay after a failed upload. */
+export const DEFAULT_UPLOAD_RETRY_BASE_MS = 1000;
+/** Upper bound of the upload retry delay. */
+export const DEFAULT_UPLOAD_RETRY_MAX_MS = 30_000;
+/**
+ * How often, at most, the replica's position is listed again before an
+ * upload, so a replica emptied behind our back is noticed. Listing happens
+ * only when there is something to upload: an idle database makes no calls.
+ */
+export const DEFAULT_REPLICA_CHECK_INTERVAL_MS = 60_000;
+
+export interface UploaderOptions {
+  readonly client: ReplicaClient;
+  readonly meta: LocalMeta;
+  /** The newest local TXID, as the sync side knows it. */
+  readonly localTxid: () => bigint;
+  /** Called when a local L0 file needed for upload is gone: the sync side must re-baseline. */
+  readonly onLocalFileMissing: (txid: bigint) => void;
+  readonly retryBaseMs?: number;
+  readonly retryMaxMs?: number;
+  readonly replicaCheckIntervalMs?: number;
+}
+
+interface Waiter {
+  readonly txid: bigint;
+  readonly resolve: () => void;
+}
+
+/** Highest MaxTXID of the replica's L0 files; 0 when it has none. */
+export async function replicaMaxTxid(client: ReplicaClient, signal?: AbortSignal): Promise<bigint> {
+  let max = 0n;
+  for await (const f of client.ltxFiles(0, 0n, signal === undefined ? {} : { signal })) if (f.maxTxid > max) max = f.maxTxid;
+  return max;
+}
+
+/**
+ * Copies local L0 files to the replica in TXID order, one at a time, as
+ * `writeLtxFile(0, t, t)`. Its position is the replica's own (listed on
+ * start and after any failure), so a restart or a lost replica picks up where
+ * the replica actually is. Failures are retried with jittered exponential
+ * backoff and recorded in `lastError`; they never escape the loop.
+ */
+export class Uploader {
+  readonly #o: UploaderOptions;
+  readonly #backoff: Backoff;
+  readonly #checkIntervalMs: number;
+  /** Serialises upload passes with re-baselining on the sync side. */
+  readonly lock = new AsyncMutex();
+  #replicaTxid: bigint | undefined;
+  #checkedAt = -Infinity;
+  #wake: (() => void) | undefined;
+  #pending = false;
+  #stopped = false;
+  #abort = new AbortController();
+  #loop: Promise<void> | undefined;
+  #waiters: Waiter[] = [];
+  lastError: Error | undefined;
+  lastUploadAt: Date | undefined;
+
+  constructor(options: UploaderOptions) {
+    this.#o = options;
+    this.#backoff = new Backoff(options.retryBaseMs ?? DEFAULT_UPLOAD_RETRY_BASE_MS, options.retryMaxMs ?? DEFAULT_UPLOAD_RETRY_MAX_MS);
+    this.#checkIntervalMs = options.replicaCheckIntervalMs ?? DEFAULT_REPLICA_CHECK_INTERVAL_MS;
+  }
+
+  /** The replica's TXID as last seen; 0 until first known. */
+  get replicatedTxid(): bigint {
+    return this.#replicaTxid ?? 0n;
+  }
+
+  start(): void {
+    if (this.#loop !== undefined || this.#stopped) return;
+    this.#loop = this.#run();
+  }
+
+  /** Asks for an upload pass soon (after any backoff in progress). */
+  notify(): void {
+    this.#pending = true;
+    this.#wake?.();
+  }
+
+  /** Forgets the replica position, so the next pass lists the replica again. */
+  invalidate(): void {
+    this.#replicaTxid = undefined;
+  }
+
+  /** Resolves once the replica holds `txid` (or the uploader stops). */
+  waitFor(txid: bigint): Promise<void> {
+    if (this.replicatedTxid >= txid) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ txid, resolve }));
+  }
+
+  /** One upload pass, run under the lock: brings the replica up to the local TXID. */
+  async uploadPending(signal?: AbortSignal): Promise<void> {
+    await this.lock.run(async () => {
+      const client = this.#o.client;
+      if (this.#replicaTxid === undefined || Date.now() - this.#checkedAt >= this.#checkIntervalMs) {
+        this.#replicaTxid = await replicaMaxTxid(client, signal);
+        this.#checkedAt = Date.now();
+        this.#settle();
+      }
+      const target = this.#o.localTxid();
+      for (let t = this.#replicaTxid + 1n; t <= target; t++) {
+        signal?.throwIfAborted();
+        let stream: ReadStream;
+        try {
+          stream = await this.#o.meta.openStream(t);
+        } catch (err) {
+          if (isErrno(err, 'ENOENT')) {
+            this.#o.onLocalFileMissing(t);
+            throw new LocalStateError(`local L0 file ${this.#o.meta.pathOf(t)} is gone before it reached the replica`, { cause: err });
+          }
+          throw err;
+        }
+        try {
+          await client.writeLtxFile(0, t, t, stream, signal);
+        } finally {
+          // A client that fails before reading must not leave the file handle open.
+          stream.destroy();
+        }
+        this.#replicaTxid = t;
+        this.lastUploadAt = new Date();
+        this.#settle();
+      }
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#abort.abort(new Error('uploader stopped'));
+    this.#wake?.();
+    await this.#loop;
+    for (const w of this.#waiters) w.resolve();
+    this.#waiters = [];
+  }
+
+  #settle(): void {
+    const done = this.#waiters.filter((w) => w.txid <= this.replicatedTxid);
+    if (done.length === 0) return;
+    this.#waiters = this.#waiters.filter((w) => w.txid > this.replicatedTxid);
+    for (const w of done) w.resolve();
+  }
+
+  async #run(): Promise<void> {
+    const signal = this.#abort.signal;
+    while (!this.#stopped) {
+      if (!this.#pending) {
+        await new Promise<void>((resolve) => {
+          this.#wake = resolve;
+        });
+        this.#wake = undefined;
+        continue;
+      }
+      this.#pending = false;
+      try {
+        await this.uploadPending(signal);
+        this.#backoff.reset();
+        this.lastError = undefined;
+      } catch (err) {
+        if (this.#stopped) break;
+        this.lastError = err instanceof Error ? err : new Error(String(err));
+        this.#replicaTxid = undefined;
+        this.#pending = true;
+        await sleep(this.#backoff.next(), undefined, { signal }).catch(() => undefined);
+      }
+    }
+  }
+}
