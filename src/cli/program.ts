@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { TidemarkError, UsageError } from '../errors.js';
 import { registerChecksum } from './checksum.js';
 import { registerInspect } from './inspect.js';
+import { registerReplicate } from './replicate.js';
 import { registerVersion, packageVersion } from './version.js';
 import { normalizeArgv } from './argv.js';
 
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
         if (!s.startsWith('error:')) process.stderr.write(s);
       },
     });
+  registerReplicate(program);
   registerInspect(program);
   registerChecksum(program);
   registerVersion(program);
