@@ -16,3 +16,4 @@ export { walPageMap, type WalPageMap } from './sqlite/wal-page-map.js';
 export { detectMissedCheckpoint } from './sqlite/wal-missed-checkpoint.js';
 export { WalError, WalFormatError, PrevFrameMismatchError, WalOffsetError } from './sqlite/wal-errors.js';
 export * from './replication/index.js';
+export * from './restore/index.js';

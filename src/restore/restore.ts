@@ -1,0 +1,204 @@
+import { resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { AtomicFileSink } from '../io/atomic-file.js';
+import { HEADER_SIZE } from '../ltx/constants.js';
+import { restoreDatabase, type DecodeDatabaseResult } from '../ltx/database.js';
+import { LtxTruncatedError } from '../ltx/errors.js';
+import { formatFilename, formatTxid } from '../ltx/file-name.js';
+import type { LtxFileInfo, ReplicaClient } from '../storage/replica-client.js';
+import { CoalescingSink } from './coalescing-sink.js';
+import { RestoreError, RestoreIntegrityError, RestoreOptionsError, RestoreOutputExistsError } from './errors.js';
+import { FetchLimiter } from './fetch-limiter.js';
+import { checkDatabaseIntegrity, INTEGRITY_CHECK_MODES, type IntegrityCheckMode } from './integrity-check.js';
+import { ltxFileStream } from './ltx-file-stream.js';
+import { checkNoReplayedSidecars, ensureOutputDir, pathExists } from './output-path.js';
+import { calcRestorePlan, checkRestoreTarget, type RestorePlan } from './plan.js';
+import { ReadAheadSource } from './read-ahead-source.js';
+
+/** Replica requests in flight at once while fetching the plan's files. */
+export const DEFAULT_RESTORE_PARALLELISM = 8;
+/**
+ * Read-ahead shared by all of the plan's files. Memory is bounded by this
+ * plus, per file, the decoder's buffer and one chunk, whatever the database
+ * size.
+ */
+export const RESTORE_READ_AHEAD_BYTES = 32 * 1024 * 1024;
+/** Every file reads at least this far ahead, however many files the plan has. */
+const MIN_READ_AHEAD_PER_FILE = 64 * 1024;
+/** Beyond this, reading further ahead of the merge gains nothing. */
+const MAX_READ_AHEAD_PER_FILE = 4 * 1024 * 1024;
+/** The database image is written in pieces of this size rather than page by page. */
+export const RESTORE_WRITE_SIZE = 1024 * 1024;
+
+export interface RestoreOptions {
+  client: ReplicaClient;
+  /** Where the database goes. Nothing may exist there yet. */
+  outputPath: string;
+  /** Restore the database as of exactly this TXID (default: the latest). */
+  txid?: bigint;
+  /** Restore the database from the files created strictly before this moment. */
+  timestamp?: Date;
+  /** Replica requests in flight at once (default DEFAULT_RESTORE_PARALLELISM). */
+  parallelism?: number;
+  /** When the output path exists, skip instead of failing. */
+  ifDbNotExists?: boolean;
+  /** Check the rebuilt database with SQLite before it is put in place (default 'none', as Litestream). */
+  integrityCheck?: IntegrityCheckMode;
+  /** How the replica is named in error messages (a URL, say); defaults to its path or backend type. */
+  replicaName?: string;
+  /** Aborting stops the restore; nothing is left at the output path or in its temporary file. */
+  signal?: AbortSignal;
+}
+
+export interface RestoreResult {
+  skipped: false;
+  /** Absolute path of the restored database. */
+  outputPath: string;
+  /** The TXID the database was restored to. */
+  txid: bigint;
+  pageSize: number;
+  /** Database size in pages. */
+  pageCount: number;
+  /** Bytes written: pageCount × pageSize. */
+  bytes: number;
+  /** LTX files merged. */
+  files: number;
+  durationMs: number;
+}
+
+/** `ifDbNotExists` was set and something was already at the output path; nothing was touched. */
+export interface RestoreSkipped {
+  skipped: true;
+  outputPath: string;
+}
+
+/**
+ * Rebuilds a database from a replica at the latest TXID, a given TXID or a
+ * point in time. Plans the files (calcRestorePlan), fetches them in parallel
+ * with bounded read-ahead, merges them page by page into `<output>.tmp`,
+ * optionally checks the result with SQLite, then fsyncs it and renames it into
+ * place. A restore that fails or is aborted leaves neither the output nor the
+ * temporary file behind.
+ *
+ * Refuses when the output path exists, and also when a `-wal` or `-journal`
+ * file sits beside it: SQLite would replay that leftover into the restored
+ * database. The output is checked again just before the rename; a file
+ * created at the path in the moment between that check and the rename
+ * would be replaced.
+ */
+export function restore(opts: RestoreOptions & { ifDbNotExists?: false }): Promise<RestoreResult>;
+export function restore(opts: RestoreOptions): Promise<RestoreResult | RestoreSkipped>;
+export async function restore(opts: RestoreOptions): Promise<RestoreResult | RestoreSkipped> {
+  const started = performance.now();
+  const { client, signal } = opts;
+  const parallelism = opts.parallelism ?? DEFAULT_RESTORE_PARALLELISM;
+  const integrityCheck = opts.integrityCheck ?? 'none';
+  checkOptions(opts, parallelism, integrityCheck);
+  const outputPath = resolve(opts.outputPath);
+
+  signal?.throwIfAborted();
+  if (await pathExists(outputPath)) {
+    if (opts.ifDbNotExists === true) return { skipped: true, outputPath };
+    throw new RestoreOutputExistsError(outputPath);
+  }
+  await checkNoReplayedSidecars(outputPath);
+
+  await client.init(signal);
+  const plan = await calcRestorePlan(client, { txid: opts.txid, timestamp: opts.timestamp, replicaName: opts.replicaName, signal });
+  for (const f of plan.files) checkListedSize(f);
+  await ensureOutputDir(outputPath);
+
+  const sink = await AtomicFileSink.create(outputPath);
+  try {
+    const merged = await writeImage(client, plan, sink, parallelism, signal);
+    if (integrityCheck !== 'none') {
+      const problems = await checkDatabaseIntegrity(sink.tmpPath, integrityCheck);
+      if (problems.length > 0) throw new RestoreIntegrityError(outputPath, integrityCheck === 'quick' ? 'quick_check' : 'integrity_check', problems);
+    }
+    signal?.throwIfAborted();
+    if (await pathExists(outputPath)) {
+      await sink.abort();
+      if (opts.ifDbNotExists === true) return { skipped: true, outputPath };
+      throw new RestoreOutputExistsError(outputPath);
+    }
+    await checkNoReplayedSidecars(outputPath);
+    await sink.commit();
+    return {
+      skipped: false,
+      outputPath,
+      txid: plan.txid,
+      pageSize: merged.header.pageSize,
+      pageCount: merged.header.commit,
+      bytes: merged.size,
+      files: plan.files.length,
+      durationMs: performance.now() - started,
+    };
+  } catch (err) {
+    await sink.abort();
+    if (signal?.aborted === true) throw signal.reason;
+    throw err;
+  }
+}
+
+function checkOptions(opts: RestoreOptions, parallelism: number, integrityCheck: IntegrityCheckMode): void {
+  if (typeof opts.outputPath !== 'string' || opts.outputPath === '') throw new RestoreOptionsError('an output path is required');
+  if (opts.outputPath.includes('\0')) throw new RestoreOptionsError('the output path contains a NUL byte');
+  if (!Number.isSafeInteger(parallelism) || parallelism < 1) {
+    throw new RestoreOptionsError(`invalid parallelism ${String(parallelism)}: expected a positive integer`);
+  }
+  if (!INTEGRITY_CHECK_MODES.includes(integrityCheck)) {
+    throw new RestoreOptionsError(`invalid integrity check ${JSON.stringify(integrityCheck)}: expected one of ${INTEGRITY_CHECK_MODES.join(', ')}`);
+  }
+  checkRestoreTarget(opts);
+}
+
+/** Anything shorter than a header cannot be an LTX file; saying so up front beats failing mid-merge. */
+function checkListedSize(f: LtxFileInfo): void {
+  if (f.size < HEADER_SIZE) {
+    throw new LtxTruncatedError(`invalid LTX file: the replica lists it as ${f.size} bytes, less than the ${HEADER_SIZE}-byte header`, {
+      file: inputName(f),
+    });
+  }
+}
+
+function inputName(f: LtxFileInfo): string {
+  return `ltx/${f.level}/${formatFilename(f.minTxid, f.maxTxid)}`;
+}
+
+/** Fetches and merges the plan's files into the sink; on return or failure every stream is closed. */
+async function writeImage(
+  client: ReplicaClient,
+  plan: RestorePlan,
+  sink: AtomicFileSink,
+  parallelism: number,
+  signal: AbortSignal | undefined,
+): Promise<DecodeDatabaseResult> {
+  // One signal for every stream, fired by the caller's abort or by a failure
+  // here, so that no fetch outlives the restore.
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort(signal?.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const limiter = new FetchLimiter(parallelism);
+  const perFile = Math.min(MAX_READ_AHEAD_PER_FILE, Math.max(MIN_READ_AHEAD_PER_FILE, Math.floor(RESTORE_READ_AHEAD_BYTES / plan.files.length)));
+  const sources = plan.files.map(
+    (f) => new ReadAheadSource(ltxFileStream(client, f, { signal: controller.signal }), limiter, perFile),
+  );
+  try {
+    const out = new CoalescingSink(sink, RESTORE_WRITE_SIZE);
+    const merged = await restoreDatabase(
+      plan.files.map((f, i) => ({ source: sources[i]!, name: inputName(f) })),
+      out,
+    );
+    await out.flush();
+    if (merged.header.minTxid !== 1n || merged.header.maxTxid !== plan.txid) {
+      throw new RestoreError(
+        `the merged files cover TXIDs ${formatTxid(merged.header.minTxid)}-${formatTxid(merged.header.maxTxid)}, not 0000000000000001-${formatTxid(plan.txid)} as planned`,
+      );
+    }
+    return merged;
+  } finally {
+    controller.abort();
+    await Promise.all(sources.map((s) => s.close()));
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
