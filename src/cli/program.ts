@@ -3,6 +3,7 @@ import { TidemarkError, UsageError } from '../errors.js';
 import { registerChecksum } from './checksum.js';
 import { registerInspect } from './inspect.js';
 import { registerReplicate } from './replicate.js';
+import { registerRestore } from './restore.js';
 import { registerVersion, packageVersion } from './version.js';
 import { normalizeArgv } from './argv.js';
 
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
       },
     });
   registerReplicate(program);
+  registerRestore(program);
   registerInspect(program);
   registerChecksum(program);
   registerVersion(program);
