@@ -49,7 +49,9 @@ export interface ReplicaClient {
 
   /**
    * Streams a file's bytes, optionally a byte range. Rejects with
-   * ReplicaFileNotFoundError when the file does not exist.
+   * ReplicaFileNotFoundError when the file does not exist. Each chunk handed
+   * out belongs to the caller from then on (restore keeps chunks in its
+   * read-ahead), so a client must not reuse a chunk's memory.
    */
   openLtxFile(level: number, minTxid: bigint, maxTxid: bigint, opts?: OpenOptions): Promise<AsyncIterable<Uint8Array>>;
 
