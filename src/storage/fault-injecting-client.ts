@@ -1,3 +1,4 @@
+import { seededRandom } from '../seeded-random.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatFilename } from '../ltx/file-name.js';
 import { StorageError } from './errors.js';
@@ -64,7 +65,7 @@ export class FaultInjectingClient implements ReplicaClient {
     opts: FaultOptions = {},
   ) {
     this.type = inner.type;
-    this.random = mulberry32(opts.seed ?? 1);
+    this.random = seededRandom(opts.seed ?? 1);
     this.now = opts.now ?? Date.now;
     this.errorRate = opts.errorRate ?? 0;
     this.randomOps = opts.ops ?? DEFAULT_RANDOM_FAULT_OPS;
@@ -215,14 +216,3 @@ function fileKey(level: number, minTxid: bigint, maxTxid: bigint): string {
   return `${level}/${formatFilename(minTxid, maxTxid)}`;
 }
 
-/** Small seeded PRNG (mulberry32): uniform in [0, 1), reproducible from the seed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -2,6 +2,7 @@
 // what it has been acknowledged; the parent SIGKILLs it at random moments,
 // reopens the log and checks that nothing acknowledged was lost, nothing
 // appears twice or out of order, and appending continues where it should.
+import { seededRandom } from '../../src/seeded-random.js';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -14,17 +15,6 @@ import { sameEvent, withTempDir } from './helpers.js';
 const CYCLES = 60;
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'crash-child.ts');
 
-/** Deterministic PRNG (mulberry32) so a failing schedule can be replayed from the seed in the message. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface ChildRun {
   acked: Map<bigint, bigint>;
@@ -74,7 +64,7 @@ function runChild(dir: string, run: number, killAfterMs: number, killAt: 'openin
 
 test(`SIGKILL at random moments, ${CYCLES} cycles: acknowledged appends survive with their seqs`, { timeout: 170_000 }, async () => {
   const seed = Number(process.env.TIDEMARK_CRASH_SEED ?? Date.now() % 1_000_000);
-  const random = prng(seed);
+  const random = seededRandom(seed);
   await withTempDir(async (dir) => {
     /** Every acknowledged event not yet covered by a checkpoint the parent has seen: seq -> entity id. */
     const model = new Map<bigint, bigint>();

@@ -1,3 +1,4 @@
+import { seededRandom } from '../../src/seeded-random.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -6,17 +7,6 @@ import { DbReplicator } from '../../src/replication/db-replicator.js';
 import { FileReplicaClient } from '../../src/storage/file-replica-client.js';
 import { assertAllStrict, inspectBytes, logicalDump, openAppDb, rebuildFromReplica, withTempDir, type LogicalDump } from './helpers.js';
 
-/** Small seeded PRNG so a failing workload can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function step(app: Database.Database, rnd: () => number, n: number): void {
   const pick = rnd();
@@ -60,7 +50,7 @@ describe('replication oracle', () => {
         const app = openAppDb(dbPath, pageSize);
         app.exec('CREATE TABLE a (id INTEGER PRIMARY KEY, k INTEGER, v TEXT, b BLOB)');
         const rep = await DbReplicator.open({ dbPath, client: new FileReplicaClient(replicaRoot), minCheckpointPageN: 64, checkpointIntervalMs: 0 });
-        const rnd = prng(seed);
+        const rnd = seededRandom(seed);
         const states = new Map<bigint, LogicalDump>();
         try {
           for (let n = 0; n < 45; n++) {
