@@ -115,7 +115,7 @@ export class BufferedReader {
     return !(await this.fill(1));
   }
 
-  skip(n: number): void {
+  consume(n: number): void {
     this.pos += n;
   }
 }

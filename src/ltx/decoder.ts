@@ -160,7 +160,7 @@ export class LtxDecoder {
     const h = decodeHeader(r.buf.subarray(r.pos, r.end), this.ctx);
     validateHeader(h, this.ctx);
     this.crc.update(r.buf, r.pos, r.pos + HEADER_SIZE);
-    r.skip(HEADER_SIZE);
+    r.consume(HEADER_SIZE);
     if (h.reserved.some((b) => b !== 0)) this.warnings.push('reserved header bytes are not zero');
     if (this.strict && this.ctx.file !== undefined) {
       const base = this.ctx.file.split(/[\\/]/).pop() ?? '';
@@ -224,7 +224,7 @@ export class LtxDecoder {
     const pgno = ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
     const flags = this.layout === 'v3' ? (b[p + 4]! << 8) | b[p + 5]! : 0;
     this.crc.update(b, p, p + headerSize);
-    r.skip(headerSize);
+    r.consume(headerSize);
     if (pgno === 0 && flags === 0) {
       this.pagesDone = true;
       return null;
@@ -242,7 +242,7 @@ export class LtxDecoder {
       }
       data.set(r.buf.subarray(r.pos, r.pos + h.pageSize));
       this.crc.update(r.buf, r.pos, r.pos + h.pageSize);
-      r.skip(h.pageSize);
+      r.consume(h.pageSize);
     } else {
       const res = readPagePayload(r, flags, pgno, data, this.ctx, this.crc);
       const contentChecksum = typeof res === 'boolean' ? res : await res;
@@ -374,7 +374,7 @@ export class LtxDecoder {
         }
       }
     }
-    r.skip(ends[n - 1]! - r.pos);
+    r.consume(ends[n - 1]! - r.pos);
     this.ready = ready;
     this.readyAt = 0;
     return true;
@@ -438,7 +438,7 @@ export class LtxDecoder {
     const dv = new DataView(r.buf.buffer, r.buf.byteOffset + r.pos, TRAILER_SIZE);
     const trailer: LtxTrailer = { postApplyChecksum: dv.getBigUint64(0), fileChecksum: dv.getBigUint64(8) };
     this.crc.update(r.buf, r.pos, r.pos + 8);
-    r.skip(TRAILER_SIZE);
+    r.consume(TRAILER_SIZE);
     const size = r.offset;
     if (!(await r.atEnd())) {
       throw new LtxChecksumError('file checksum mismatch: unexpected bytes after the trailer', this.at(size));
@@ -512,7 +512,7 @@ export class LtxDecoder {
     }
     const sizeField = new DataView(r.buf.buffer, r.buf.byteOffset + r.pos, 8).getBigUint64(0);
     this.crc.update(r.buf, r.pos, r.pos + INDEX_SIZE_FIELD);
-    r.skip(INDEX_SIZE_FIELD);
+    r.consume(INDEX_SIZE_FIELD);
     return { entries, extra, length, sizeField, start };
   }
 

@@ -255,12 +255,12 @@ async function readPageFrameSlow(r: BufferedReader, dst: Uint8Array, size: numbe
     if ((readU32le(r.buf, r.pos) & SKIPPABLE_MAGIC_MASK) >>> 0 !== SKIPPABLE_MAGIC) break;
     if (r.end - r.pos < 8) await need(r, 8, 'skippable frame header', ctx);
     let left = readU32le(r.buf, r.pos + 4);
-    r.skip(8);
+    r.consume(8);
     // Skip in bounded steps so a huge declared length cannot make the buffer grow.
     while (left > 0) {
       const step = Math.min(left, 64 * 1024);
       if (r.end - r.pos < step) await need(r, step, 'skippable frame', ctx);
-      r.skip(step);
+      r.consume(step);
       left -= step;
     }
   }

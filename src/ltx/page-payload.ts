@@ -71,7 +71,7 @@ function readBlockPayload(r: BufferedReader, pgno: number, data: Uint8Array, ctx
   const b = r.buf;
   const n = ((b[r.pos]! << 24) | (b[r.pos + 1]! << 16) | (b[r.pos + 2]! << 8) | b[r.pos + 3]!) >>> 0;
   crc?.update(b, r.pos, r.pos + BLOCK_SIZE_PREFIX);
-  r.skip(BLOCK_SIZE_PREFIX);
+  r.consume(BLOCK_SIZE_PREFIX);
   const blockAt = r.offset;
   let got: number;
   try {
@@ -85,7 +85,7 @@ function readBlockPayload(r: BufferedReader, pgno: number, data: Uint8Array, ctx
   if (got !== pageSize) {
     throw new LtxPageError(`page ${pgno}: LZ4 block decodes to ${got} bytes, page size is ${pageSize}`, { ...ctx, offset: blockAt });
   }
-  r.skip(n);
+  r.consume(n);
   crc?.update(data);
 }
 
