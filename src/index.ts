@@ -1,19 +1,80 @@
 /**
  * tidemark: continuous streaming disaster recovery for SQLite, compatible with
  * Litestream v0.5. This is the library's public surface; the CLI is built on it.
+ * The event log is published separately as `tidemark/eventlog`.
  */
 export { TidemarkError, UsageError } from './errors.js';
+
+// Replicating a database, and getting it back.
+export {
+  DbReplicator,
+  DEFAULT_SYNC_INTERVAL_MS,
+  DEFAULT_MIN_CHECKPOINT_PAGE_N,
+  DEFAULT_TRUNCATE_PAGE_N,
+  DEFAULT_CHECKPOINT_INTERVAL_MS,
+  ReplicationError,
+  DatabaseSetupError,
+  LocalStateError,
+  ReplicatorClosedError,
+  ReplicationTimeoutError,
+  type DbReplicatorOptions,
+  type ReplicationStatus,
+  type WaitOptions,
+} from './replication/index.js';
+export {
+  restore,
+  restoreIfMissing,
+  calcRestorePlan,
+  checkDatabaseIntegrity,
+  DEFAULT_RESTORE_PARALLELISM,
+  INTEGRITY_CHECK_MODES,
+  RestoreError,
+  RestoreOptionsError,
+  NoBackupsError,
+  RestoreGapError,
+  RestoreTargetUnavailableError,
+  RestoreFetchError,
+  RestoreOutputExistsError,
+  RestoreSidecarExistsError,
+  RestoreIntegrityError,
+  type RestoreOptions,
+  type RestoreResult,
+  type RestoreSkipped,
+  type RestoreIfMissingResult,
+  type RestorePlan,
+  type RestorePlanOptions,
+  type IntegrityCheckMode,
+} from './restore/index.js';
+
+// Replicas.
+export {
+  FileReplicaClient,
+  FaultInjectingClient,
+  InjectedFaultError,
+  createReplicaClient,
+  parseReplicaUrl,
+  isUrl,
+  StorageError,
+  ReplicaFileNotFoundError,
+  ReplicaUrlError,
+  type ReplicaClient,
+  type LtxFileInfo,
+  type ListOptions,
+  type OpenOptions,
+  type ReplicaUrl,
+  type FaultOptions,
+} from './storage/index.js';
+
+// The LTX file format.
 export * from './ltx/index.js';
+
+// Files and SQLite facts.
 export { FileSource, withFileSource, LocalRandomAccessFile } from './io/file-source.js';
 export { AtomicFileSink, writeFileAtomic } from './io/atomic-file.js';
 export { fsyncDir, writeBytesAtomic } from './io/durable-fs.js';
 export { writableSink } from './io/stream-sink.js';
 export { checksumDatabaseFile, sqlitePageSize, SqliteFormatError } from './sqlite/database-file.js';
-export * from './storage/index.js';
 export { parseWalHeader, type WalHeader } from './sqlite/wal-header.js';
 export { WalFrameReader, readWalHeader, readWalFrame } from './sqlite/wal-reader.js';
 export { walPageMap, type WalPageMap } from './sqlite/wal-page-map.js';
-export { detectMissedCheckpoint } from './sqlite/wal-missed-checkpoint.js';
 export { WalError, WalFormatError, PrevFrameMismatchError, WalOffsetError } from './sqlite/wal-errors.js';
-export * from './replication/index.js';
-export * from './restore/index.js';

@@ -15,9 +15,9 @@ describe('published entry points (built dist)', () => {
     }
   });
 
-  it("'tidemark' exports the LTX codec and its errors", async () => {
+  it("'tidemark' exports the replicator, restore, replicas and the LTX codec", async () => {
     const m = (await import('tidemark' as string)) as Record<string, unknown>;
-    for (const name of ['LtxEncoder', 'LtxDecoder', 'decodeLtx', 'compactLtx', 'restoreDatabase', 'readPageMap', 'LtxError', 'TidemarkError', 'crc64']) {
+    for (const name of ['LtxEncoder', 'LtxDecoder', 'decodeLtx', 'compactLtx', 'restoreDatabase', 'readPageMap', 'LtxError', 'TidemarkError', 'crc64', 'DbReplicator', 'restore', 'restoreIfMissing', 'FileReplicaClient', 'createReplicaClient']) {
       assert.equal(typeof m[name], 'function', `${name} is not exported`);
     }
   });
