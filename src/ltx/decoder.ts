@@ -1,3 +1,4 @@
+import { readU32be } from './bytes.js';
 import { BufferedReader, MemorySource, type ByteSource } from './byte-source.js';
 import { DatabaseChecksum, pageChecksum } from './checksum.js';
 import {
@@ -221,7 +222,7 @@ export class LtxDecoder {
     }
     const b = r.buf;
     const p = r.pos;
-    const pgno = ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
+    const pgno = readU32be(b, p);
     const flags = this.layout === 'v3' ? (b[p + 4]! << 8) | b[p + 5]! : 0;
     this.crc.update(b, p, p + headerSize);
     r.consume(headerSize);
@@ -286,7 +287,7 @@ export class LtxDecoder {
     const flagsOf: number[] = [];
     let p = r.pos;
     while (heads.length < maxPages && end - p >= PAGE_HEADER_SIZE) {
-      const pgno = ((buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!) >>> 0;
+      const pgno = readU32be(buf, p);
       const flags = (buf[p + 4]! << 8) | buf[p + 5]!;
       if (pgno === 0 || (flags !== 0 && flags !== PAGE_FLAG_SIZE)) break;
       const e = scanPagePayload(buf, p + PAGE_HEADER_SIZE, end, flags, ps);

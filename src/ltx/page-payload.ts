@@ -3,6 +3,7 @@ import { BLOCK_SIZE_PREFIX, PAGE_FLAG_SIZE } from './constants.js';
 import type { Crc64 } from './crc64.js';
 import { LtxPageError, LtxTruncatedError, type LtxErrorContext } from './errors.js';
 import { Lz4FormatError, lz4BlockBound, lz4DecompressBlock } from './lz4-block.js';
+import { readU32be } from './bytes.js';
 import { NEED_MORE, NOT_SIMPLE, parsePageFrame, readPageFrame, scanPageFrame } from './lz4-frame.js';
 
 /**
@@ -33,7 +34,7 @@ export function readPagePayload(
   }
   if (r.end - r.pos >= BLOCK_SIZE_PREFIX) {
     const b = r.buf;
-    const n = ((b[r.pos]! << 24) | (b[r.pos + 1]! << 16) | (b[r.pos + 2]! << 8) | b[r.pos + 3]!) >>> 0;
+    const n = readU32be(b, r.pos);
     if (n <= lz4BlockBound(data.length) && r.end - r.pos >= BLOCK_SIZE_PREFIX + n) {
       readBlockPayload(r, pgno, data, ctx, crc);
       return true;
@@ -49,7 +50,7 @@ async function readBlockPayloadSlow(r: BufferedReader, pgno: number, data: Uint8
     throw new LtxTruncatedError(`page ${pgno}: unexpected end of data in block size`, { ...ctx, offset: sizeAt });
   }
   const b = r.buf;
-  const n = ((b[r.pos]! << 24) | (b[r.pos + 1]! << 16) | (b[r.pos + 2]! << 8) | b[r.pos + 3]!) >>> 0;
+  const n = readU32be(b, r.pos);
   // A block larger than the worst case for one page cannot be valid; refusing it
   // here also keeps a corrupt size field from growing the read buffer.
   if (n > lz4BlockBound(pageSize)) {
@@ -67,26 +68,11 @@ async function readBlockPayloadSlow(r: BufferedReader, pgno: number, data: Uint8
 
 /** Decodes a block payload whose size prefix and block are both buffered and within bounds. */
 function readBlockPayload(r: BufferedReader, pgno: number, data: Uint8Array, ctx: LtxErrorContext, crc?: Crc64): void {
-  const pageSize = data.length;
-  const b = r.buf;
-  const n = ((b[r.pos]! << 24) | (b[r.pos + 1]! << 16) | (b[r.pos + 2]! << 8) | b[r.pos + 3]!) >>> 0;
-  crc?.update(b, r.pos, r.pos + BLOCK_SIZE_PREFIX);
-  r.consume(BLOCK_SIZE_PREFIX);
-  const blockAt = r.offset;
-  let got: number;
-  try {
-    got = lz4DecompressBlock(r.buf, data, r.pos, r.pos + n, 0, pageSize);
-  } catch (err) {
-    if (err instanceof Lz4FormatError) {
-      throw new LtxPageError(`page ${pgno}: bad LZ4 block: ${err.reason}`, { ...ctx, offset: blockAt + err.offset, cause: err });
-    }
-    throw err;
-  }
-  if (got !== pageSize) {
-    throw new LtxPageError(`page ${pgno}: LZ4 block decodes to ${got} bytes, page size is ${pageSize}`, { ...ctx, offset: blockAt });
-  }
-  r.consume(n);
+  const end = r.pos + BLOCK_SIZE_PREFIX + readU32be(r.buf, r.pos);
+  decodePagePayloadAt(r.buf, r.pos, end, PAGE_FLAG_SIZE, pgno, data, ctx, r.offset - r.pos);
+  crc?.update(r.buf, r.pos, r.pos + BLOCK_SIZE_PREFIX);
   crc?.update(data);
+  r.consume(end - r.pos);
 }
 
 /**
@@ -96,7 +82,7 @@ function readBlockPayload(r: BufferedReader, pgno: number, data: Uint8Array, ctx
 export function scanPagePayload(buf: Uint8Array, pos: number, end: number, flags: number, pageSize: number): number {
   if (flags !== PAGE_FLAG_SIZE) return scanPageFrame(buf, pos, end, pageSize);
   if (end - pos < BLOCK_SIZE_PREFIX) return NEED_MORE;
-  const n = ((buf[pos]! << 24) | (buf[pos + 1]! << 16) | (buf[pos + 2]! << 8) | buf[pos + 3]!) >>> 0;
+  const n = readU32be(buf, pos);
   if (n > lz4BlockBound(pageSize)) return NOT_SIMPLE;
   return end - pos < BLOCK_SIZE_PREFIX + n ? NEED_MORE : pos + BLOCK_SIZE_PREFIX + n;
 }

@@ -1,3 +1,4 @@
+import { readU32be } from './bytes.js';
 import { BufferedReader, MemorySource } from './byte-source.js';
 import { HEADER_SIZE, INDEX_SIZE_FIELD, PAGE_FLAG_SIZE, PAGE_HEADER_SIZE, TRAILER_SIZE } from './constants.js';
 import { LtxIndexError, LtxPageError, LtxTruncatedError, type LtxErrorContext } from './errors.js';
@@ -93,7 +94,7 @@ export async function decodePageData(
   const base = opts.base ?? 0;
   const ctx: LtxErrorContext = opts.file === undefined ? {} : { file: opts.file };
   if (bytes.length < PAGE_HEADER_SIZE) throw new LtxTruncatedError('page: frame shorter than a page header', { ...ctx, offset: base });
-  const pgno = ((bytes[0]! << 24) | (bytes[1]! << 16) | (bytes[2]! << 8) | bytes[3]!) >>> 0;
+  const pgno = readU32be(bytes, 0);
   const flags = (bytes[4]! << 8) | bytes[5]!;
   if (opts.pgno !== undefined && pgno !== opts.pgno) {
     throw new LtxPageError(`page: expected page ${opts.pgno}, frame holds page ${pgno}`, { ...ctx, offset: base });
