@@ -134,3 +134,36 @@ export async function writeBytesAtomic(path: string, data: Uint8Array): Promise<
 export function isErrno(err: unknown, code: string): boolean {
   return typeof err === 'object' && err !== null && (err as NodeJS.ErrnoException).code === code;
 }
+
+/** What an operator should know about a failed file system call, beyond the bare errno. */
+const ERRNO_EXPLANATIONS: Readonly<Record<string, string>> = {
+  ENOSPC: 'the disk is full (ENOSPC)',
+  EDQUOT: 'the disk quota is exhausted (EDQUOT)',
+  EROFS: 'the file system is read-only (EROFS)',
+  EACCES: 'permission denied (EACCES)',
+  EPERM: 'operation not permitted (EPERM)',
+  EIO: 'an I/O error from the device (EIO)',
+};
+
+/** A one-phrase explanation of a file system error, e.g. "the disk is full (ENOSPC)"; else its message. */
+export function explainFsError(err: unknown): string {
+  const code = fsErrorCode(err);
+  if (code !== undefined) return ERRNO_EXPLANATIONS[code]!;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The error's message, followed by the plain explanation of an errno found in it or its causes. */
+export function describeFsError(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const code = fsErrorCode(err);
+  return code === undefined ? message : `${message} (${ERRNO_EXPLANATIONS[code]!.replace(/ \(\w+\)$/, '')})`;
+}
+
+/** The first errno code with an explanation along the cause chain. */
+function fsErrorCode(err: unknown): string | undefined {
+  for (let e = err, depth = 0; e !== undefined && e !== null && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && code in ERRNO_EXPLANATIONS) return code;
+  }
+  return undefined;
+}

@@ -2,6 +2,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { isErrno } from '../io/durable-fs.js';
+import { RetryReporter, silentLogger, type Logger } from '../logger.js';
 import type { LtxHeader } from '../ltx/header.js';
 import { SQLITE_HEADER_SIZE, sqlitePageSize } from '../sqlite/database-file.js';
 import { WAL_HEADER_SIZE } from '../sqlite/wal-header.js';
@@ -51,6 +52,8 @@ export interface DbReplicatorOptions {
   readonly uploadRetryMaxMs?: number;
   /** How often, at most, the replica position is listed again before uploading (see Uploader). */
   readonly replicaCheckIntervalMs?: number;
+  /** Where the replicator reports failures, recoveries and full images (default: nowhere). */
+  readonly logger?: Logger;
 }
 
 export interface ReplicationStatus {
@@ -94,6 +97,8 @@ export class DbReplicator {
   readonly #syncIntervalMs: number;
   readonly #mutex = new AsyncMutex();
   readonly #syncBackoff: Backoff;
+  readonly #log: Logger;
+  readonly #syncReport: RetryReporter;
   #pos: Position;
   #lastSyncedWalOffset = 0;
   #syncedToWalEnd = false;
@@ -121,6 +126,8 @@ export class DbReplicator {
     this.#pos = pos;
     this.#syncIntervalMs = o.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS;
     this.#syncBackoff = new Backoff(this.#syncIntervalMs, DEFAULT_SYNC_BACKOFF_MAX_MS);
+    this.#log = (o.logger ?? silentLogger).with({ db: basename(this.dbPath) });
+    this.#syncReport = new RetryReporter(this.#log, 'sync');
     this.#policy = {
       minCheckpointPageN: o.minCheckpointPageN ?? DEFAULT_MIN_CHECKPOINT_PAGE_N,
       truncatePageN: o.truncatePageN ?? DEFAULT_TRUNCATE_PAGE_N,
@@ -133,6 +140,7 @@ export class DbReplicator {
       onLocalFileMissing: () => {
         this.#needsRebaseline = true;
       },
+      logger: this.#log,
       ...(o.uploadRetryBaseMs === undefined ? {} : { retryBaseMs: o.uploadRetryBaseMs }),
       ...(o.uploadRetryMaxMs === undefined ? {} : { retryMaxMs: o.uploadRetryMaxMs }),
       ...(o.replicaCheckIntervalMs === undefined ? {} : { replicaCheckIntervalMs: o.replicaCheckIntervalMs }),
@@ -310,6 +318,7 @@ export class DbReplicator {
     const orig = this.#lastSyncedWalOffset === 0 ? await fileSize(this.walPath) : this.#lastSyncedWalOffset;
     const decision = await this.#decide();
     const txid = this.#pos.txid + 1n;
+    if (decision.snapshot && this.#pos.txid > 0n) this.#log.info('writing a full database image', { txid: hex(txid), reason: decision.reason });
     const written = await writeL0({
       meta: this.meta,
       dbPath: this.dbPath,
@@ -390,6 +399,9 @@ export class DbReplicator {
         for await (const chunk of await this.#client.openLtxFile(0, remote, remote)) await sink.write(chunk);
       });
       this.#pos = { txid: remote, header: await this.meta.readHeader(remote), reason: '' };
+      this.#log.warn('database is behind its replica (restored from an older backup?); continuing after the replica\'s TXID', {
+        replica_txid: hex(remote),
+      });
       this.#uploader.invalidate();
     });
   }
@@ -403,6 +415,7 @@ export class DbReplicator {
       const remote = await replicaMaxTxid(this.#client);
       await this.meta.removeAbove(remote);
       this.#pos = { txid: remote, header: null, reason: `${reason}; continuing from the replica's TXID ${remote}` };
+      this.#log.warn('local replication state lost; continuing from the replica with a full image', { reason, replica_txid: hex(remote) });
       this.#needsRebaseline = false;
       this.#uploader.invalidate();
     });
@@ -471,9 +484,11 @@ export class DbReplicator {
     try {
       await this.sync();
       this.#syncBackoff.reset();
-    } catch {
-      // Recorded in lastError by sync(); retried with backoff.
+      this.#syncReport.succeeded();
+    } catch (err) {
+      // Also recorded in lastError by sync(); retried with backoff.
       delay = this.#syncBackoff.next();
+      this.#syncReport.failed(err, { retry_in_ms: delay });
     } finally {
       this.#running = false;
     }
@@ -503,8 +518,10 @@ export class DbReplicator {
     this.#running = true;
     try {
       await this.sync();
-    } catch {
-      // Recorded in lastError; the interval loop retries.
+      this.#syncReport.succeeded();
+    } catch (err) {
+      // The interval loop retries.
+      this.#syncReport.failed(err);
     } finally {
       this.#running = false;
     }
@@ -518,6 +535,10 @@ export class DbReplicator {
     this.#watcher?.close();
     this.#watcher = undefined;
   }
+}
+
+function hex(txid: bigint): string {
+  return txid.toString(16).padStart(16, '0');
 }
 
 async function fileSize(path: string): Promise<number> {

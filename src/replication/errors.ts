@@ -15,6 +15,16 @@ export class LocalStateError extends ReplicationError {
   override name = 'LocalStateError';
 }
 
+/** Writing the local L0 state failed (a full disk, a read-only file system); the sync is retried. */
+export class LocalWriteError extends ReplicationError {
+  override name = 'LocalWriteError';
+}
+
+/** A file could not be stored on the replica; the upload is retried with backoff. */
+export class ReplicaWriteError extends ReplicationError {
+  override name = 'ReplicaWriteError';
+}
+
 /** A call on a replicator after `close()`. */
 export class ReplicatorClosedError extends ReplicationError {
   override name = 'ReplicatorClosedError';

@@ -2,11 +2,11 @@ import type { ReadStream } from 'node:fs';
 import { mkdir, open, readdir, rm, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { AtomicFileSink, TMP_SUFFIX, writeFileAtomic } from '../io/atomic-file.js';
-import { fsyncDir, isErrno } from '../io/durable-fs.js';
+import { explainFsError, fsyncDir, isErrno } from '../io/durable-fs.js';
 import { HEADER_SIZE } from '../ltx/constants.js';
 import { formatFilename, parseFilename } from '../ltx/file-name.js';
 import { decodeHeader, validateHeader, type DecodedLtxHeader } from '../ltx/header.js';
-import { LocalStateError } from './errors.js';
+import { LocalStateError, LocalWriteError } from './errors.js';
 
 /** Suffix of the meta directory next to the database: `<dir>/.<name>-tidemark`. */
 export const META_DIR_SUFFIX = '-tidemark';
@@ -93,10 +93,23 @@ export class LocalMeta {
     }
   }
 
-  /** Writes an L0 file durably: `<name>.tmp`, fsync, rename, directory fsync. */
+  /**
+   * Writes an L0 file durably: `<name>.tmp`, fsync, rename, directory fsync.
+   * A file system failure (a full disk, say) becomes a LocalWriteError naming
+   * the file; nothing is half-written, and the WAL still holds every frame.
+   */
   async write<T>(txid: bigint, fn: (sink: AtomicFileSink) => Promise<T>): Promise<T> {
-    await this.ensureDir();
-    return writeFileAtomic(this.pathOf(txid), fn);
+    const path = this.pathOf(txid);
+    try {
+      await this.ensureDir();
+      return await writeFileAtomic(path, fn);
+    } catch (err) {
+      if (!isFsError(err)) throw err;
+      throw new LocalWriteError(
+        `cannot write local L0 file ${path}: ${explainFsError(err)}; the WAL keeps every frame until it is copied, so nothing is lost and the sync is retried`,
+        { cause: err },
+      );
+    }
   }
 
   /** Streams one L0 file's bytes; rejects with ENOENT when it is gone. Destroy the stream when done with it. */
@@ -132,4 +145,9 @@ export class LocalMeta {
       throw new LocalStateError(`cannot list local L0 directory ${this.l0Dir}`, { cause: err });
     }
   }
+}
+
+/** A Node.js system error (it carries an errno code), as opposed to an error of tidemark's own. */
+function isFsError(err: unknown): boolean {
+  return typeof (err as { code?: unknown } | null)?.code === 'string' && typeof (err as { syscall?: unknown }).syscall === 'string';
 }

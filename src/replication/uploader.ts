@@ -1,10 +1,11 @@
 import type { ReadStream } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isErrno } from '../io/durable-fs.js';
+import { describeFsError, isErrno } from '../io/durable-fs.js';
+import { RetryReporter, silentLogger, type Logger } from '../logger.js';
 import type { ReplicaClient } from '../storage/replica-client.js';
 import { AsyncMutex } from './async-mutex.js';
 import { Backoff } from './backoff.js';
-import { LocalStateError } from './errors.js';
+import { LocalStateError, ReplicaWriteError } from './errors.js';
 import type { LocalMeta } from './local-meta.js';
 
 /** First retry delay after a failed upload. */
@@ -28,6 +29,7 @@ export interface UploaderOptions {
   readonly retryBaseMs?: number;
   readonly retryMaxMs?: number;
   readonly replicaCheckIntervalMs?: number;
+  readonly logger?: Logger;
 }
 
 interface Waiter {
@@ -53,6 +55,8 @@ export class Uploader {
   readonly #o: UploaderOptions;
   readonly #backoff: Backoff;
   readonly #checkIntervalMs: number;
+  readonly #log: Logger;
+  readonly #report: RetryReporter;
   /** Serialises upload passes with re-baselining on the sync side. */
   readonly lock = new AsyncMutex();
   #replicaTxid: bigint | undefined;
@@ -70,6 +74,8 @@ export class Uploader {
     this.#o = options;
     this.#backoff = new Backoff(options.retryBaseMs ?? DEFAULT_UPLOAD_RETRY_BASE_MS, options.retryMaxMs ?? DEFAULT_UPLOAD_RETRY_MAX_MS);
     this.#checkIntervalMs = options.replicaCheckIntervalMs ?? DEFAULT_REPLICA_CHECK_INTERVAL_MS;
+    this.#log = options.logger ?? silentLogger;
+    this.#report = new RetryReporter(this.#log, 'replica upload');
   }
 
   /** The replica's TXID as last seen; 0 until first known. */
@@ -123,12 +129,18 @@ export class Uploader {
         }
         try {
           await client.writeLtxFile(0, t, t, stream, signal);
+        } catch (err) {
+          if (signal?.aborted === true) throw err;
+          throw new ReplicaWriteError(`cannot upload L0 file TXID ${t.toString(16).padStart(16, '0')} to the ${client.type} replica: ${describeFsError(err)}`, {
+            cause: err,
+          });
         } finally {
           // A client that fails before reading must not leave the file handle open.
           stream.destroy();
         }
         this.#replicaTxid = t;
         this.lastUploadAt = new Date();
+        this.#log.debug('ltx file uploaded', { level: 0, txid: t.toString(16).padStart(16, '0') });
         this.#settle();
       }
     });
@@ -165,12 +177,15 @@ export class Uploader {
         await this.uploadPending(signal);
         this.#backoff.reset();
         this.lastError = undefined;
+        this.#report.succeeded();
       } catch (err) {
         if (this.#stopped) break;
         this.lastError = err instanceof Error ? err : new Error(String(err));
         this.#replicaTxid = undefined;
         this.#pending = true;
-        await sleep(this.#backoff.next(), undefined, { signal }).catch(() => undefined);
+        const delay = this.#backoff.next();
+        this.#report.failed(err, { replica: this.#o.client.type, retry_in_ms: delay });
+        await sleep(delay, undefined, { signal }).catch(() => undefined);
       }
     }
   }
