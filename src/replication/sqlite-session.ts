@@ -62,7 +62,17 @@ export class SqliteSession {
   async #init(): Promise<void> {
     const r = this.reader;
     for (const db of [r, this.writer]) db.pragma('wal_autocheckpoint = 0');
-    const mode = await this.#retry('switch to WAL mode', () => String(r.pragma('journal_mode = wal', { simple: true })));
+    let mode: string;
+    try {
+      mode = await this.#retry('switch to WAL mode', () => String(r.pragma('journal_mode = wal', { simple: true })));
+    } catch (err) {
+      const current = String(r.pragma('journal_mode', { simple: true }));
+      throw new DatabaseSetupError(
+        `${this.path}: database is in ${current} journal mode and could not be converted to WAL: ${(err as Error).message.replace(`${this.path}: `, '')}` +
+          ' (another connection holds it open in a transaction; convert it with PRAGMA journal_mode=WAL once it is free)',
+        { cause: err },
+      );
+    }
     if (mode.toLowerCase() !== 'wal') {
       throw new DatabaseSetupError(
         `${this.path}: database is in rollback-journal mode and could not be converted (journal_mode is ${mode})`,
