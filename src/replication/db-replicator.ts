@@ -6,7 +6,7 @@ import { RetryReporter, silentLogger, type Logger } from '../logger.js';
 import type { LtxHeader } from '../ltx/header.js';
 import { SQLITE_HEADER_SIZE, sqlitePageSize } from '../sqlite/database-file.js';
 import { WAL_HEADER_SIZE } from '../sqlite/wal-header.js';
-import type { ReplicaClient } from '../storage/replica-client.js';
+import type { LtxFileInfo, ReplicaClient } from '../storage/replica-client.js';
 import { AsyncMutex } from './async-mutex.js';
 import { Backoff } from './backoff.js';
 import {
@@ -16,9 +16,16 @@ import {
   DEFAULT_TRUNCATE_PAGE_N,
   type CheckpointPolicy,
 } from './checkpointer.js';
-import { DatabaseSetupError, LocalStateError, ReplicationTimeoutError, ReplicatorClosedError } from './errors.js';
+import {
+  DatabaseNotReadyError,
+  DatabaseSetupError,
+  LocalStateError,
+  ReplicationTimeoutError,
+  ReplicatorClosedError,
+} from './errors.js';
 import { writeL0 } from './l0-writer.js';
 import { defaultMetaDir, LocalMeta } from './local-meta.js';
+import { writeSnapshot } from './snapshot.js';
 import { SqliteSession, type CheckpointMode } from './sqlite-session.js';
 import { decideSync, type LastL0, type SyncDecision } from './sync-decision.js';
 import { replicaMaxTxid, Uploader } from './uploader.js';
@@ -115,6 +122,8 @@ export class DbReplicator {
   #watcher: FSWatcher | undefined;
   #watchTimer: NodeJS.Timeout | undefined;
   #running = false;
+  /** Snapshots being built from the WAL: while any is, this replicator does not checkpoint. */
+  #snapshotting = 0;
 
   private constructor(o: DbReplicatorOptions, session: SqliteSession, meta: LocalMeta, pageSize: number, pos: Position) {
     this.dbPath = resolve(o.dbPath);
@@ -241,6 +250,37 @@ export class DbReplicator {
       await Promise.race(waits);
     } finally {
       if (timer !== undefined) clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Syncs, then streams a full image of the database at the TXID just synced
+   * to the replica as a level-9 snapshot (`1-<txid>`). Syncs go on while it
+   * is written; checkpoints wait for it.
+   */
+  async snapshot(): Promise<LtxFileInfo> {
+    this.#assertOpen();
+    const at = await this.#mutex.run(async () => {
+      await this.#syncLocked();
+      const header = this.#pos.header ?? (this.#pos.txid > 0n ? await this.meta.readHeader(this.#pos.txid) : null);
+      if (header === null) throw new DatabaseNotReadyError(`${this.dbPath}: nothing synced yet to snapshot`);
+      this.#snapshotting++;
+      return { txid: this.#pos.txid, header };
+    });
+    try {
+      const info = await writeSnapshot({
+        client: this.#client,
+        dbPath: this.dbPath,
+        walPath: this.walPath,
+        pageSize: this.pageSize,
+        txid: at.txid,
+        walEnd: at.header.walOffset + at.header.walSize,
+        salts: { salt1: at.header.walSalt1, salt2: at.header.walSalt2 },
+      });
+      this.#log.info('snapshot complete', { txid: hex(at.txid), size: info.size });
+      return info;
+    } finally {
+      this.#snapshotting--;
     }
   }
 
@@ -424,6 +464,8 @@ export class DbReplicator {
   // --- checkpoints ----------------------------------------------------------
 
   async #checkpointIfNeeded(orig: number, next: number): Promise<void> {
+    // A checkpoint could restart the WAL under a snapshot still reading it; the WAL just grows until it is done.
+    if (this.#snapshotting > 0) return;
     const mode = await chooseCheckpoint(this.#policy, {
       pageSize: this.pageSize,
       origWalSize: orig,

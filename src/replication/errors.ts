@@ -25,6 +25,11 @@ export class ReplicaWriteError extends ReplicationError {
   override name = 'ReplicaWriteError';
 }
 
+/** The database has nothing replicated yet for the operation asked (a snapshot before the first sync). */
+export class DatabaseNotReadyError extends ReplicationError {
+  override name = 'DatabaseNotReadyError';
+}
+
 /** A call on a replicator after `close()`. */
 export class ReplicatorClosedError extends ReplicationError {
   override name = 'ReplicatorClosedError';

@@ -113,7 +113,17 @@ async function writeWalPages(enc: LtxEncoder, wal: FileHandle, walPath: string, 
   for (const pgno of pgnos) await enc.writePage(pgno, await walPage(wal, walPath, map, pgno, map.pages.get(pgno)!));
 }
 
-async function writeFullImage(enc: LtxEncoder, wal: FileHandle, input: WriteL0Input, map: WalPageMap, commit: number): Promise<void> {
+/**
+ * Every page 1..commit but the lock page: from the WAL where the map has a
+ * frame for it, else from the database file (zeros past its end).
+ */
+export async function writeFullImage(
+  enc: LtxEncoder,
+  wal: FileHandle | undefined,
+  input: Pick<WriteL0Input, 'dbPath' | 'walPath' | 'pageSize'>,
+  map: WalPageMap,
+  commit: number,
+): Promise<void> {
   const { pageSize } = input;
   const lock = lockPgno(pageSize);
   const db = await open(input.dbPath, 'r');
@@ -126,6 +136,7 @@ async function writeFullImage(enc: LtxEncoder, wal: FileHandle, input: WriteL0In
       if (pgno === lock) continue;
       const offset = map.pages.get(pgno);
       if (offset !== undefined) {
+        if (wal === undefined) throw new WalChangedError(`${input.walPath}: the WAL is gone while page ${pgno} was to be read from it`);
         await enc.writePage(pgno, await walPage(wal, input.walPath, map, pgno, offset));
         continue;
       }

@@ -27,13 +27,14 @@ export interface WalPageMap extends WalSalts {
 }
 
 /**
- * Reads `reader` to the end of the valid WAL and maps each page to the frame
+ * Reads `reader` to the end of the valid WAL (or to offset `until`) and maps each page to the frame
  * of its last committed version. A transaction's pages enter the map only when
  * its commit frame is read, so a transaction still being written (or torn) adds
  * nothing. Pages beyond the final database size are dropped, as a checkpoint
  * would drop them: they were freed by a shrink (VACUUM) later in the WAL.
  */
-export async function walPageMap(reader: WalFrameReader): Promise<WalPageMap> {
+export async function walPageMap(reader: WalFrameReader, options: { until?: number } = {}): Promise<WalPageMap> {
+  const until = options.until ?? Infinity;
   const pages = new Map<number, number>();
   const pending = new Map<number, number>();
   const start: WalPosition = reader.position;
@@ -42,7 +43,8 @@ export async function walPageMap(reader: WalFrameReader): Promise<WalPageMap> {
   let committedFrames = 0;
   let pendingFrames = 0;
 
-  for (let frame = await reader.next(); frame !== null; frame = await reader.next()) {
+  // `until` bounds the read to a stretch already known to end on a commit, whatever was appended since.
+  for (let frame = reader.offset < until ? await reader.next() : null; frame !== null; frame = reader.offset < until ? await reader.next() : null) {
     pending.set(frame.pgno, frame.offset);
     pendingFrames++;
     if (frame.commit !== 0) {
