@@ -23,6 +23,10 @@ interface RestoreFlags {
   config?: string;
 }
 
+function hex8(n: number): string {
+  return n.toString(16).padStart(8, '0');
+}
+
 function say(message: string): void {
   process.stderr.write(`${message}\n`);
 }
@@ -34,7 +38,7 @@ export function registerRestore(program: Command): void {
     .argument('<REPLICA_URL>', 'replica: a directory path or file:///path')
     .option('-o, --output <PATH>', 'where to write the restored database (must not exist)')
     .option('--txid <HEX>', 'restore up to this transaction ID (16 hex digits)')
-    .option('--timestamp <RFC3339>', 'restore the state as of this time, e.g. 2026-01-02T15:04:05Z')
+    .option('--timestamp <RFC3339>', 'restore the state as of this time, e.g. 2026-01-02T15:04:05Z (LTX or Litestream v0.3 backups)')
     .option('--parallelism <N>', 'how many replica files to fetch at once', String(DEFAULT_RESTORE_PARALLELISM))
     .option('--if-db-not-exists', 'do nothing (exit 0) if the output already exists')
     .option('--if-replica-exists', 'do nothing (exit 0) if the replica holds no backups')
@@ -86,10 +90,14 @@ export function registerRestore(program: Command): void {
           say(`database already exists at ${output}, skipping`);
           return;
         }
-        say(
-          `restored ${output} at TXID ${hex64(result.txid)} from ${result.files} file${result.files === 1 ? '' : 's'}: ` +
-            `${result.pageCount} pages of ${result.pageSize} bytes in ${result.durationMs.toFixed(0)} ms`,
-        );
+        const size = `${result.pageCount} pages of ${result.pageSize} bytes in ${result.durationMs.toFixed(0)} ms`;
+        if (result.v03 !== undefined) {
+          const v = result.v03;
+          const wal = v.position === undefined ? 'no WAL' : `WAL up to index ${hex8(v.position.index)} offset ${v.position.offset}`;
+          say(`restored ${output} from Litestream v0.3 generation ${v.generation} (snapshot index ${hex8(v.snapshotIndex)}, ${wal}, ${v.segments} segment${v.segments === 1 ? '' : 's'}): ${size}`);
+          return;
+        }
+        say(`restored ${output} at TXID ${hex64(result.txid)} from ${result.files} file${result.files === 1 ? '' : 's'}: ${size}`);
       } catch (err) {
         if (err instanceof NoBackupsError && flags.ifReplicaExists) {
           say(`no backups found in ${replica}, skipping`);

@@ -5,15 +5,21 @@ import { HEADER_SIZE } from '../ltx/constants.js';
 import { restoreDatabase, type DecodeDatabaseResult } from '../ltx/database.js';
 import { LtxTruncatedError } from '../ltx/errors.js';
 import { formatFilename, formatTxid } from '../ltx/file-name.js';
+import { FileReplicaClient } from '../storage/file-replica-client.js';
 import type { LtxFileInfo, ReplicaClient } from '../storage/replica-client.js';
+import { isV03ReplicaClient } from '../storage/v03-replica-client.js';
 import { CoalescingSink } from './coalescing-sink.js';
-import { RestoreError, RestoreIntegrityError, RestoreOptionsError, RestoreOutputExistsError } from './errors.js';
+import { NoBackupsError, RestoreError, RestoreIntegrityError, RestoreOptionsError, RestoreOutputExistsError } from './errors.js';
 import { FetchLimiter } from './fetch-limiter.js';
 import { checkDatabaseIntegrity, INTEGRITY_CHECK_MODES, type IntegrityCheckMode } from './integrity-check.js';
 import { ltxFileStream } from './ltx-file-stream.js';
 import { checkNoReplayedSidecars, ensureOutputDir, pathExists } from './output-path.js';
 import { calcRestorePlan, checkRestoreTarget, type RestorePlan } from './plan.js';
 import { ReadAheadSource } from './read-ahead-source.js';
+import { chooseRestoreFormat } from './v03/choose-format.js';
+import { V03RestoreError } from './v03/errors.js';
+import { calcV03RestorePlan, type V03RestorePlan } from './v03/plan.js';
+import { writeV03Image, type V03RestoreSummary } from './v03/write-image.js';
 
 /** Replica requests in flight at once while fetching the plan's files. */
 export const DEFAULT_RESTORE_PARALLELISM = 8;
@@ -36,7 +42,11 @@ export interface RestoreOptions {
   outputPath: string;
   /** Restore the database as of exactly this TXID (default: the latest). */
   txid?: bigint;
-  /** Restore the database from the files created strictly before this moment. */
+  /**
+   * Restore the database from the files created strictly before this moment
+   * (for Litestream v0.3 backups: the objects created at or before it, as
+   * v0.3 does).
+   */
   timestamp?: Date;
   /** Replica requests in flight at once (default DEFAULT_RESTORE_PARALLELISM). */
   parallelism?: number;
@@ -54,16 +64,24 @@ export interface RestoreResult {
   skipped: false;
   /** Absolute path of the restored database. */
   outputPath: string;
-  /** The TXID the database was restored to. */
+  /**
+   * What the database was rebuilt from: LTX files, or backups Litestream
+   * v0.3 left on the replica (chosen as Litestream v0.5 does when no TXID is
+   * asked for; see shouldUseV03Restore).
+   */
+  format: 'ltx' | 'v0.3';
+  /** The TXID the database was restored to; 0 for a v0.3 backup, which has no TXIDs. */
   txid: bigint;
   pageSize: number;
   /** Database size in pages. */
   pageCount: number;
   /** Bytes written: pageCount × pageSize. */
   bytes: number;
-  /** LTX files merged. */
+  /** LTX files merged, or v0.3 objects read (the snapshot and the WAL segments). */
   files: number;
   durationMs: number;
+  /** For a v0.3 restore: the generation, snapshot and WAL position it reached. */
+  v03?: V03RestoreSummary;
 }
 
 /** `ifDbNotExists` was set and something was already at the output path; nothing was touched. */
@@ -79,6 +97,11 @@ export interface RestoreSkipped {
  * optionally checks the result with SQLite, then fsyncs it and renames it into
  * place. A restore that fails or is aborted leaves neither the output nor the
  * temporary file behind.
+ *
+ * A replica that also holds backups in the Litestream v0.3 layout (or only
+ * those) is restored from them when no TXID is asked for and they are the
+ * better ones (shouldUseV03Restore): the snapshot, then each WAL index
+ * checkpointed into it in turn (docs/litestream-v03.md).
  *
  * Refuses when the output path exists, and also when a `-wal` or `-journal`
  * file sits beside it: SQLite would replay that leftover into the restored
@@ -104,13 +127,13 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult | Res
   await checkNoReplayedSidecars(outputPath);
 
   await client.init(signal);
-  const plan = await calcRestorePlan(client, { txid: opts.txid, timestamp: opts.timestamp, replicaName: opts.replicaName, signal });
-  for (const f of plan.files) checkListedSize(f);
+  const source = await planSource(client, opts, signal);
+  if (source.format === 'ltx') for (const f of source.plan.files) checkListedSize(f);
   await ensureOutputDir(outputPath);
 
   const sink = await AtomicFileSink.create(outputPath);
   try {
-    const merged = await writeImage(client, plan, sink, parallelism, signal);
+    const image = await writeSource(client, source, sink, parallelism, replicaName(client, opts), signal);
     if (integrityCheck !== 'none') {
       const problems = await checkDatabaseIntegrity(sink.tmpPath, integrityCheck);
       if (problems.length > 0) throw new RestoreIntegrityError(outputPath, integrityCheck === 'quick' ? 'quick_check' : 'integrity_check', problems);
@@ -123,21 +146,69 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult | Res
     }
     await checkNoReplayedSidecars(outputPath);
     await sink.commit();
-    return {
-      skipped: false,
-      outputPath,
-      txid: plan.txid,
-      pageSize: merged.header.pageSize,
-      pageCount: merged.header.commit,
-      bytes: merged.size,
-      files: plan.files.length,
-      durationMs: performance.now() - started,
-    };
+    return { skipped: false, outputPath, format: source.format, ...image, durationMs: performance.now() - started };
   } catch (err) {
     await sink.abort();
     if (signal?.aborted === true) throw signal.reason;
     throw err;
   }
+}
+
+/** What the database is rebuilt from: an LTX plan, or a v0.3 plan when the replica's v0.3 backups are the better ones. */
+type RestoreSource = { format: 'ltx'; plan: RestorePlan } | { format: 'v0.3'; plan: V03RestorePlan };
+
+async function planSource(client: ReplicaClient, opts: RestoreOptions, signal: AbortSignal | undefined): Promise<RestoreSource> {
+  // Litestream considers v0.3 backups only for a restore to the latest state or a time, never to a TXID.
+  if (opts.txid === undefined && isV03ReplicaClient(client)) {
+    const choice = await chooseRestoreFormat(client, { timestamp: opts.timestamp, signal });
+    if (choice.format === 'v0.3') {
+      return { format: 'v0.3', plan: calcV03RestorePlan(choice.v03, { timestamp: opts.timestamp, replicaName: replicaName(client, opts) }) };
+    }
+  }
+  try {
+    const plan = await calcRestorePlan(client, { txid: opts.txid, timestamp: opts.timestamp, replicaName: opts.replicaName, signal });
+    return { format: 'ltx', plan };
+  } catch (err) {
+    if (err instanceof NoBackupsError && opts.txid !== undefined && isV03ReplicaClient(client) && (await client.v03Generations(signal)).length > 0) {
+      throw new V03RestoreError(
+        `${replicaName(client, opts)} holds only Litestream v0.3 backups, which have no TXIDs: restore the latest state or a point in time instead`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+}
+
+type ImageFacts = Pick<RestoreResult, 'txid' | 'pageSize' | 'pageCount' | 'bytes' | 'files' | 'v03'>;
+
+async function writeSource(
+  client: ReplicaClient,
+  source: RestoreSource,
+  sink: AtomicFileSink,
+  parallelism: number,
+  replica: string,
+  signal: AbortSignal | undefined,
+): Promise<ImageFacts> {
+  if (source.format === 'ltx') {
+    const merged = await writeImage(client, source.plan, sink, parallelism, signal);
+    return { txid: source.plan.txid, pageSize: merged.header.pageSize, pageCount: merged.header.commit, bytes: merged.size, files: source.plan.files.length };
+  }
+  if (!isV03ReplicaClient(client)) throw new RestoreError(`${client.type} replica cannot read v0.3 backups`);
+  const image = await writeV03Image(client, source.plan, sink.tmpPath, (key) => `${replica}/${key}`, signal);
+  return {
+    txid: 0n,
+    pageSize: image.pageSize,
+    pageCount: image.pageCount,
+    bytes: image.bytes,
+    files: 1 + image.summary.segments,
+    v03: image.summary,
+  };
+}
+
+/** How errors name the replica: the name given, else a directory replica's path, else its backend. */
+function replicaName(client: ReplicaClient, opts: Pick<RestoreOptions, 'replicaName'>): string {
+  if (opts.replicaName !== undefined) return opts.replicaName;
+  return client instanceof FileReplicaClient ? client.root : `${client.type} replica`;
 }
 
 function checkOptions(opts: RestoreOptions, parallelism: number, integrityCheck: IntegrityCheckMode): void {

@@ -9,6 +9,25 @@ import { KeyedQueue } from './keyed-queue.js';
 import { checkByteRange, checkLevel, checkLtxFileKey } from './ltx-file-key.js';
 import { peekLtxHeader, type PeekedLtxStream } from './ltx-header-peek.js';
 import type { ListOptions, LtxFileInfo, OpenOptions, ReplicaClient } from './replica-client.js';
+import {
+  checkV03Generation,
+  parseV03SnapshotName,
+  parseV03WalSegmentName,
+  sortV03Snapshots,
+  sortV03WalSegments,
+  v03CreatedAtFromNs,
+  V03_GENERATION_RE,
+  V03_GENERATIONS_DIR,
+  V03ObjectNotFoundError,
+  v03SnapshotKey,
+  v03SnapshotsPrefix,
+  v03WalPrefix,
+  v03WalSegmentKey,
+  type V03OpenOptions,
+  type V03ReplicaClient,
+  type V03SnapshotInfo,
+  type V03WalSegmentInfo,
+} from './v03-replica-client.js';
 
 export const FILE_REPLICA_TYPE = 'file';
 
@@ -34,9 +53,10 @@ export function ltxFilePath(root: string, level: number, minTxid: bigint, maxTxi
 /**
  * A replica in a local directory, laid out exactly like Litestream's file
  * backend. Each file's createdAt is its LTX header timestamp, kept as the
- * file's mtime.
+ * file's mtime. Backups a Litestream v0.3 left under `<root>/generations`
+ * can be listed and read (V03ReplicaClient), never written.
  */
-export class FileReplicaClient implements ReplicaClient {
+export class FileReplicaClient implements ReplicaClient, V03ReplicaClient {
   readonly type = FILE_REPLICA_TYPE;
   /** Absolute path of the replica directory. */
   readonly root: string;
@@ -175,6 +195,68 @@ export class FileReplicaClient implements ReplicaClient {
     }
   }
 
+  async v03Generations(signal?: AbortSignal): Promise<string[]> {
+    signal?.throwIfAborted();
+    const dir = join(this.root, V03_GENERATIONS_DIR);
+    const entries = await readDirOrEmpty(dir);
+    return entries
+      .filter((e) => e.isDirectory() && V03_GENERATION_RE.test(e.name))
+      .map((e) => e.name)
+      .sort();
+  }
+
+  async v03Snapshots(generation: string, signal?: AbortSignal): Promise<V03SnapshotInfo[]> {
+    checkV03Generation(generation);
+    signal?.throwIfAborted();
+    const dir = join(this.root, v03SnapshotsPrefix(generation));
+    const found: V03SnapshotInfo[] = [];
+    for (const e of await readDirOrEmpty(dir)) {
+      if (e.isDirectory()) continue;
+      const index = parseV03SnapshotName(e.name);
+      if (index === null) continue;
+      const st = await statOrNull(join(dir, e.name), signal);
+      if (st) found.push({ generation, index, ...st });
+    }
+    return sortV03Snapshots(found);
+  }
+
+  async v03WalSegments(generation: string, signal?: AbortSignal): Promise<V03WalSegmentInfo[]> {
+    checkV03Generation(generation);
+    signal?.throwIfAborted();
+    const dir = join(this.root, v03WalPrefix(generation));
+    const found: V03WalSegmentInfo[] = [];
+    // Subdirectories (the unreleased v0.4 layout kept one per index) are not v0.3 segments.
+    for (const e of await readDirOrEmpty(dir)) {
+      if (e.isDirectory()) continue;
+      const pos = parseV03WalSegmentName(e.name);
+      if (pos === null) continue;
+      const st = await statOrNull(join(dir, e.name), signal);
+      if (st) found.push({ generation, ...pos, ...st });
+    }
+    return sortV03WalSegments(found);
+  }
+
+  async openV03Snapshot(generation: string, index: number, opts: V03OpenOptions = {}): Promise<AsyncIterable<Uint8Array>> {
+    return this.openV03Object(v03SnapshotKey(generation, index), opts.signal);
+  }
+
+  async openV03WalSegment(generation: string, index: number, offset: number, opts: V03OpenOptions = {}): Promise<AsyncIterable<Uint8Array>> {
+    return this.openV03Object(v03WalSegmentKey(generation, index, offset), opts.signal);
+  }
+
+  private async openV03Object(key: string, signal: AbortSignal | undefined): Promise<AsyncIterable<Uint8Array>> {
+    signal?.throwIfAborted();
+    const path = join(this.root, key);
+    // As for LTX files, the descriptor is opened by the first read, so a stream that is never read holds none.
+    try {
+      const st = await stat(path);
+      if (!st.isFile()) throw new StorageError(`reading ${path}: not a regular file`);
+    } catch (err) {
+      throw v03OpenError(err, key, path);
+    }
+    return readWholeFile(key, path, signal);
+  }
+
   private openError(err: unknown, level: number, minTxid: bigint, maxTxid: bigint, path: string): Error {
     if (isErrno(err, 'ENOENT')) return new ReplicaFileNotFoundError(level, minTxid, maxTxid, path, { cause: err });
     return asStorageError(err, `opening ${path}`);
@@ -282,6 +364,63 @@ export class FileReplicaClient implements ReplicaClient {
     } catch (err) {
       if (!isErrno(err, 'ENOENT')) throw asStorageError(err, `syncing ${this.root} after deleting ${dir}`);
     }
+  }
+}
+
+async function readDirOrEmpty(dir: string): Promise<Dirent[]> {
+  try {
+    return await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return [];
+    throw asStorageError(err, `listing ${dir}`);
+  }
+}
+
+/** Size and createdAt (the mtime: v0.3 keeps no other timestamp) of a listed file, or null if it has gone since. */
+async function statOrNull(path: string, signal: AbortSignal | undefined): Promise<{ size: number; createdAt: Date } | null> {
+  signal?.throwIfAborted();
+  try {
+    const st = await stat(path, { bigint: true });
+    return { size: Number(st.size), createdAt: v03CreatedAtFromNs(st.mtimeNs) };
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return null;
+    throw asStorageError(err, `listing ${dirname(path)}`);
+  }
+}
+
+function v03OpenError(err: unknown, key: string, path: string): Error {
+  if (isErrno(err, 'ENOENT')) return new V03ObjectNotFoundError(key, path, { cause: err });
+  return asStorageError(err, `opening ${path}`);
+}
+
+/** A whole file in fresh chunks; the descriptor is closed when the stream ends, fails or is abandoned. */
+async function* readWholeFile(key: string, path: string, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    throw v03OpenError(err, key, path);
+  }
+  try {
+    // v0.3 objects are never modified once written, so the size at open is the size.
+    const end = (await fh.stat()).size;
+    let pos = 0;
+    while (pos < end) {
+      signal?.throwIfAborted();
+      const want = Math.min(FILE_READ_CHUNK_SIZE, end - pos);
+      const buf = new Uint8Array(want);
+      let bytesRead: number;
+      try {
+        ({ bytesRead } = await fh.read(buf, 0, want, pos));
+      } catch (err) {
+        throw asStorageError(err, `reading ${path} at offset ${pos}`);
+      }
+      if (bytesRead === 0) throw new StorageError(`reading ${path}: file ended at ${pos} bytes, expected ${end}`);
+      pos += bytesRead;
+      yield bytesRead === want ? buf : buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
   }
 }
 

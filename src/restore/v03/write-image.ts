@@ -1,0 +1,110 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import { SQLITE_HEADER_SIZE, SqliteFormatError, sqlitePageSize } from '../../sqlite/database-file.js';
+import { v03SnapshotKey, v03WalSegmentKey, type V03ReplicaClient } from '../../storage/v03-replica-client.js';
+import { V03CorruptObjectError } from './errors.js';
+import { decodeLz4Frames } from './lz4-frame-stream.js';
+import type { V03RestorePlan } from './plan.js';
+import { applyStagedWal, removeStagedWal, stageWalIndex } from './wal-index.js';
+
+/** What a v0.3 restore rebuilt, and from where. */
+export interface V03RestoreSummary {
+  generation: string;
+  snapshotIndex: number;
+  /** WAL indexes applied, ascending (empty for a snapshot-only restore). */
+  walIndexes: number[];
+  /** WAL segments applied. */
+  segments: number;
+  /** Where the last applied segment ends: its index and the byte offset after it; undefined without segments. */
+  position: { index: number; offset: number } | undefined;
+}
+
+export interface V03Image {
+  /** 0 only for an empty database. */
+  pageSize: number;
+  pageCount: number;
+  bytes: number;
+  summary: V03RestoreSummary;
+}
+
+/**
+ * Builds the database a v0.3 plan describes in the file at `path` (which
+ * exists and is empty): the snapshot decompressed into it, then each WAL
+ * index in turn staged beside it as `<path>-<index %08x>-wal`, checkpointed
+ * into it and removed. The file is fsynced; putting it in place is the
+ * caller's business. `name` turns a key into the name errors use.
+ */
+export async function writeV03Image(
+  client: V03ReplicaClient,
+  plan: V03RestorePlan,
+  path: string,
+  name: (key: string) => string,
+  signal: AbortSignal | undefined,
+): Promise<V03Image> {
+  const { generation, snapshot } = plan;
+  const db = await open(path, 'r+');
+  let staging: string | undefined;
+  try {
+    const snapshotName = name(v03SnapshotKey(generation, snapshot.index));
+    let pageSize = await writeSnapshot(client, plan, db, snapshotName, signal);
+    let position: V03RestoreSummary['position'];
+    let segments = 0;
+    for (const ix of plan.indexes) {
+      signal?.throwIfAborted();
+      staging = `${path}-${ix.index.toString(16).padStart(8, '0')}-wal`;
+      const staged = await stageWalIndex(client, generation, ix.index, ix.segments, staging, (s) => name(v03WalSegmentKey(generation, s.index, s.offset)), signal);
+      const applied = await applyStagedWal(db, staged, pageSize, signal);
+      if (applied.commit > 0) pageSize = applied.pageSize;
+      await removeStagedWal(staging);
+      staging = undefined;
+      segments += ix.segments.length;
+      position = { index: ix.index, offset: staged.size };
+    }
+    await db.sync();
+    const bytes = (await db.stat()).size;
+    const size = pageSize ?? 0;
+    return {
+      pageSize: size,
+      pageCount: size === 0 ? 0 : bytes / size,
+      bytes,
+      summary: { generation, snapshotIndex: snapshot.index, walIndexes: plan.indexes.map((i) => i.index), segments, position },
+    };
+  } finally {
+    await db.close();
+    if (staging !== undefined) await removeStagedWal(staging).catch(() => undefined);
+  }
+}
+
+/** Decompresses the snapshot into the database file; resolves its page size (undefined for an empty snapshot). */
+async function writeSnapshot(
+  client: V03ReplicaClient,
+  plan: V03RestorePlan,
+  db: FileHandle,
+  object: string,
+  signal: AbortSignal | undefined,
+): Promise<number | undefined> {
+  const stream = await client.openV03Snapshot(plan.generation, plan.snapshot.index, { signal });
+  const header = new Uint8Array(SQLITE_HEADER_SIZE);
+  let size = 0;
+  for await (const chunk of decodeLz4Frames(stream, object, signal)) {
+    if (size < SQLITE_HEADER_SIZE) header.set(chunk.subarray(0, SQLITE_HEADER_SIZE - size), size);
+    let off = 0;
+    while (off < chunk.length) {
+      const { bytesWritten } = await db.write(chunk, off, chunk.length - off, size + off);
+      off += bytesWritten;
+    }
+    size += chunk.length;
+  }
+  // A database whose pages all still sat in the WAL has an empty main file.
+  if (size === 0) return undefined;
+  let pageSize: number;
+  try {
+    pageSize = sqlitePageSize(header.subarray(0, Math.min(size, SQLITE_HEADER_SIZE)), 'snapshot');
+  } catch (err) {
+    if (err instanceof SqliteFormatError) throw new V03CorruptObjectError(object, `the decompressed snapshot is not a SQLite database: ${err.message.replace(/^snapshot: /, '')}`, undefined, { cause: err });
+    throw err;
+  }
+  if (size % pageSize !== 0) {
+    throw new V03CorruptObjectError(object, `the decompressed snapshot is ${size} bytes, not a whole number of ${pageSize}-byte pages`);
+  }
+  return pageSize;
+}
