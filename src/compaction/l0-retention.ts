@@ -1,0 +1,129 @@
+import type { LtxFileInfo, ReplicaClient } from '../storage/replica-client.js';
+import type { CompactionCounters } from './counters.js';
+import { bump } from './counters.js';
+import { CompactionError } from './errors.js';
+import { listLevel } from './level-max-cache.js';
+import { toLocalL0Files, type LocalL0Files } from './local-l0.js';
+import { toMs } from './schedule.js';
+
+/** L0 files stay at least 5 minutes after L1 holds them, for point-in-time restores and readers that follow L0. */
+export const DEFAULT_L0_RETENTION_MS = 5 * 60_000;
+/** How often L0 retention runs on its own (it also runs after every L1 compaction). */
+export const DEFAULT_L0_RETENTION_CHECK_INTERVAL_MS = 15_000;
+
+export interface L0RetentionOptions {
+  readonly client: ReplicaClient;
+  /** L0 files created longer ago than this, and held by L1, are deleted. 0 or less turns retention off. */
+  readonly l0RetentionMs: number;
+  readonly now?: Date | number;
+  /** The local copies to delete along with the replica's. */
+  readonly localL0?: ReplicaClient | LocalL0Files;
+  /** false: leave the replica's files alone and delete only the local copies (Litestream's `retention.enabled: false`). */
+  readonly deleteRemote?: boolean;
+  readonly counters?: CompactionCounters;
+  readonly signal?: AbortSignal;
+}
+
+export interface L0RetentionResult {
+  readonly deleted: readonly LtxFileInfo[];
+  /** The newest TXID L1 holds; 0 when L1 is empty (and nothing is deleted). */
+  readonly maxL1Txid: bigint;
+  /** Files old enough and held by L1 (the newest L0 file among them is kept all the same). */
+  readonly eligible: number;
+  /** Files old enough but not (or not wholly) in L1. */
+  readonly notCompacted: number;
+  /** Files from the first one newer than the retention on, which were not looked at. */
+  readonly tooRecent: number;
+  /** Set when deleting the local copies failed (the replica's were deleted). */
+  readonly localDeleteError?: Error;
+}
+
+/**
+ * Deletes L0 files that L1 already holds once they are older than the
+ * retention, as Litestream's L0 retention does:
+ *
+ * - L0 is walked in TXID order and the walk stops at the first file newer
+ *   than now − retention, so what remains of L0 is one unbroken run of the
+ *   newest files (readers that follow L0 never meet a hole);
+ * - a file is deleted only if one L1 file covers all its TXIDs (Litestream
+ *   checks MaxTXID ≤ L1's newest; a hole in L1 would let that delete a file
+ *   nothing else holds);
+ * - the newest L0 file is always kept, so the replica's position stays
+ *   visible in L0 (and a replicator's newest local file is never touched);
+ * - a createdAt the backend does not know (NaN or 0) counts as old enough.
+ *
+ * Remote copies are deleted first, then the local ones.
+ */
+export async function enforceL0Retention(o: L0RetentionOptions): Promise<L0RetentionResult> {
+  const empty = { deleted: [], maxL1Txid: 0n, eligible: 0, notCompacted: 0, tooRecent: 0 };
+  if (!(o.l0RetentionMs > 0)) return empty;
+  const { client, signal } = o;
+  const threshold = toMs(o.now ?? Date.now()) - o.l0RetentionMs;
+
+  const l1 = coverage(await listLevel(client, 1, 0n, signal));
+  const maxL1Txid = l1.length === 0 ? 0n : l1[l1.length - 1]!.to;
+  if (maxL1Txid === 0n) {
+    if (o.counters) o.counters.l0Retention = { eligible: 0, notCompacted: 0, tooRecent: 0 };
+    return empty;
+  }
+
+  const l0 = await listLevel(client, 0, 0n, signal);
+  const doomed: LtxFileInfo[] = [];
+  let notCompacted = 0;
+  let examined = 0;
+  for (const f of l0) {
+    const created = f.createdAt.getTime();
+    if (Number.isFinite(created) && created !== 0 && created > threshold) break;
+    examined++;
+    if (covered(l1, f)) doomed.push(f);
+    else notCompacted++;
+  }
+  const eligible = doomed.length;
+  const tooRecent = l0.length - examined;
+  if (tooRecent === 0 && doomed[doomed.length - 1] === l0[l0.length - 1]) doomed.pop();
+  if (o.counters) o.counters.l0Retention = { eligible, notCompacted, tooRecent };
+  if (doomed.length === 0) return { ...empty, maxL1Txid, eligible, notCompacted, tooRecent };
+
+  if (o.deleteRemote !== false) {
+    await client.deleteLtxFiles(doomed, signal);
+    bump(o.counters?.filesDeleted, 0, doomed.length);
+  }
+  let localDeleteError: Error | undefined;
+  const local = o.localL0 === undefined ? undefined : toLocalL0Files(o.localL0);
+  if (local?.delete !== undefined) {
+    try {
+      await local.delete(doomed);
+    } catch (err) {
+      localDeleteError = new CompactionError(`deleting ${doomed.length} local L0 file(s): ${(err as Error).message}`, { cause: err });
+    }
+  }
+  const result = { deleted: doomed, maxL1Txid, eligible, notCompacted, tooRecent };
+  return localDeleteError === undefined ? result : { ...result, localDeleteError };
+}
+
+interface Span {
+  from: bigint;
+  to: bigint;
+}
+
+/** The TXID ranges a level's files cover, merged where they touch, ascending. */
+function coverage(files: readonly LtxFileInfo[]): Span[] {
+  const spans = files
+    .filter((f) => f.minTxid >= 1n && f.minTxid <= f.maxTxid)
+    .map((f) => ({ from: f.minTxid, to: f.maxTxid }))
+    .sort((a, b) => (a.from < b.from ? -1 : a.from > b.from ? 1 : 0));
+  const out: Span[] = [];
+  for (const s of spans) {
+    const last = out[out.length - 1];
+    if (last !== undefined && s.from <= last.to + 1n) {
+      if (s.to > last.to) last.to = s.to;
+    } else {
+      out.push({ ...s });
+    }
+  }
+  return out;
+}
+
+function covered(spans: readonly Span[], f: LtxFileInfo): boolean {
+  return spans.some((s) => s.from <= f.minTxid && f.maxTxid <= s.to);
+}
