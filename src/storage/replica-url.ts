@@ -2,6 +2,8 @@ import { posix, resolve } from 'node:path';
 import { ReplicaUrlError } from './errors.js';
 import { FileReplicaClient } from './file-replica-client.js';
 import type { ReplicaClient } from './replica-client.js';
+import { S3ReplicaClient } from './s3/s3-replica-client.js';
+import { resolveS3Settings } from './s3/s3-settings.js';
 
 /** Every scheme Litestream v0.5 accepts in a replica URL. */
 export const REPLICA_URL_SCHEMES = ['file', 's3', 'gs', 'abs', 'sftp', 'webdav', 'webdavs', 'nats'] as const;
@@ -130,11 +132,25 @@ function decode(url: string, s: string): string {
 }
 
 /**
- * The client for a replica URL or path. Only the directory backend exists so
- * far; the other schemes Litestream supports are recognised and refused.
+ * A replica's configuration keys as Litestream's YAML names them (kebab-case:
+ * `endpoint`, `region`, `force-path-style`, `part-size`, `access-key-id`, …),
+ * passed through by a config loader. Keys a backend does not use are ignored.
  */
-export function createReplicaClient(url: string): ReplicaClient {
+export type ReplicaClientOptions = Readonly<Record<string, string | number | boolean | undefined>>;
+
+/** A bare `s3://`: the replica is configured by its options (bucket, path, …) rather than by a URL. */
+const BARE_S3_URL_RE = /^s3:\/\/\/?$/i;
+
+/**
+ * The client for a replica URL or path, with the replica's configuration keys
+ * merged in as Litestream merges them (see resolveS3Settings for S3). The
+ * directory and S3 backends exist; the other schemes Litestream supports are
+ * recognised and refused.
+ */
+export function createReplicaClient(url: string, options: ReplicaClientOptions = {}): ReplicaClient {
+  if (BARE_S3_URL_RE.test(url)) return new S3ReplicaClient(resolveS3Settings(undefined, url, options));
   const u = parseReplicaUrl(url);
   if (u.scheme === 'file') return new FileReplicaClient(u.path);
-  throw new ReplicaUrlError(url, `backend '${u.scheme}' is not available yet (available: file)`);
+  if (u.scheme === 's3') return new S3ReplicaClient(resolveS3Settings(u, url, options));
+  throw new ReplicaUrlError(url, `backend '${u.scheme}' is not available yet (available: file, s3)`);
 }
