@@ -124,7 +124,7 @@ function dirEntryDatabase(db: DbConfig, root: string, path: string): ResolvedDat
 export async function expandDirDatabases(db: DbConfig): Promise<ResolvedDatabase[]> {
   const dir = db.dir;
   if (dir === undefined) throw new TypeError(`${db.source.keyPath} is not a dir entry`);
-  const at = { ...db.source, keyPath: `${db.source.keyPath}.dir` };
+  const at = dir.source;
   let root: string;
   let paths: string[];
   try {

@@ -157,6 +157,8 @@ class ConfigParser {
       dbs: this.#dbs(top, replicaDefaults),
       warnings: this.#warnings,
     };
+    // In file order, however the checks that found them were ordered.
+    this.#warnings.sort((a, b) => (a.location.line ?? 0) - (b.location.line ?? 0) || (a.location.column ?? 0) - (b.location.column ?? 0));
     return config;
   }
 
@@ -313,11 +315,11 @@ class ConfigParser {
       }
       const path = this.#path(sec, 'dir', dirWritten);
       if (this.ctx.checkDirs) checkDirectory(sec, path);
-      dir = { path, pattern, recursive, watch };
+      dir = { path, pattern, recursive, watch, source: sec.locationOf('dir') };
     } else {
       if (watch) throw sec.errorAt('watch', "'watch' only applies to a 'dir' entry");
       for (const key of ['pattern', 'recursive']) {
-        if (sec.has(key)) this.#warn({ message: `${key} is ignored without 'dir'`, location: sec.locationOf(key) });
+        if (sec.has(key)) this.#warn({ message: `${key} is ignored without 'dir'`, location: sec.keyLocationOf(key) });
       }
     }
 
@@ -371,7 +373,7 @@ class ConfigParser {
       throw this.src.error(second.raw, second.keyPath, 'multiple replicas on a single database are no longer supported (Litestream v0.5 keeps one)');
     }
     const only = list[0]!;
-    this.#warn({ message: "'replicas' is deprecated; use 'replica' (a single mapping)", location: sec.locationOf('replicas') });
+    this.#warn({ message: "'replicas' is deprecated; use 'replica' (a single mapping)", location: sec.keyLocationOf('replicas') });
     if (only.node === undefined) throw this.src.error(only.raw, only.keyPath, 'expected a replica mapping, got null');
     return buildReplica(Section.open(this.src, only.node, only.keyPath, REPLICA_KEYS, replicaElsewhere), ctx);
   }

@@ -20,7 +20,10 @@ import type { Section } from './yaml-source.js';
 /** A replica setting as read, with where it was written (the replica section or the top level). */
 export interface SettingValue {
   readonly value: ReplicaOptionValue;
+  /** Where the value is written. */
   readonly location: ConfigLocation;
+  /** Where its key is written. */
+  readonly keyLocation: ConfigLocation;
 }
 
 export type RawReplicaSettings = ReadonlyMap<string, SettingValue>;
@@ -64,13 +67,15 @@ export function readReplicaSettings(sec: Section, paths: PathContext): Map<strin
         value = sec.stringList(key);
         break;
     }
-    if (value !== undefined) out.set(key, { value, location: sec.locationOf(key) });
+    if (value !== undefined) out.set(key, { value, location: sec.locationOf(key), keyLocation: sec.keyLocationOf(key) });
   }
   const age = sec.section(AGE_KEY, AGE_KEYS);
   if (age !== undefined) {
     for (const k of AGE_KEYS) {
       const list = age.stringList(k);
-      if (list !== undefined && list.length > 0) out.set(`${AGE_KEY}.${k}`, { value: list, location: age.locationOf(k) });
+      if (list !== undefined && list.length > 0) {
+        out.set(`${AGE_KEY}.${k}`, { value: list, location: age.locationOf(k), keyLocation: age.keyLocationOf(k) });
+      }
     }
   }
   return out;
@@ -124,15 +129,15 @@ export function buildReplica(sec: Section, ctx: ReplicaBuildContext): ReplicaCon
   }
   if (url !== undefined && path !== undefined) {
     if (type === 'nats') {
-      ctx.warn({ message: 'path is ignored for nats replicas (the bucket holds the files)', location: sec.locationOf('path') });
+      ctx.warn({ message: 'path is ignored for nats replicas (the bucket holds the files)', location: sec.keyLocationOf('path') });
     } else {
-      throw sec.errorAt('path', `cannot set both url and path on a ${type} replica; put the path in the url`);
+      throw sec.errorAt('path', `cannot set both url and path on ${article(type)} replica; put the path in the url`);
     }
   }
   if (url !== undefined) {
     const location = type === 'webdav' ? 'webdav-url' : type === 'sftp' ? 'host' : type === 'file' ? undefined : 'bucket';
     if (location !== undefined && own.has(location) && type !== 'nats') {
-      throw sec.errorAt(location, `cannot set both url and ${location} on a ${type} replica`);
+      throw sec.errorAt(location, `cannot set both url and ${location} on ${article(type)} replica`);
     }
   }
 
@@ -150,19 +155,19 @@ export function buildReplica(sec: Section, ctx: ReplicaBuildContext): ReplicaCon
   for (const [key, v] of own) {
     const spec = REPLICA_SETTINGS[key];
     if (spec !== undefined && spec.appliesTo !== 'all' && !spec.appliesTo.includes(type)) {
-      ctx.warn({ message: `${key} does not apply to ${type} replicas and is ignored`, location: v.location });
+      ctx.warn({ message: `${key} does not apply to ${type} replicas and is ignored`, location: v.keyLocation });
     }
   }
   const validation = settings.get('validation-interval');
   if (validation !== undefined) {
     ctx.warn({
       message: 'validation-interval on a replica has no effect (nor in Litestream); set validation.interval at the top level',
-      location: validation.location,
+      location: validation.keyLocation,
     });
   }
   const name = sec.string('name');
   if (name !== undefined) {
-    ctx.warn({ message: 'name is deprecated and ignored', location: sec.locationOf('name') });
+    ctx.warn({ message: 'name is deprecated and ignored', location: sec.keyLocationOf('name') });
   }
 
   const options = optionsOf(settings);
@@ -197,11 +202,16 @@ function replicaType(sec: Section, url: string | undefined, ctx: ReplicaBuildCon
   }
   if (written !== undefined && written !== fromUrl) {
     ctx.warn({
-      message: `type ${written} is ignored: the url scheme makes this a ${fromUrl} replica`,
-      location: sec.locationOf('type'),
+      message: `type ${written} is ignored: the url scheme makes this ${article(fromUrl)} replica`,
+      location: sec.keyLocationOf('type'),
     });
   }
   return fromUrl;
+}
+
+/** "an s3", "a file": the article goes by how the name is spoken. */
+function article(type: ReplicaType): string {
+  return ['s3', 'sftp', 'abs', 'oss'].includes(type) ? `an ${type}` : `a ${type}`;
 }
 
 function isReplicaType(s: string): s is ReplicaType {
@@ -294,7 +304,7 @@ function replicaUrl(
       }
       const bucket = str('bucket');
       if (bucket === undefined) {
-        throw sec.error(`a ${type} replica needs 'url' (${type}://${type === 'abs' ? 'container' : 'bucket'}/path) or 'bucket'`);
+        throw sec.error(`${article(type)} replica needs 'url' (${type}://${type === 'abs' ? 'container' : 'bucket'}/path) or 'bucket'`);
       }
       return `${type}://${bucket}${encodePath(path)}`;
     }

@@ -64,6 +64,8 @@ export interface DirConfig {
   readonly pattern: string;
   readonly recursive: boolean;
   readonly watch: boolean;
+  /** Where the `dir` value is written, for errors found when the directory is scanned. */
+  readonly source: ConfigLocation;
 }
 
 export interface DbConfig {

@@ -43,7 +43,10 @@ export class ConfigSource {
     this.#doc = parseDocument(expanded.text, { schema: 'failsafe', uniqueKeys: true, prettyErrors: false });
     const err = this.#doc.errors[0];
     if (err !== undefined) {
-      const reason = err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+      const reason =
+        err.code === 'DUPLICATE_KEY'
+          ? 'duplicate key (a key may appear only once in a mapping)'
+          : err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
       throw new ConfigError(this.locationAt(err.pos[0], ''), `invalid YAML: ${reason}`, { cause: err });
     }
   }
@@ -187,6 +190,11 @@ export class Section {
   locationOf(key: string): ConfigLocation {
     const e = this.#entries.get(key);
     return this.src.location(e?.value ?? e?.keyNode ?? this.node, this.pathOf(key));
+  }
+
+  /** Location of the key itself, for messages about the key rather than its value. */
+  keyLocationOf(key: string): ConfigLocation {
+    return this.src.location(this.#entries.get(key)?.keyNode ?? this.node, this.pathOf(key));
   }
 
   errorAt(key: string, reason: string, cause?: unknown): ConfigError {
