@@ -139,8 +139,8 @@ class ConfigParser {
     const config: TidemarkConfig = {
       file: filename,
       addr: this.#addr(top, 'addr'),
-      mcpAddr: top.string('mcp-addr'),
-      exec: top.string('exec'),
+      mcpAddr: nonEmpty(top.string('mcp-addr')),
+      exec: nonEmpty(top.string('exec')),
       socket: this.#socket(top),
       levels: this.#levels(top),
       ...this.#snapshot(top),

@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
 import { parseReplicaUrl, isUrl, type ReplicaUrl } from '../storage/replica-url.js';
+import { MIN_S3_PART_SIZE } from '../storage/s3/s3-settings.js';
 import { DEFAULT_NATS_URL, DEFAULT_REPLICA_SYNC_INTERVAL_MS } from './defaults.js';
 import { ConfigError, ValueSyntaxError, type ConfigLocation } from './errors.js';
 import { nsToMs } from './go-duration.js';
@@ -64,7 +65,7 @@ export function readReplicaSettings(sec: Section, paths: PathContext): Map<strin
         value = sec.size(key);
         break;
       case 'string-list':
-        value = sec.stringList(key);
+        value = sec.stringList(key)?.join(',');
         break;
     }
     if (value !== undefined) out.set(key, { value, location: sec.locationOf(key), keyLocation: sec.keyLocationOf(key) });
@@ -74,7 +75,7 @@ export function readReplicaSettings(sec: Section, paths: PathContext): Map<strin
     for (const k of AGE_KEYS) {
       const list = age.stringList(k);
       if (list !== undefined && list.length > 0) {
-        out.set(`${AGE_KEY}.${k}`, { value: list, location: age.locationOf(k), keyLocation: age.keyLocationOf(k) });
+        out.set(`${AGE_KEY}.${k}`, { value: list.join(','), location: age.locationOf(k), keyLocation: age.keyLocationOf(k) });
       }
     }
   }
@@ -236,6 +237,9 @@ function checkSettings(settings: RawReplicaSettings, type: ReplicaType, sec: Sec
   if (type === 's3' || type === 'oss') {
     const part = num('part-size');
     if (part !== undefined && part <= 0) at('part-size', 'part size must be greater than 0');
+    if (type === 's3' && part !== undefined && part < MIN_S3_PART_SIZE) {
+      at('part-size', `part size ${part} is below S3's minimum of 5 MiB (${MIN_S3_PART_SIZE} bytes)`);
+    }
     const conc = num('concurrency');
     if (conc !== undefined && conc < 1) at('concurrency', 'concurrency must be at least 1');
   }

@@ -89,9 +89,13 @@ export interface DbConfig {
   readonly source: ConfigLocation;
 }
 
-export type ReplicaOptionValue = string | number | boolean | readonly string[];
+export type ReplicaOptionValue = string | number | boolean;
 
-/** Backend options by their Litestream key names; durations in ms, sizes in bytes. */
+/**
+ * Backend options by their Litestream key names; durations in ms, sizes in
+ * bytes, lists (root-cas) comma-separated. Assignable to the storage layer's
+ * ReplicaClientOptions, so it can go straight to createReplicaClient.
+ */
 export type ReplicaOptions = Readonly<Record<string, ReplicaOptionValue>>;
 
 export interface ReplicaSettings {

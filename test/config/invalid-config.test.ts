@@ -105,6 +105,7 @@ const INVALID: Array<[string, string, string]> = [
   ["sse algo", 'dbs:\n  - path: /db\n    replica:\n      url: s3://b/p\n      sse-customer-algorithm: AES128\n      sse-customer-key: k\n', "/etc/litestream.yml:5:31: dbs[0].replica.sse-customer-algorithm: unsupported SSE-C algorithm \"AES128\" (only AES256)"],
   ["sse both", 'dbs:\n  - path: /db\n    replica:\n      url: s3://b/p\n      sse-customer-key: k\n      sse-kms-key-id: id\n', "/etc/litestream.yml:6:23: dbs[0].replica.sse-kms-key-id: SSE-KMS cannot be combined with SSE-C (sse-customer-key)"],
   ["concurrency 0", 'dbs:\n  - path: /db\n    replica:\n      url: s3://b/p\n      concurrency: 0\n', "/etc/litestream.yml:5:20: dbs[0].replica.concurrency: concurrency must be at least 1"],
+  ["s3 part-size below 5 MiB", 'dbs:\n  - path: /db\n    replica:\n      url: s3://b/p\n      part-size: 1MB\n', "/etc/litestream.yml:5:18: dbs[0].replica.part-size: part size 1000000 is below S3's minimum of 5 MiB (5242880 bytes)"],
   ["part-size 0", 'dbs:\n  - path: /db\n    replica:\n      url: s3://b/p\n      part-size: 0\n', "/etc/litestream.yml:5:18: dbs[0].replica.part-size: part size must be greater than 0"],
   ["trunc neg", 'dbs:\n  - path: /db\n    truncate-page-n: -1\n    replica: {path: /r}\n', "/etc/litestream.yml:3:22: dbs[0].truncate-page-n: must not be negative (got -1; 0 turns it off)"],
   ["min ckpt 0", 'dbs:\n  - path: /db\n    min-checkpoint-page-count: 0\n    replica: {path: /r}\n', "/etc/litestream.yml:3:32: dbs[0].min-checkpoint-page-count: must be greater than 0 (got 0)"],

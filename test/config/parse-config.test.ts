@@ -2,7 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig, type ParseConfigOptions } from '../../src/config/parse-config.js';
 import type { DbConfig, ReplicaConfig, TidemarkConfig } from '../../src/config/types.js';
-import { parseReplicaUrl } from '../../src/storage/replica-url.js';
+import { createReplicaClient, parseReplicaUrl } from '../../src/storage/replica-url.js';
+import { FileReplicaClient } from '../../src/storage/file-replica-client.js';
 import {
   DEFAULT_LEVEL_INTERVALS_MS,
   DEFAULT_SOCKET_PATH,
@@ -276,7 +277,7 @@ dbs:
       options: {
         'client-cert': '/path/to/client.pem',
         'client-key': '/path/to/client.key',
-        'root-cas': ['/path/to/ca.pem'],
+        'root-cas': '/path/to/ca.pem',
         'max-reconnects': -1,
         'reconnect-wait': 2000,
       },
@@ -558,7 +559,7 @@ endpoint: custom.s3.endpoint.com
 sync-interval: 30s
 skip-verify: true
 auto-recover: true
-part-size: 5MB
+part-size: 6MB
 account-name: global-abs-account
 host: global.sftp.host
 user: global-sftp-user
@@ -605,7 +606,7 @@ dbs:
         region: 'us-west-2',
         endpoint: 'custom.s3.endpoint.com',
         'skip-verify': true,
-        'part-size': 5_000_000,
+        'part-size': 6_000_000,
         'account-name': 'global-abs-account',
         user: 'global-sftp-user',
       },
@@ -745,5 +746,29 @@ dbs:
         ['s3://shared/c', 2000],
       ],
     );
+  });
+});
+
+describe('parseConfig: replicas feed the storage layer directly', () => {
+  it('url and options go to createReplicaClient as they are', () => {
+    const c = parse(`
+dbs:
+  - path: /a.db
+    replica:
+      path: /backups/a
+  - path: /b.db
+    replica:
+      type: s3
+      bucket: bkt
+      path: b
+      endpoint: http://127.0.0.1:9
+      access-key-id: k
+      secret-access-key: s
+      part-size: 8MiB
+      concurrency: 3
+`);
+    assert.ok(createReplicaClient(c.dbs[0]!.replica.url, c.dbs[0]!.replica.options) instanceof FileReplicaClient);
+    const s3 = createReplicaClient(c.dbs[1]!.replica.url, c.dbs[1]!.replica.options);
+    assert.equal(s3.type, 's3');
   });
 });
