@@ -19,6 +19,7 @@ import { ReplicaFileNotFoundError, StorageError } from '../errors.js';
 import { checkByteRange, checkLevel, checkLtxFileKey } from '../ltx-file-key.js';
 import { peekLtxHeader, type PeekedLtxStream } from '../ltx-header-peek.js';
 import type { ListOptions, LtxFileInfo, OpenOptions, ReplicaClient } from '../replica-client.js';
+import { AbortFanout } from './abort-fanout.js';
 import { mapConcurrent } from './map-concurrent.js';
 import { DEFAULT_S3_REGION } from './s3-endpoint.js';
 import { isS3NotFound, S3DeleteError, s3ErrorCode, s3ErrorStatus, S3StorageError, toS3StorageError } from './s3-errors.js';
@@ -101,6 +102,7 @@ export class S3ReplicaClient implements ReplicaClient {
   readonly connectTimeoutMs: number;
   readonly metadataConcurrency: number;
   readonly #retry: S3RetryStrategy;
+  readonly #fanout = new AbortFanout();
   #s3: S3Client | undefined;
   #ready: Promise<S3Client> | undefined;
   #region: string | undefined;
@@ -244,6 +246,16 @@ export class S3ReplicaClient implements ReplicaClient {
     return s3;
   }
 
+  /** Runs one request with a child of the caller's signal (see AbortFanout). */
+  async #withSignal<T>(signal: AbortSignal | undefined, fn: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
+    const child = this.#fanout.child(signal);
+    try {
+      return await fn(child.signal);
+    } finally {
+      child.release();
+    }
+  }
+
   #error(err: unknown, doing: string): StorageError {
     return toS3StorageError(err, {
       replica: this.name,
@@ -268,14 +280,12 @@ export class S3ReplicaClient implements ReplicaClient {
     do {
       let out;
       try {
-        out = await s3.send(
-          new ListObjectsV2Command({
-            Bucket: this.settings.bucket,
-            Prefix: prefix,
-            ...(token === undefined ? (startAfter === undefined ? {} : { StartAfter: startAfter }) : { ContinuationToken: token }),
-          }),
-          { abortSignal: signal },
-        );
+        const input = {
+          Bucket: this.settings.bucket,
+          Prefix: prefix,
+          ...(token === undefined ? (startAfter === undefined ? {} : { StartAfter: startAfter }) : { ContinuationToken: token }),
+        };
+        out = await this.#withSignal(signal, (abortSignal) => s3.send(new ListObjectsV2Command(input), { abortSignal }));
       } catch (err) {
         if (signal?.aborted === true) throw signal.reason;
         throw this.#error(err, `listing ${prefix}`);
@@ -303,8 +313,8 @@ export class S3ReplicaClient implements ReplicaClient {
     return mapConcurrent(listed, this.metadataConcurrency, async (f) => {
       let meta: Record<string, string> | undefined;
       try {
-        meta = (await s3.send(new HeadObjectCommand({ Bucket: this.settings.bucket, Key: f.key, ...this.#sseCustomer() }), { abortSignal: signal }))
-          .Metadata;
+        const input = { Bucket: this.settings.bucket, Key: f.key, ...this.#sseCustomer() };
+        meta = (await this.#withSignal(signal, (abortSignal) => s3.send(new HeadObjectCommand(input), { abortSignal }))).Metadata;
       } catch (err) {
         if (signal?.aborted === true) throw signal.reason;
         if (isS3NotFound(err)) return null;
@@ -325,7 +335,7 @@ export class S3ReplicaClient implements ReplicaClient {
     const s3 = await this.#client(signal);
     const key = s3LtxKey(this.settings.path, level, minTxid, maxTxid);
     const file = { level, minTxid, maxTxid, key };
-    const first = await this.#getRange(s3, file, offset, size, signal);
+    const first = await this.#withSignal(signal, (child) => this.#getRange(s3, file, offset, size, child));
     if (first === null) return emptyStream();
     // The response is open now; if nobody starts reading it, its connection is let go, and a later read reopens it.
     const unread = setTimeout(() => first.body.destroy(), this.idleTimeoutMs);
@@ -376,6 +386,8 @@ export class S3ReplicaClient implements ReplicaClient {
     signal: AbortSignal | undefined,
   ): AsyncGenerator<Uint8Array> {
     clearTimeout(unread);
+    const child = this.#fanout.child(signal);
+    signal = child.signal;
     let cur = first;
     const end = first.end;
     /** Object offset of the next byte the caller gets. */
@@ -424,6 +436,7 @@ export class S3ReplicaClient implements ReplicaClient {
       }
     } finally {
       cur.body.destroy();
+      child.release();
     }
   }
 
@@ -431,6 +444,7 @@ export class S3ReplicaClient implements ReplicaClient {
     checkLtxFileKey(level, minTxid, maxTxid);
     const key = s3LtxKey(this.settings.path, level, minTxid, maxTxid);
     let body: PeekedLtxStream | undefined;
+    const child = this.#fanout.child(signal);
     try {
       const s3 = await this.#client(signal);
       const peeked = await peekLtxHeader(data, minTxid, maxTxid, `${this.name}, key ${key}`);
@@ -442,7 +456,9 @@ export class S3ReplicaClient implements ReplicaClient {
         ...this.#encryptionParams(),
       };
       const head = await readAtMost(body, this.settings.partSize, signal);
-      const size = head.done ? await this.#putOnce(s3, params, head.chunks, signal) : await this.#putMultipart(s3, params, head.chunks, body, signal);
+      const size = head.done
+        ? await this.#putOnce(s3, params, head.chunks, child.signal)
+        : await this.#putMultipart(s3, params, head.chunks, body, child.signal);
       return { level, minTxid, maxTxid, size, createdAt: new Date(peeked.header.timestamp) };
     } catch (err) {
       await body?.return().catch(() => undefined);
@@ -450,6 +466,8 @@ export class S3ReplicaClient implements ReplicaClient {
       if (err instanceof SourceFailure) throw asStorageError(err.error, `${this.name}: writing ${key}: reading the data to upload`);
       if (err instanceof StorageError) throw err;
       throw this.#error(err, `writing ${key}`);
+    } finally {
+      child.release();
     }
   }
 
@@ -537,10 +555,8 @@ export class S3ReplicaClient implements ReplicaClient {
     do {
       let out;
       try {
-        out = await s3.send(
-          new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: prefix, ...(token === undefined ? {} : { ContinuationToken: token }) }),
-          { abortSignal: signal },
-        );
+        const input = { Bucket: this.settings.bucket, Prefix: prefix, ...(token === undefined ? {} : { ContinuationToken: token }) };
+        out = await this.#withSignal(signal, (abortSignal) => s3.send(new ListObjectsV2Command(input), { abortSignal }));
       } catch (err) {
         if (signal?.aborted === true) throw signal.reason;
         throw this.#error(err, `listing ${prefix} to delete it`);
@@ -557,10 +573,8 @@ export class S3ReplicaClient implements ReplicaClient {
   async #deleteBatch(s3: S3Client, keys: string[], signal: AbortSignal | undefined): Promise<{ key: string; code: string; message: string }[]> {
     let out;
     try {
-      out = await s3.send(
-        new DeleteObjectsCommand({ Bucket: this.settings.bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }),
-        { abortSignal: signal },
-      );
+      const input = { Bucket: this.settings.bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } };
+      out = await this.#withSignal(signal, (abortSignal) => s3.send(new DeleteObjectsCommand(input), { abortSignal }));
     } catch (err) {
       if (signal?.aborted === true) throw signal.reason;
       throw this.#error(err, `deleting ${keys.length} object${keys.length === 1 ? '' : 's'}`);

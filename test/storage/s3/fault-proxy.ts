@@ -1,4 +1,4 @@
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -25,7 +25,9 @@ export type FaultKind =
   /** No response at all until the client gives up. */
   | 'stall'
   /** The request is forwarded after `delayMs`. */
-  | 'delay';
+  | 'delay'
+  /** A reply of `status` with `body`, without reaching the server. */
+  | 'reply';
 
 export interface FaultRule {
   kind: FaultKind;
@@ -37,6 +39,17 @@ export interface FaultRule {
   afterBytes?: number;
   /** For delay. */
   delayMs?: number;
+  /** For reply. */
+  status?: number;
+  body?: string;
+}
+
+export interface LoggedRequest {
+  method: string;
+  /** Path and query as sent. */
+  path: string;
+  kind: S3RequestKind;
+  headers: IncomingHttpHeaders;
 }
 
 interface ActiveRule extends FaultRule {
@@ -66,6 +79,9 @@ export function classifyS3Request(method: string, url: string): S3RequestKind {
   }
 }
 
+/** How long headers get to reach the client before a reset-body or stall-body at byte 0 takes effect. */
+const HEADERS_ONLY_GRACE_MS = 20;
+
 function errorXml(code: string, message: string): string {
   return `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><RequestId>fault-proxy</RequestId></Error>`;
 }
@@ -83,6 +99,7 @@ export class FaultProxy {
   #rules: ActiveRule[] = [];
   #counts = FaultProxy.#zero();
   #injected = 0;
+  #log: LoggedRequest[] = [];
   endpoint = '';
 
   private constructor(target: string) {
@@ -122,8 +139,14 @@ export class FaultProxy {
     return this.#injected;
   }
 
+  /** Every request since the start or the last resetCounts(): method, path and query as sent, kind. */
+  get requests(): readonly LoggedRequest[] {
+    return [...this.#log];
+  }
+
   resetCounts(): void {
     this.#counts = FaultProxy.#zero();
+    this.#log = [];
   }
 
   /** Adds a rule; rules are tried in the order they were added, and the first that matches a request applies. */
@@ -157,6 +180,7 @@ export class FaultProxy {
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const kind = classifyS3Request(req.method ?? 'GET', req.url ?? '/');
     this.#counts[kind]++;
+    this.#log.push({ method: req.method ?? 'GET', path: req.url ?? '/', kind, headers: { ...req.headers } });
     const rule = this.#take(kind);
     switch (rule?.kind) {
       case 'internal-error':
@@ -178,6 +202,13 @@ export class FaultProxy {
       case 'delay':
         await sleep(rule.delayMs ?? 0);
         break;
+      case 'reply': {
+        req.resume();
+        const body = rule.body ?? '';
+        res.writeHead(rule.status ?? 200, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+        return;
+      }
       default:
         break;
     }
@@ -224,8 +255,13 @@ export class FaultProxy {
             if (rule!.kind === 'reset-body') res.socket?.destroy();
             // stall-body: the socket stays open, silent, until the client closes it.
           };
-          if (last.length > 0) res.write(last, cut);
-          else cut();
+          if (last.length > 0) {
+            res.write(last, cut);
+          } else {
+            // Headers only: they go out first, so the client sees a response that then breaks.
+            res.flushHeaders();
+            setTimeout(cut, HEADERS_ONLY_GRACE_MS);
+          }
         });
         up.on('end', () => {
           if (!broken) res.end();
