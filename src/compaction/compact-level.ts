@@ -108,6 +108,8 @@ export async function compactLevel(o: CompactLevelOptions): Promise<CompactLevel
     else if (result.status === 'nothing-to-compact') bump(counters?.nothingToCompact, dst);
     return result;
   } catch (err) {
+    // However a backend reports an abort, the caller gets the reason it aborted with.
+    if (o.signal?.aborted === true) throw o.signal.reason;
     bump(counters?.failures, dst);
     if (err instanceof CompactionGapError) bump(counters?.gaps, dst);
     throw err;

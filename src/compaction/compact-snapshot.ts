@@ -1,7 +1,7 @@
 import { NoBackupsError } from '../restore/errors.js';
 import { calcRestorePlan } from '../restore/plan.js';
 import type { LtxFileInfo, ReplicaClient } from '../storage/replica-client.js';
-import { DEFAULT_MAX_COMPACTION_INPUTS, type CompactLevelResult } from './compact-level.js';
+import { DEFAULT_MAX_COMPACTION_INPUTS, type CompactLevelResult, type NothingToCompact, type TooEarly } from './compact-level.js';
 import { CompactionLevels, SNAPSHOT_LEVEL } from './compaction-levels.js';
 import { bump, type CompactionCounters } from './counters.js';
 import { CompactionError, CompactionOptionsError } from './errors.js';
@@ -34,9 +34,9 @@ export interface CompactSnapshotOptions {
  * Same rules as compactLevel: too early when the newest snapshot was created
  * after the current window began; nothing to compact when the newest
  * snapshot already holds the latest TXID (an idle database gets no new
- * snapshots). With more than `maxInputs` files to merge, the snapshot is
- * taken at the TXID the first `maxInputs` of them reach, and the next run
- * continues from there.
+ * snapshots). With more than `maxInputs` files to merge, snapshots are taken
+ * in steps, each from the previous one and the next files, so memory stays
+ * bounded; the intermediate snapshots are valid and expire with retention.
  */
 export async function compactSnapshot(o: CompactSnapshotOptions): Promise<CompactLevelResult> {
   const levels = o.levels ?? new CompactionLevels();
@@ -50,42 +50,86 @@ export async function compactSnapshot(o: CompactSnapshotOptions): Promise<Compac
     else if (r.status === 'nothing-to-compact') bump(o.counters?.nothingToCompact, SNAPSHOT_LEVEL);
     return r;
   } catch (err) {
+    if (o.signal?.aborted === true) throw o.signal.reason;
     bump(o.counters?.failures, SNAPSHOT_LEVEL);
     throw err;
   }
 }
 
-async function snapshot(o: CompactSnapshotOptions, levels: CompactionLevels, maxInputs: number): Promise<CompactLevelResult> {
-  const { client, signal, cache } = o;
+export interface SnapshotDueOptions {
+  readonly client: ReplicaClient;
+  readonly levels?: CompactionLevels;
+  readonly now?: Date | number;
+  readonly cache?: LevelMaxCache;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Whether a snapshot is due now, for a replicator that writes snapshots from
+ * its database: too early when the newest snapshot was created after the
+ * current window of the snapshot interval began; nothing to do when the
+ * newest snapshot already holds the replica's newest L0 TXID (an idle
+ * database gets no identical snapshots). undefined when one is due.
+ */
+export async function snapshotDue(o: SnapshotDueOptions): Promise<TooEarly | NothingToCompact | undefined> {
+  const levels = o.levels ?? new CompactionLevels();
+  const { early, latest } = await tooEarly(o, levels);
+  if (early !== undefined) return early;
+  const have = latest?.maxTxid ?? 0n;
+  const l0 = (await maxFileInfo(o.client, 0, o))?.maxTxid ?? 0n;
+  return l0 <= have ? { status: 'nothing-to-compact', level: SNAPSHOT_LEVEL, srcMaxTxid: l0, dstMaxTxid: have } : undefined;
+}
+
+/** The newest snapshot, and a TooEarly when it was created in the current window. */
+async function tooEarly(o: SnapshotDueOptions, levels: CompactionLevels): Promise<{ early?: TooEarly; latest: LtxFileInfo | undefined }> {
   const now = toMs(o.now ?? Date.now());
   const interval = levels.snapshotIntervalMs;
   const windowStart = prevCompactionAt(now, interval);
-  const latest = await maxFileInfo(client, SNAPSHOT_LEVEL, { cache, signal });
-  if (latest !== undefined && latest.createdAt.getTime() > windowStart.getTime()) {
-    return { status: 'too-early', level: SNAPSHOT_LEVEL, latest, windowStart, nextCompactionAt: nextCompactionAt(now, interval) };
-  }
+  const latest = await maxFileInfo(o.client, SNAPSHOT_LEVEL, o);
+  if (latest === undefined || latest.createdAt.getTime() <= windowStart.getTime()) return { latest };
+  return { latest, early: { status: 'too-early', level: SNAPSHOT_LEVEL, latest, windowStart, nextCompactionAt: nextCompactionAt(now, interval) } };
+}
+
+async function snapshot(o: CompactSnapshotOptions, levels: CompactionLevels, maxInputs: number): Promise<CompactLevelResult> {
+  const { client, signal, cache } = o;
+  const { early, latest } = await tooEarly(o, levels);
+  if (early !== undefined) return early;
   const have = latest?.maxTxid ?? 0n;
-  let files: LtxFileInfo[];
-  let txid: bigint;
-  try {
-    ({ files, txid } = await calcRestorePlan(client, { signal }));
-  } catch (err) {
-    if (err instanceof NoBackupsError) return { status: 'nothing-to-compact', level: SNAPSHOT_LEVEL, srcMaxTxid: 0n, dstMaxTxid: have };
-    throw new CompactionError(`cannot take a snapshot from the replica: ${(err as Error).message}`, { cause: err });
-  }
-  if (txid <= have) return { status: 'nothing-to-compact', level: SNAPSHOT_LEVEL, srcMaxTxid: txid, dstMaxTxid: have };
-  const inputs = files.slice(0, maxInputs);
-  if (inputs[0]!.minTxid !== 1n) {
-    throw new CompactionError(`cannot take a snapshot from the replica: its oldest file starts at TXID ${inputs[0]!.minTxid}, not 1`);
-  }
   const local = o.localL0 === undefined ? undefined : toLocalL0Files(o.localL0);
-  const r = await writeMerged({ client, inputs, dstLevel: SNAPSHOT_LEVEL, local, signal, parallel: o.parallel });
-  cache?.note(r.file);
-  if (o.counters) {
-    bump(o.counters.filesWritten, SNAPSHOT_LEVEL);
-    bump(o.counters.bytesWritten, SNAPSHOT_LEVEL, r.file.size);
-    bump(o.counters.filesMerged, SNAPSHOT_LEVEL, inputs.length);
-    o.counters.localReads += r.localReads;
+  const written: LtxFileInfo[] = [];
+  const merged: LtxFileInfo[] = [];
+  let localReads = 0;
+  for (;;) {
+    let files: LtxFileInfo[];
+    let txid: bigint;
+    try {
+      ({ files, txid } = await calcRestorePlan(client, { signal }));
+    } catch (err) {
+      if (err instanceof NoBackupsError) return { status: 'nothing-to-compact', level: SNAPSHOT_LEVEL, srcMaxTxid: 0n, dstMaxTxid: have };
+      throw new CompactionError(`cannot take a snapshot from the replica: ${(err as Error).message}`, { cause: err });
+    }
+    const done = written[written.length - 1]?.maxTxid ?? have;
+    if (txid <= done) {
+      if (written.length > 0) break;
+      return { status: 'nothing-to-compact', level: SNAPSHOT_LEVEL, srcMaxTxid: txid, dstMaxTxid: have };
+    }
+    const inputs = files.slice(0, maxInputs);
+    if (inputs[0]!.minTxid !== 1n) {
+      throw new CompactionError(`cannot take a snapshot from the replica: its oldest file starts at TXID ${inputs[0]!.minTxid}, not 1`);
+    }
+    const r = await writeMerged({ client, inputs, dstLevel: SNAPSHOT_LEVEL, local, signal, parallel: o.parallel });
+    cache?.note(r.file);
+    written.push(r.file);
+    merged.push(...inputs);
+    localReads += r.localReads;
+    if (o.counters) {
+      bump(o.counters.filesWritten, SNAPSHOT_LEVEL);
+      bump(o.counters.bytesWritten, SNAPSHOT_LEVEL, r.file.size);
+      bump(o.counters.filesMerged, SNAPSHOT_LEVEL, inputs.length);
+      o.counters.localReads += r.localReads;
+    }
+    if (inputs.length === files.length) break;
   }
-  return { status: 'compacted', level: SNAPSHOT_LEVEL, file: r.file, files: [r.file], inputs, localReads: r.localReads, bridgedGaps: [] };
+  const file = written[written.length - 1]!;
+  return { status: 'compacted', level: SNAPSHOT_LEVEL, file, files: written, inputs: merged, localReads, bridgedGaps: [] };
 }

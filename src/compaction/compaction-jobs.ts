@@ -1,6 +1,6 @@
 import type { LtxFileInfo, ReplicaClient } from '../storage/replica-client.js';
 import { compactLevel, type CompactLevelResult } from './compact-level.js';
-import { compactSnapshot } from './compact-snapshot.js';
+import { compactSnapshot, snapshotDue } from './compact-snapshot.js';
 import { CompactionLevels } from './compaction-levels.js';
 import type { CompactionCounters } from './counters.js';
 import { DEFAULT_L0_RETENTION_CHECK_INTERVAL_MS, DEFAULT_L0_RETENTION_MS, enforceL0Retention, type L0RetentionResult } from './l0-retention.js';
@@ -25,11 +25,11 @@ export interface CompactionJobsOptions {
   readonly cache?: LevelMaxCache;
   readonly counters?: CompactionCounters;
   /**
-   * Takes the level-9 snapshot; the default takes it from the replica
-   * (compactSnapshot). A replicator that snapshots its database passes its
-   * own, returning the file it wrote or undefined when it skipped.
+   * Writes the level-9 snapshot from the database (DbReplicator.snapshot),
+   * called only when snapshotDue says one is due. Without it snapshots are
+   * taken from the replica (compactSnapshot).
    */
-  readonly snapshot?: (ctx: JobContext) => Promise<CompactLevelResult | LtxFileInfo | undefined>;
+  readonly snapshot?: (ctx: JobContext) => Promise<LtxFileInfo>;
   readonly snapshotRetentionMs?: number;
   /** 0 turns L0 retention off. */
   readonly l0RetentionMs?: number;
@@ -106,10 +106,15 @@ export function compactionJobs(o: CompactionJobsOptions): ScheduledJob[] {
     });
   }
 
-  const takeSnapshot =
-    o.snapshot ??
-    ((ctx: JobContext) =>
-      compactSnapshot({ client: o.client, levels, now: ctx.now, localL0: o.localL0, cache: o.cache, counters: o.counters, signal: ctx.signal }));
+  const takeSnapshot = async (ctx: JobContext): Promise<CompactLevelResult> => {
+    const common = { client: o.client, levels, now: ctx.now, cache: o.cache, signal: ctx.signal };
+    if (o.snapshot === undefined) return compactSnapshot({ ...common, localL0: o.localL0, counters: o.counters });
+    const skip = await snapshotDue(common);
+    if (skip !== undefined) return skip;
+    const file = await o.snapshot(ctx);
+    o.cache?.note(file);
+    return { status: 'compacted', level: file.level, file, files: [file], inputs: [], localReads: 0, bridgedGaps: [] };
+  };
   jobs.push({
     name: 'snapshot',
     intervalMs: levels.snapshotIntervalMs,
@@ -117,8 +122,7 @@ export function compactionJobs(o: CompactionJobsOptions): ScheduledJob[] {
       exclusive(async () => {
         let failure: { err: unknown } | undefined;
         try {
-          const r = await takeSnapshot(ctx);
-          if (r !== undefined && 'status' in r) emit({ kind: 'compaction', result: r });
+          emit({ kind: 'compaction', result: await takeSnapshot(ctx) });
         } catch (err) {
           failure = { err };
         }

@@ -34,8 +34,7 @@ export {
   type NothingToCompact,
   type TxidRange,
 } from './compact-level.js';
-export { compactSnapshot, type CompactSnapshotOptions } from './compact-snapshot.js';
-export { writeSnapshot, type WriteSnapshotOptions, type SnapshotPage } from './write-snapshot.js';
+export { compactSnapshot, snapshotDue, type CompactSnapshotOptions, type SnapshotDueOptions } from './compact-snapshot.js';
 export {
   enforceSnapshotRetention,
   DEFAULT_SNAPSHOT_RETENTION_MS,
@@ -53,6 +52,5 @@ export { validateLevel, validateLevels, type LevelIssue, type LevelIssueKind, ty
 export { createCompactionCounters, type CompactionCounters, type LevelCounts } from './counters.js';
 export { LevelMaxCache, maxFileInfo } from './level-max-cache.js';
 export { toLocalL0Files, type LocalL0Files } from './local-l0.js';
-export { BytePipe, PipeClosedError, DEFAULT_PIPE_HIGH_WATER_MARK } from './byte-pipe.js';
 export { compactionJobs, type CompactionJobsOptions, type CompactionEvent } from './compaction-jobs.js';
 export { CompactionError, CompactionLevelsError, CompactionOptionsError, CompactionGapError } from './errors.js';

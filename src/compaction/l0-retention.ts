@@ -1,4 +1,5 @@
 import type { LtxFileInfo, ReplicaClient } from '../storage/replica-client.js';
+import { newestSnapshotTxid } from './compact-level.js';
 import type { CompactionCounters } from './counters.js';
 import { bump } from './counters.js';
 import { CompactionError } from './errors.js';
@@ -45,9 +46,11 @@ export interface L0RetentionResult {
  * - L0 is walked in TXID order and the walk stops at the first file newer
  *   than now − retention, so what remains of L0 is one unbroken run of the
  *   newest files (readers that follow L0 never meet a hole);
- * - a file is deleted only if one L1 file covers all its TXIDs (Litestream
- *   checks MaxTXID ≤ L1's newest; a hole in L1 would let that delete a file
- *   nothing else holds);
+ * - a file is deleted only if L1's files cover all its TXIDs without a hole
+ *   (Litestream checks MaxTXID ≤ L1's newest, which would also delete a file
+ *   that falls in a hole of L1), or if it lies before L1's first file and a
+ *   snapshot holds it: snapshot retention trimmed L1 there, and the L0 file
+ *   is no more needed than the L1 files were;
  * - the newest L0 file is always kept, so the replica's position stays
  *   visible in L0 (and a replicator's newest local file is never touched);
  * - a createdAt the backend does not know (NaN or 0) counts as old enough.
@@ -68,6 +71,8 @@ export async function enforceL0Retention(o: L0RetentionOptions): Promise<L0Reten
   }
 
   const l0 = await listLevel(client, 0, 0n, signal);
+  const l1Start = l1[0]!.from;
+  let snapshotMax: bigint | undefined;
   const doomed: LtxFileInfo[] = [];
   let notCompacted = 0;
   let examined = 0;
@@ -75,7 +80,12 @@ export async function enforceL0Retention(o: L0RetentionOptions): Promise<L0Reten
     const created = f.createdAt.getTime();
     if (Number.isFinite(created) && created !== 0 && created > threshold) break;
     examined++;
-    if (covered(l1, f)) doomed.push(f);
+    let held = covered(l1, f);
+    if (!held && f.maxTxid < l1Start) {
+      snapshotMax ??= await newestSnapshotTxid(client, signal);
+      held = f.maxTxid <= snapshotMax;
+    }
+    if (held) doomed.push(f);
     else notCompacted++;
   }
   const eligible = doomed.length;

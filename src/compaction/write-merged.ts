@@ -1,3 +1,4 @@
+import { BytePipe } from '../io/byte-pipe.js';
 import { IterableSource } from '../ltx/byte-source.js';
 import { compactLtx, type LtxInput } from '../ltx/compactor.js';
 import { HEADER_FLAG_NO_CHECKSUM } from '../ltx/constants.js';
@@ -5,7 +6,6 @@ import { LtxError } from '../ltx/errors.js';
 import { formatFilename, formatTxid } from '../ltx/file-name.js';
 import { ltxFileStream } from '../restore/ltx-file-stream.js';
 import type { LtxFileInfo, ReplicaClient } from '../storage/replica-client.js';
-import { BytePipe, PipeClosedError } from './byte-pipe.js';
 import { CompactionError } from './errors.js';
 import type { LocalL0Files } from './local-l0.js';
 
@@ -93,9 +93,11 @@ async function attempt(o: WriteMergedOptions, minTxid: bigint, maxTxid: bigint, 
     const inputs: LtxInput[] = opened.map((inp) => ({ source: new IterableSource({ [Symbol.asyncIterator]: () => inp.it }), name: inp.name }));
     const pipe = new BytePipe();
     let producerError: { err: unknown } | undefined;
+    let encodedSize = -1;
     const producer = (async () => {
       try {
-        await compactLtx(inputs, pipe, { headerFlags: HEADER_FLAG_NO_CHECKSUM, decoder: { strict: true }, parallel: o.parallel === true });
+        const r = await compactLtx(inputs, pipe, { headerFlags: HEADER_FLAG_NO_CHECKSUM, decoder: { strict: true }, parallel: o.parallel === true });
+        encodedSize = r.size;
         pipe.end();
       } catch (err) {
         producerError = { err };
@@ -107,10 +109,11 @@ async function attempt(o: WriteMergedOptions, minTxid: bigint, maxTxid: bigint, 
     try {
       file = await o.client.writeLtxFile(o.dstLevel, minTxid, maxTxid, pipe, controller.signal);
     } catch (consumerErr) {
-      pipe.close();
+      // A merge that failed is why the upload failed; otherwise the upload's own error is the one to report.
+      const root = producerError !== undefined ? producerError.err : consumerErr;
       controller.abort();
+      await drain(pipe);
       await producer;
-      const root = producerError !== undefined && !(producerError.err instanceof PipeClosedError) ? producerError.err : consumerErr;
       if (root instanceof LtxError) {
         const bad = opened.findIndex((inp) => inp.local && inp.name === root.file);
         if (bad >= 0) throw new RetryRemote(bad);
@@ -118,17 +121,33 @@ async function attempt(o: WriteMergedOptions, minTxid: bigint, maxTxid: bigint, 
       throw describe(o, minTxid, maxTxid, root);
     }
     // A client that returned without reading to the end would have stored less than the merge produced.
-    pipe.close('the upload finished');
+    await drain(pipe);
     await producer;
-    if (producerError !== undefined) {
+    if (producerError !== undefined || file.size !== encodedSize) {
       await o.client.deleteLtxFiles([file]).catch(() => undefined);
-      throw describe(o, minTxid, maxTxid, producerError.err);
+      const err = producerError?.err ?? new CompactionError(`the replica stored ${file.size} bytes of a ${encodedSize}-byte file`);
+      throw describe(o, minTxid, maxTxid, err);
     }
     return { file, localReads };
   } finally {
     controller.abort();
     o.signal?.removeEventListener('abort', onAbort);
     await Promise.all(opened.map((inp) => inp.it.return?.().catch(() => undefined)));
+  }
+}
+
+/**
+ * Reads and discards what is left in the pipe, so a producer waiting on a
+ * full pipe (an upload that failed before reading) can run to its end or
+ * its failure.
+ */
+async function drain(pipe: BytePipe): Promise<void> {
+  try {
+    for await (const _ of pipe) {
+      // discarded
+    }
+  } catch {
+    // The producer's failure is reported from its own promise.
   }
 }
 

@@ -12,9 +12,9 @@ import { HEADER_FLAG_NO_CHECKSUM } from '../../src/ltx/constants.js';
 import { decodeHeader } from '../../src/ltx/header.js';
 import { FaultInjectingClient } from '../../src/storage/fault-injecting-client.js';
 import { ltxFilePath } from '../../src/storage/file-replica-client.js';
-import { makeTempDir } from '../restore/replica-fixtures.js';
+import { encodeLtx, makeTempDir, putLtx } from '../restore/replica-fixtures.js';
 import { collect } from '../storage/ltx-fixtures.js';
-import { EPOCH, equalBytes, imageOf, listFiles, ranges, ReplicatedModel, restoreImage, verifyStrict } from './fixtures.js';
+import { EPOCH, PAGE_SIZE, equalBytes, imageOf, listFiles, ranges, ReplicatedModel, restoreImage, verifyStrict } from './fixtures.js';
 
 /** Short intervals so a test covers many windows: L1 10 s, L2 60 s, snapshots hourly. */
 const LEVELS = new CompactionLevels(
@@ -144,15 +144,18 @@ describe('compactLevel', () => {
     await assert.rejects(compactLevel({ client: m.remote, dstLevel: 1, levels: LEVELS, now: m.now + 60_000 }), CompactionGapError);
     // A snapshot past the hole (from a full restore elsewhere, say) makes it harmless.
     const state = m.stateAt(12n);
-    const { writeSnapshot } = await import('../../src/compaction/write-snapshot.js');
-    await writeSnapshot({
-      client: m.remote,
-      txid: 12n,
-      pageSize: 512,
-      commit: state.pages.length,
-      timestamp: state.timestamp,
-      pages: state.pages.map((data, i) => ({ pgno: i + 1, data })),
-    });
+    await putLtx(
+      m.remote,
+      9,
+      await encodeLtx({
+        pageSize: PAGE_SIZE,
+        commit: state.pages.length,
+        minTxid: 1n,
+        maxTxid: 12n,
+        timestamp: state.timestamp,
+        pages: state.pages.map((data, i) => ({ pgno: i + 1, data })),
+      }),
+    );
     const r = await compactLevel({ client: m.remote, dstLevel: 1, levels: LEVELS, now: m.now + 60_000 });
     assert.equal(r.status, 'compacted');
     assert.ok(r.status === 'compacted');
@@ -258,6 +261,38 @@ describe('compactLevel', () => {
     const r = await compactLevel({ client, dstLevel: 1, levels: LEVELS, now: m.now + 1, cache });
     assert.equal(r.status, 'compacted');
     assert.equal(cache.get(1)?.maxTxid, 4n);
+  });
+
+  it('a failed upload stops the merge even when the upload never read a byte', async () => {
+    const m = await ReplicatedModel.create(dir, `m${n++}`);
+    // 3000 incompressible pages: far more than the pipe holds, so the merge would wait on a reader forever.
+    await m.commit({ writes: [], commit: 3000, dtMs: 1000 });
+    await m.commit({ writes: [7], commit: 3000, dtMs: 1000 });
+    const client = new FaultInjectingClient(m.remote).failNext('write');
+    await assert.rejects(compactLevel({ client, dstLevel: 1, levels: LEVELS, now: m.now + 1 }), (err: unknown) => {
+      assert.ok(err instanceof CompactionError);
+      assert.match(err.message, /injected write failure/);
+      return true;
+    });
+    assert.deepEqual(await ranges(m.remote, 1), []);
+    const r = await compactLevel({ client, dstLevel: 1, levels: LEVELS, now: m.now + 1 });
+    assert.equal(r.status, 'compacted');
+    const { image } = await restoreImage(m.remote, { txid: 2n });
+    assert.ok(equalBytes(image, imageOf(m.stateAt(2n))));
+  });
+
+  it('an abort stops a compaction with the abort reason and leaves nothing behind', async () => {
+    const m = await model(4);
+    const controller = new AbortController();
+    const reason = new Error('replicator closing');
+    controller.abort(reason);
+    await assert.rejects(compactLevel({ client: m.remote, dstLevel: 1, levels: LEVELS, now: m.now + 1, signal: controller.signal }), (err) => err === reason);
+    const slow = new FaultInjectingClient(m.remote, { delayMs: 20 });
+    const late = new AbortController();
+    const running = compactLevel({ client: slow, dstLevel: 1, levels: LEVELS, now: m.now + 1, signal: late.signal });
+    setTimeout(() => late.abort(reason), 30);
+    await assert.rejects(running, (err) => err === reason);
+    assert.deepEqual(await ranges(m.remote, 1), []);
   });
 
   it('refuses levels it does not compact', async () => {
