@@ -1,7 +1,8 @@
 /**
  * Runs every benchmark the project has, one after another in its own process
  * so they do not disturb each other's memory figures. Each writes its results
- * to bench/results/<name>.json.
+ * to bench/results/<name>.json; bench/summary.ts then writes summary.md and
+ * summary.svg from them.
  */
 import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -9,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const BENCHMARKS = ['ltx.bench.ts', 'eventlog.bench.ts', 'replicate.bench.ts'];
+const BENCHMARKS = ['ltx.bench.ts', 'eventlog.bench.ts', 'replicate.bench.ts', 'compare-litestream.bench.ts'];
 
 let failed = 0;
 for (const file of BENCHMARKS) {
@@ -21,5 +22,12 @@ for (const file of BENCHMARKS) {
     console.error(`${file} failed (exit ${r.status ?? r.signal})`);
     failed++;
   }
+}
+// Summarized even after a failure: the summary describes whatever results exist.
+console.log('\n== summary.ts');
+const summary = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'summary.ts')], { stdio: 'inherit' });
+if (summary.status !== 0) {
+  console.error(`summary.ts failed (exit ${summary.status ?? summary.signal})`);
+  failed++;
 }
 process.exit(failed === 0 ? 0 : 1);
