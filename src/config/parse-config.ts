@@ -225,11 +225,12 @@ class ConfigParser {
   }
 
   #snapshot(top: Section): Pick<TidemarkConfig, 'snapshot'> {
+    // An empty `snapshot:` section keeps both defaults, as Litestream restores them.
     const sec = top.section('snapshot', SNAPSHOT_KEYS);
     return {
       snapshot: {
-        intervalMs: sec === undefined ? DEFAULT_SNAPSHOT_INTERVAL_MS : this.#ms(sec, 'interval', DEFAULT_SNAPSHOT_INTERVAL_MS, 'positive'),
-        retentionMs: sec === undefined ? DEFAULT_SNAPSHOT_RETENTION_MS : this.#ms(sec, 'retention', DEFAULT_SNAPSHOT_RETENTION_MS, 'positive'),
+        intervalMs: this.#optionalMs(sec, 'interval', 'positive') ?? DEFAULT_SNAPSHOT_INTERVAL_MS,
+        retentionMs: this.#optionalMs(sec, 'retention', 'positive') ?? DEFAULT_SNAPSHOT_RETENTION_MS,
       },
     };
   }
@@ -282,7 +283,9 @@ class ConfigParser {
   #dbs(top: Section, replicaDefaults: RawReplicaSettings): DbConfig[] {
     const items = top.list('dbs') ?? [];
     const dbs = items.map((item) => {
-      if (item.node === undefined) throw this.src.error(item.raw, item.keyPath, 'expected a database mapping (path: ... and replica: ...), got null');
+      if (item.node === undefined) {
+        throw this.src.error(item.raw, item.keyPath, 'expected a database mapping (path: ... and replica: ...), got null');
+      }
       const sec = Section.open(this.src, item.node, item.keyPath, DB_KEYS, [
         { keys: REPLICA_KEYS, where: "under 'replica:'" },
         { keys: GLOBAL_OWN_KEYS, where: 'at the top level of the file' },
@@ -370,7 +373,8 @@ class ConfigParser {
     if (list === undefined || list.length === 0) throw sec.error("a database needs a 'replica' (e.g. replica: {url: s3://bucket/path})");
     if (list.length > 1) {
       const second = list[1]!;
-      throw this.src.error(second.raw, second.keyPath, 'multiple replicas on a single database are no longer supported (Litestream v0.5 keeps one)');
+      const reason = 'multiple replicas on a single database are no longer supported (Litestream v0.5 keeps one)';
+      throw this.src.error(second.raw, second.keyPath, reason);
     }
     const only = list[0]!;
     this.#warn({ message: "'replicas' is deprecated; use 'replica' (a single mapping)", location: sec.keyLocationOf('replicas') });
@@ -444,7 +448,8 @@ function checkDistinct(file: string, dbs: readonly DbConfig[]): void {
     const replicaKey = `${db.replica.type} ${db.replica.url} ${typeof endpoint === 'string' ? endpoint : ''}`;
     const same = byReplica.get(replicaKey);
     if (same !== undefined) {
-      throw new ConfigError(at(db, 'replica'), `replica ${db.replica.url} is already the replica of ${where(same)}; each database needs its own`);
+      const reason = `replica ${db.replica.url} is already the replica of ${where(same)}; each database needs its own`;
+      throw new ConfigError(at(db, 'replica'), reason);
     }
     byReplica.set(replicaKey, db);
   }

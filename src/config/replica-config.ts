@@ -194,7 +194,8 @@ function replicaType(sec: Section, url: string | undefined, ctx: ReplicaBuildCon
   }
   if (url === undefined) return written ?? 'file';
   if (!isUrl(url)) {
-    throw sec.errorAt('url', `${JSON.stringify(url)} is not a URL (expected scheme://..., e.g. s3://bucket/path); a local directory goes in 'path'`);
+    const reason = `${JSON.stringify(url)} is not a URL (expected scheme://..., e.g. s3://bucket/path); a local directory goes in 'path'`;
+    throw sec.errorAt('url', reason);
   }
   const scheme = url.slice(0, url.indexOf('://')).toLowerCase();
   const fromUrl = scheme === 'webdavs' ? 'webdav' : scheme;
@@ -245,7 +246,9 @@ function checkSettings(settings: RawReplicaSettings, type: ReplicaType, sec: Sec
   }
   if (type === 's3') {
     const algo = settings.get('sse-customer-algorithm')?.value;
-    if (algo !== undefined && algo !== 'AES256') at('sse-customer-algorithm', `unsupported SSE-C algorithm ${JSON.stringify(algo)} (only AES256)`);
+    if (algo !== undefined && algo !== 'AES256') {
+      at('sse-customer-algorithm', `unsupported SSE-C algorithm ${JSON.stringify(algo)} (only AES256)`);
+    }
     const sseC = settings.has('sse-customer-key') || settings.has('sse-customer-key-path');
     if (sseC && settings.has('sse-kms-key-id')) at('sse-kms-key-id', 'SSE-KMS cannot be combined with SSE-C (sse-customer-key)');
   }
@@ -302,7 +305,9 @@ function replicaUrl(
     case 'abs':
     case 'oss': {
       if (url !== undefined) {
-        if (type === 'oss' && !/^oss:\/\/[^/?#]+/i.test(url)) throw sec.errorAt('url', `replica URL ${JSON.stringify(url)}: missing bucket`);
+        if (type === 'oss' && !/^oss:\/\/[^/?#]+/i.test(url)) {
+          throw sec.errorAt('url', `replica URL ${JSON.stringify(url)}: missing bucket`);
+        }
         if (type === 'abs') fillFromUserinfo('account-name', undefined);
         return url;
       }
@@ -337,7 +342,8 @@ function replicaUrl(
         throw new ConfigError(settings.get('webdav-url')!.location, `invalid webdav-url ${JSON.stringify(server)}`, { cause: err });
       }
       if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-        throw new ConfigError(settings.get('webdav-url')!.location, `webdav-url must start with http:// or https:// (got ${JSON.stringify(server)})`);
+        const reason = `webdav-url must start with http:// or https:// (got ${JSON.stringify(server)})`;
+        throw new ConfigError(settings.get('webdav-url')!.location, reason);
       }
       const scheme = u.protocol === 'https:' ? 'webdavs' : 'webdav';
       return `${scheme}://${u.host}${encodePath(posix.join(decodeURIComponent(u.pathname), path ?? ''))}`;

@@ -29,11 +29,13 @@ const SFTP: readonly ReplicaType[] = ['sftp'];
 const WEBDAV: readonly ReplicaType[] = ['webdav'];
 const NATS: readonly ReplicaType[] = ['nats'];
 
-const spec = (kind: ValueKind, appliesTo: ReplicaSettingSpec['appliesTo'], inherit: ReplicaSettingSpec['inherit'] = 'default'): ReplicaSettingSpec => ({
-  kind,
-  appliesTo,
-  inherit,
-});
+function spec(
+  kind: ValueKind,
+  appliesTo: ReplicaSettingSpec['appliesTo'],
+  inherit: ReplicaSettingSpec['inherit'] = 'default',
+): ReplicaSettingSpec {
+  return { kind, appliesTo, inherit };
+}
 
 /**
  * Settings a replica takes, which may also be written at the top level of the

@@ -68,6 +68,14 @@ describe('findSqliteDatabases', () => {
     assert.deepEqual(await findSqliteDatabases(root, 'b.*', false), [join(root, 'b.db'), join(root, 'b.sqlite')]);
   });
 
+  it('follows a root directory that is a symbolic link', async () => {
+    const link = join(tmp, 'data-link');
+    symlinkSync(root, link);
+    assert.deepEqual(await findSqliteDatabases(link, 'a.db', false), [join(link, 'a.db')]);
+    const c = config(`dbs:\n  - dir: ${link}\n    pattern: "a.db"\n    replica: {url: s3://bkt/l}\n`);
+    assert.deepEqual((await expandDirDatabases(c.dbs[0]!)).map((d) => d.replica.url), ['s3://bkt/l/a.db']);
+  });
+
   it('enters subdirectories only when recursive, in sorted depth-first order', async () => {
     assert.deepEqual(await findSqliteDatabases(root, '*.db', true), [
       join(root, 'a.db'),
