@@ -48,7 +48,7 @@ export interface RestoreOptions {
    * v0.3 does).
    */
   timestamp?: Date;
-  /** Replica requests in flight at once (default DEFAULT_RESTORE_PARALLELISM). */
+  /** Replica requests in flight at once (default DEFAULT_RESTORE_PARALLELISM), for LTX files and v0.3 WAL segments alike. */
   parallelism?: number;
   /** When the output path exists, skip instead of failing. */
   ifDbNotExists?: boolean;
@@ -194,7 +194,7 @@ async function writeSource(
     return { txid: source.plan.txid, pageSize: merged.header.pageSize, pageCount: merged.header.commit, bytes: merged.size, files: source.plan.files.length };
   }
   if (!isV03ReplicaClient(client)) throw new RestoreError(`${client.type} replica cannot read v0.3 backups`);
-  const image = await writeV03Image(client, source.plan, sink.tmpPath, (key) => `${replica}/${key}`, signal);
+  const image = await writeV03Image(client, source.plan, sink.tmpPath, { name: (key) => `${replica}/${key}`, parallelism, signal });
   return {
     txid: 0n,
     pageSize: image.pageSize,

@@ -17,7 +17,7 @@ import { WalError } from '../../sqlite/wal-errors.js';
 import { walFrameSize, WAL_FRAME_HEADER_SIZE } from '../../sqlite/wal-header.js';
 import { walPageMap, type WalPageMap } from '../../sqlite/wal-page-map.js';
 import { WalFrameReader, type WalEndReason } from '../../sqlite/wal-reader.js';
-import type { V03ReplicaClient, V03WalSegmentInfo } from '../../storage/v03-replica-client.js';
+import type { V03WalSegmentInfo } from '../../storage/v03-replica-client.js';
 import { V03CorruptObjectError, V03RestoreError, V03SegmentGapError } from './errors.js';
 import { decodeLz4Frames } from './lz4-frame-stream.js';
 
@@ -41,12 +41,12 @@ export interface StagedWal {
 }
 
 /**
- * Streams the segments of one index, decompressed and in offset order, into
- * `path`. Each segment must start where the previous one ended (the first at
+ * Streams the segments of one index (opened through `openSegment`),
+ * decompressed and in offset order, into `path`. Each segment must start where the previous one ended (the first at
  * 0), or V03SegmentGapError names the missing range.
  */
 export async function stageWalIndex(
-  client: V03ReplicaClient,
+  openSegment: (s: V03WalSegmentInfo) => Promise<AsyncIterable<Uint8Array>>,
   generation: string,
   index: number,
   segments: readonly V03WalSegmentInfo[],
@@ -70,7 +70,7 @@ export async function stageWalIndex(
         );
       }
       const object = name(s);
-      const stream = await client.openV03WalSegment(generation, s.index, s.offset, { signal });
+      const stream = await openSegment(s);
       for await (const chunk of decodeLz4Frames(stream, object, signal)) {
         await writeFully(fh, chunk, size);
         size += chunk.length;

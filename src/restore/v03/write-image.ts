@@ -4,6 +4,7 @@ import { v03SnapshotKey, v03WalSegmentKey, type V03ReplicaClient } from '../../s
 import { V03CorruptObjectError } from './errors.js';
 import { decodeLz4Frames } from './lz4-frame-stream.js';
 import type { V03RestorePlan } from './plan.js';
+import { SegmentPrefetcher, V03_PREFETCH_BYTES } from './segment-prefetch.js';
 import { applyStagedWal, removeStagedWal, stageWalIndex } from './wal-index.js';
 
 /** What a v0.3 restore rebuilt, and from where. */
@@ -31,33 +32,45 @@ export interface V03Image {
  * exists and is empty): the snapshot decompressed into it, then each WAL
  * index in turn staged beside it as `<path>-<index %08x>-wal`, checkpointed
  * into it and removed. The file is fsynced; putting it in place is the
- * caller's business. `name` turns a key into the name errors use.
+ * caller's business. `name` turns a key into the name errors use; up to
+ * `parallelism` segment requests are in flight (SegmentPrefetcher).
  */
 export async function writeV03Image(
   client: V03ReplicaClient,
   plan: V03RestorePlan,
   path: string,
-  name: (key: string) => string,
-  signal: AbortSignal | undefined,
+  opts: { name: (key: string) => string; parallelism: number; signal?: AbortSignal },
 ): Promise<V03Image> {
   const { generation, snapshot } = plan;
+  const { name, signal } = opts;
+  const all = plan.indexes.flatMap((ix) => ix.segments);
+  const position = new Map(all.map((s, i) => [s, i]));
+  const prefetch = new SegmentPrefetcher(client, generation, all, opts.parallelism, V03_PREFETCH_BYTES, signal);
   const db = await open(path, 'r+');
   let staging: string | undefined;
   try {
     const snapshotName = name(v03SnapshotKey(generation, snapshot.index));
     let pageSize = await writeSnapshot(client, plan, db, snapshotName, signal);
-    let position: V03RestoreSummary['position'];
+    let reached: V03RestoreSummary['position'];
     let segments = 0;
     for (const ix of plan.indexes) {
       signal?.throwIfAborted();
       staging = `${path}-${ix.index.toString(16).padStart(8, '0')}-wal`;
-      const staged = await stageWalIndex(client, generation, ix.index, ix.segments, staging, (s) => name(v03WalSegmentKey(generation, s.index, s.offset)), signal);
+      const staged = await stageWalIndex(
+        (s) => prefetch.open(position.get(s)!),
+        generation,
+        ix.index,
+        ix.segments,
+        staging,
+        (s) => name(v03WalSegmentKey(generation, s.index, s.offset)),
+        signal,
+      );
       const applied = await applyStagedWal(db, staged, pageSize, signal);
       if (applied.commit > 0) pageSize = applied.pageSize;
       await removeStagedWal(staging);
       staging = undefined;
       segments += ix.segments.length;
-      position = { index: ix.index, offset: staged.size };
+      reached = { index: ix.index, offset: staged.size };
     }
     await db.sync();
     const bytes = (await db.stat()).size;
@@ -66,9 +79,10 @@ export async function writeV03Image(
       pageSize: size,
       pageCount: size === 0 ? 0 : bytes / size,
       bytes,
-      summary: { generation, snapshotIndex: snapshot.index, walIndexes: plan.indexes.map((i) => i.index), segments, position },
+      summary: { generation, snapshotIndex: snapshot.index, walIndexes: plan.indexes.map((i) => i.index), segments, position: reached },
     };
   } finally {
+    await prefetch.close();
     await db.close();
     if (staging !== undefined) await removeStagedWal(staging).catch(() => undefined);
   }

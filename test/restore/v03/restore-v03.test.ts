@@ -312,6 +312,36 @@ describe('damaged v0.3 backups', () => {
     );
   });
 
+  it('a database that fails -integrity-check full is not put in place', async () => {
+    const replica = await copyFixtureReplica(dir, 'integrity');
+    // Page 1 of the real database (its schema points at page 2), then a page 2 of garbage; no WAL.
+    const page1 = (await readFile(V03_EXPECTED_DB)).subarray(0, PAGE);
+    await deflateTo(snapshotPath(replica), Buffer.concat([page1, Buffer.alloc(PAGE, 0xa5)]));
+    await rm(join(replica, 'generations', GEN, 'wal'), { recursive: true });
+    const outDir = join(dir, 'integrity-out');
+    await mkdir(outDir);
+    await assert.rejects(
+      restore({ client: new FileReplicaClient(replica), outputPath: join(outDir, 'db'), integrityCheck: 'full' }),
+      (err: Error) => err.name === 'RestoreIntegrityError' && /failed integrity_check/.test(err.message),
+    );
+    assert.deepEqual(await readdir(outDir), []);
+  });
+
+  it('an abort part way through leaves nothing behind', async () => {
+    const ac = new AbortController();
+    /** The real directory client, with the restore aborted when it asks for WAL index 1. */
+    class AbortingClient extends FileReplicaClient {
+      override openV03WalSegment(generation: string, index: number, offset: number, opts?: { signal?: AbortSignal }): Promise<AsyncIterable<Uint8Array>> {
+        if (index === 1) ac.abort(new Error('stopped by the test'));
+        return super.openV03WalSegment(generation, index, offset, opts);
+      }
+    }
+    const outDir = join(dir, 'abort-out');
+    await mkdir(outDir);
+    await assert.rejects(restore({ client: new AbortingClient(V03_FIXTURE_REPLICA), outputPath: join(outDir, 'db'), signal: ac.signal }), /stopped by the test/);
+    assert.deepEqual(await readdir(outDir), []);
+  });
+
   it('the CLI prints one line naming the file and exits non-zero', async () => {
     const replica = await copyFixtureReplica(dir, 'cli');
     await truncate(walPath(replica, 1, 0), 20);
