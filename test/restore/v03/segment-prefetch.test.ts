@@ -18,18 +18,18 @@ class CountingClient extends FileReplicaClient {
 
   override async openV03WalSegment(generation: string, index: number, offset: number, opts?: V03OpenOptions): Promise<AsyncIterable<Uint8Array>> {
     this.opened.push(`${index}/${offset}`);
-    const inner = await super.openV03WalSegment(generation, index, offset, opts);
-    const self = this;
-    return (async function* () {
-      self.inFlight++;
-      self.maxInFlight = Math.max(self.maxInFlight, self.inFlight);
-      try {
-        await new Promise((r) => setTimeout(r, 5));
-        yield* inner;
-      } finally {
-        self.inFlight--;
-      }
-    })();
+    return counted(this, await super.openV03WalSegment(generation, index, offset, opts));
+  }
+}
+
+async function* counted(counter: CountingClient, inner: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  counter.inFlight++;
+  counter.maxInFlight = Math.max(counter.maxInFlight, counter.inFlight);
+  try {
+    await new Promise((r) => setTimeout(r, 5));
+    yield* inner;
+  } finally {
+    counter.inFlight--;
   }
 }
 
