@@ -9,9 +9,10 @@ interface ManualTimer {
 
 /**
  * A clock that moves only when told to. `advanceTo` fires the timers that
- * fall due on the way, in order, with the time set to each one's due time,
- * and after each lets the work it started finish (`settle`) before looking
- * for the next, so timers set by that work are honoured in the same advance.
+ * fall due on the way, in order, with the time set to their due time, and
+ * after each moment lets the work they started finish (`settle`, e.g. a
+ * scheduler's idle()) before looking for the next, so the timers that work
+ * sets are honoured in the same advance.
  */
 export class ManualClock implements SchedulerClock {
   #now: number;
@@ -50,15 +51,19 @@ export class ManualClock implements SchedulerClock {
     return this.advanceTo(this.#now + ms, settle);
   }
 
-  /** Moves the time to `to` (never backwards), firing every timer due at or before it. */
+  /**
+   * Moves the time to `to` (never backwards), firing every timer due at or
+   * before it: all timers due at the same moment together, then `settle`.
+   */
   async advanceTo(to: number, settle: () => Promise<void> = yieldToEventLoop): Promise<void> {
     for (;;) {
       await settle();
-      const t = this.#next();
-      if (t === undefined || t.due > to) break;
-      this.#timers = this.#timers.filter((x) => x !== t);
-      this.#now = Math.max(this.#now, t.due);
-      t.fn();
+      const first = this.#next();
+      if (first === undefined || first.due > to) break;
+      const due = this.#timers.filter((x) => x.due === first.due).sort((a, b) => a.seq - b.seq);
+      this.#timers = this.#timers.filter((x) => x.due !== first.due);
+      this.#now = Math.max(this.#now, first.due);
+      for (const t of due) t.fn();
     }
     this.#now = Math.max(this.#now, to);
   }

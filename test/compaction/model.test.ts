@@ -8,13 +8,11 @@ import { CompactionLevels } from '../../src/compaction/compaction-levels.js';
 import { enforceL0Retention } from '../../src/compaction/l0-retention.js';
 import { enforceSnapshotRetention } from '../../src/compaction/snapshot-retention.js';
 import { validateLevels } from '../../src/compaction/validate-level.js';
-import { RestoreGapError } from '../../src/restore/errors.js';
-import { calcRestorePlan } from '../../src/restore/plan.js';
 import { restore } from '../../src/restore/restore.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeTempDir } from '../restore/replica-fixtures.js';
-import { allFiles, equalBytes, imageOf, listFiles, ranges, reachableTxids, ReplicatedModel, restoreImage, verifyStrict, type DbState } from './fixtures.js';
+import { checkRestorable, equalBytes, imageOf, listFiles, ReplicatedModel, restoreImage, type DbState } from './fixtures.js';
 
 const SEC = 1000;
 /** Intervals scaled down so that a short run crosses many windows of every level. */
@@ -146,55 +144,3 @@ describe('compaction and retention against a model database', () => {
     assert.ok(equalBytes(new Uint8Array(await readFile(out)), imageOf(m.stateAt(m.txid))));
   });
 });
-
-/**
- * Every TXID the replica can still reach restores to the model's state; the
- * latest, every snapshot kept and everything after L1's newest TXID are among
- * them (and, without retention, every TXID); timestamp restores agree with an
- * oracle; every file written passes the strict decoder.
- */
-async function checkRestorable(m: ReplicatedModel, retentionRan: boolean): Promise<void> {
-  await verifyStrict(m.remote);
-  const files = await allFiles(m.remote);
-  const reachable = reachableTxids(files);
-  const latest = await restoreImage(m.remote);
-  assert.equal(latest.plan.txid, m.txid);
-  assert.ok(equalBytes(latest.image, imageOf(m.stateAt(m.txid))));
-
-  const l1Max = (await listFiles(m.remote, 1)).reduce((a, f) => (f.maxTxid > a ? f.maxTxid : a), 0n);
-  const must = new Set<bigint>([m.txid]);
-  for (const f of files) if (f.level === 9) must.add(f.maxTxid);
-  for (let t = l1Max + 1n; t <= m.txid; t++) must.add(t);
-  if (!retentionRan) for (let t = 1n; t <= m.txid; t++) must.add(t);
-  for (const t of must) assert.ok(reachable.has(t), `TXID ${t} should be restorable (L1 ${await ranges(m.remote, 1)}, L0 ${(await ranges(m.remote, 0)).length} files)`);
-
-  for (let t = 1n; t <= m.txid; t++) {
-    if (reachable.has(t)) {
-      const { plan, image } = await restoreImage(m.remote, { txid: t });
-      assert.equal(plan.txid, t);
-      assert.ok(equalBytes(image, imageOf(m.stateAt(t))), `content at TXID ${t}`);
-    } else {
-      await assert.rejects(calcRestorePlan(m.remote, { txid: t }));
-    }
-  }
-
-  const moments = new Set<number>();
-  for (const s of m.states) moments.add(s.timestamp + 1);
-  for (const f of files) moments.add(f.createdAt.getTime() + 1);
-  for (const ms of moments) {
-    const when = new Date(ms);
-    const within = (f: { createdAt: Date }): boolean => f.createdAt.getTime() < ms;
-    const ends = reachableTxids(files, within);
-    const best = [...ends].reduce((a, b) => (b > a ? b : a), 0n);
-    try {
-      const { plan, image } = await restoreImage(m.remote, { timestamp: when });
-      assert.equal(plan.txid, best, `timestamp ${when.toISOString()}`);
-      assert.ok(equalBytes(image, imageOf(m.stateAt(best))));
-    } catch (err) {
-      if (err instanceof assert.AssertionError) throw err;
-      // Refusing is right only when nothing is reachable, or a file from before the time lies past a break.
-      const beyond = files.some((f) => within(f) && f.minTxid > best + 1n);
-      assert.ok(best === 0n || (err instanceof RestoreGapError && beyond), `timestamp ${when.toISOString()}: ${(err as Error).message}`);
-    }
-  }
-}
