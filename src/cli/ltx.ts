@@ -1,0 +1,71 @@
+import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
+import { formatTxid } from '../ltx/file-name.js';
+import { listV03Backups, v03ListingRows, type V03ListingRow } from '../restore/v03/index.js';
+import { createReplicaClient, isUrl, type LtxFileInfo } from '../storage/index.js';
+import { isV03ReplicaClient } from '../storage/v03-replica-client.js';
+import { addConfigOptions, configuredDatabase, formatTable, rfc3339, type ConfigFlags } from './cli-config.js';
+
+/** Levels a replica can hold: 0 (L0) to 9 (snapshots). */
+const MAX_LEVEL = 9;
+
+interface LtxFlags extends ConfigFlags {
+  level?: string;
+  json?: boolean;
+}
+
+function parseLevels(s: string | undefined): number[] {
+  if (s === undefined) return [0];
+  if (s === 'all') return Array.from({ length: MAX_LEVEL + 1 }, (_, i) => i);
+  if (!/^\d+$/.test(s)) throw new UsageError(`-level ${s}: invalid level: must be 0-9 or "all"`);
+  const n = Number(s);
+  if (n > MAX_LEVEL) throw new UsageError(`-level ${s}: level must be between 0 and 9`);
+  return [n];
+}
+
+export function registerLtx(program: Command): void {
+  addConfigOptions(
+    program
+      .command('ltx')
+      .description('list the LTX files of a replica: level, TXID range, size and creation time (with -level all, Litestream v0.3 backups too)')
+      .argument('<DB_PATH|REPLICA_URL>', 'a database from the configuration file, or a replica URL')
+      .option('--level <N>', 'level 0-9, or "all"', '0')
+      .option('--json', 'print JSON'),
+  ).action(async (target: string, flags: LtxFlags) => {
+    const levels = parseLevels(flags.level);
+    let url = target;
+    let options = {};
+    if (!isUrl(target)) {
+      const { db } = await configuredDatabase(flags, target);
+      url = db.replica.url;
+      options = db.replica.options;
+    }
+    const client = createReplicaClient(url, options);
+    await client.init();
+    const files: LtxFileInfo[] = [];
+    for (const level of levels) for await (const f of client.ltxFiles(level, 0n, { useMetadata: true })) files.push(f);
+    const v03: V03ListingRow[] = levels.length > 1 && isV03ReplicaClient(client) ? v03ListingRows(await listV03Backups(client)) : [];
+    if (flags.json) {
+      const out = [
+        ...files.map((f) => ({
+          format: 'ltx',
+          level: f.level,
+          min_txid: formatTxid(f.minTxid),
+          max_txid: formatTxid(f.maxTxid),
+          size: f.size,
+          created: f.createdAt.toISOString(),
+        })),
+        ...v03.map((r) => ({ format: r.format, kind: r.kind, generation: r.generation, index: r.index, offset: r.offset, size: r.size, created: r.createdAt.toISOString(), key: r.key })),
+      ];
+      process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+      return;
+    }
+    const rows = files.map((f) => [String(f.level), formatTxid(f.minTxid), formatTxid(f.maxTxid), String(f.size), rfc3339(f.createdAt)]);
+    process.stdout.write(formatTable([['level', 'min_txid', 'max_txid', 'size', 'created'], ...rows]));
+    if (v03.length > 0) {
+      const v03Rows = v03.map((r) => [r.kind, r.generation, String(r.index), String(r.offset), String(r.size), rfc3339(r.createdAt)]);
+      process.stdout.write('\nLitestream v0.3 backups:\n');
+      process.stdout.write(formatTable([['kind', 'generation', 'index', 'offset', 'size', 'created'], ...v03Rows]));
+    }
+  });
+}
