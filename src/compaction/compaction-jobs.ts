@@ -1,7 +1,7 @@
 import type { LtxFileInfo, ReplicaClient } from '../storage/replica-client.js';
 import { compactLevel, type CompactLevelResult } from './compact-level.js';
 import { compactSnapshot, snapshotDue } from './compact-snapshot.js';
-import { CompactionLevels } from './compaction-levels.js';
+import { CompactionLevels, SNAPSHOT_LEVEL } from './compaction-levels.js';
 import type { CompactionCounters } from './counters.js';
 import { DEFAULT_L0_RETENTION_CHECK_INTERVAL_MS, DEFAULT_L0_RETENTION_MS, enforceL0Retention, type L0RetentionResult } from './l0-retention.js';
 import type { LevelMaxCache } from './level-max-cache.js';
@@ -26,10 +26,11 @@ export interface CompactionJobsOptions {
   readonly counters?: CompactionCounters;
   /**
    * Writes the level-9 snapshot from the database (DbReplicator.snapshot),
-   * called only when snapshotDue says one is due. Without it snapshots are
-   * taken from the replica (compactSnapshot).
+   * called only when snapshotDue says one is due; it may still decline by
+   * resolving undefined. Without it snapshots are taken from the replica
+   * (compactSnapshot).
    */
-  readonly snapshot?: (ctx: JobContext) => Promise<LtxFileInfo>;
+  readonly snapshot?: (ctx: JobContext) => Promise<LtxFileInfo | undefined>;
   readonly snapshotRetentionMs?: number;
   /** 0 turns L0 retention off. */
   readonly l0RetentionMs?: number;
@@ -112,6 +113,7 @@ export function compactionJobs(o: CompactionJobsOptions): ScheduledJob[] {
     const skip = await snapshotDue(common);
     if (skip !== undefined) return skip;
     const file = await o.snapshot(ctx);
+    if (file === undefined) return { status: 'nothing-to-compact', level: SNAPSHOT_LEVEL, srcMaxTxid: 0n, dstMaxTxid: o.cache?.get(SNAPSHOT_LEVEL)?.maxTxid ?? 0n };
     o.cache?.note(file);
     return { status: 'compacted', level: file.level, file, files: [file], inputs: [], localReads: 0, bridgedGaps: [] };
   };

@@ -3,9 +3,14 @@ import type { LtxFileInfo, ReplicaClient } from '../storage/replica-client.js';
 /**
  * The newest file (highest MaxTXID) of each level, as last written or
  * listed. With it, a compaction check on an idle database makes no replica
- * request at all: the replicator notes each L0 upload, compaction notes each
- * file it writes, and "nothing new" is decided from memory. Clear it when
- * the replica is changed behind its back (reset, deleteAll).
+ * request at all: compaction notes each file it writes, the replicator notes
+ * each L0 upload, and "nothing new" is decided from memory.
+ *
+ * L0 is written by the replicator, not by compaction, so a listing of L0 is
+ * never cached: its entry comes only from note() calls, and a replicator
+ * that does not note its uploads gets a listing per check instead of a stale
+ * answer. Retention never changes a level's newest file. Clear the cache
+ * when the replica is changed behind its back (reset, deleteAll).
  */
 export class LevelMaxCache {
   readonly #byLevel = new Map<number, LtxFileInfo>();
@@ -39,7 +44,7 @@ export async function maxFileInfo(
   for await (const f of client.ltxFiles(level, 0n, opts.signal === undefined ? {} : { signal: opts.signal })) {
     if (max === undefined || f.maxTxid > max.maxTxid) max = f;
   }
-  if (max !== undefined) opts.cache?.note(max);
+  if (max !== undefined && level !== 0) opts.cache?.note(max);
   return max;
 }
 

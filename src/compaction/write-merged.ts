@@ -5,6 +5,7 @@ import { HEADER_FLAG_NO_CHECKSUM } from '../ltx/constants.js';
 import { LtxError } from '../ltx/errors.js';
 import { formatFilename, formatTxid } from '../ltx/file-name.js';
 import { ltxFileStream } from '../restore/ltx-file-stream.js';
+import { ReplicaFileNotFoundError } from '../storage/errors.js';
 import type { LtxFileInfo, ReplicaClient } from '../storage/replica-client.js';
 import { CompactionError } from './errors.js';
 import type { LocalL0Files } from './local-l0.js';
@@ -29,6 +30,7 @@ export interface WriteMergedResult {
 
 interface OpenedInput {
   readonly name: string;
+  readonly file: LtxFileInfo;
   readonly local: boolean;
   readonly it: AsyncIterator<Uint8Array>;
 }
@@ -84,9 +86,9 @@ async function attempt(o: WriteMergedOptions, minTxid: bigint, maxTxid: bigint, 
       if (stream !== null) {
         localReads++;
         const name = o.local?.describe?.(f.minTxid, f.maxTxid) ?? `local ltx/0/${formatFilename(f.minTxid, f.maxTxid)}`;
-        opened.push({ name, local: true, it: stream[Symbol.asyncIterator]() });
+        opened.push({ name, file: f, local: true, it: stream[Symbol.asyncIterator]() });
       } else {
-        opened.push({ name: remoteName, local: false, it: ltxFileStream(o.client, f, { signal: controller.signal }) });
+        opened.push({ name: remoteName, file: f, local: false, it: ltxFileStream(o.client, f, { signal: controller.signal }) });
       }
     }
 
@@ -114,10 +116,8 @@ async function attempt(o: WriteMergedOptions, minTxid: bigint, maxTxid: bigint, 
       controller.abort();
       await drain(pipe);
       await producer;
-      if (root instanceof LtxError) {
-        const bad = opened.findIndex((inp) => inp.local && inp.name === root.file);
-        if (bad >= 0) throw new RetryRemote(bad);
-      }
+      const bad = damagedLocalInput(opened, root);
+      if (bad >= 0) throw new RetryRemote(bad);
       throw describe(o, minTxid, maxTxid, root);
     }
     // A client that returned without reading to the end would have stored less than the merge produced.
@@ -134,6 +134,19 @@ async function attempt(o: WriteMergedOptions, minTxid: bigint, maxTxid: bigint, 
     o.signal?.removeEventListener('abort', onAbort);
     await Promise.all(opened.map((inp) => inp.it.return?.().catch(() => undefined)));
   }
+}
+
+/**
+ * The local input an error is about: one that failed to decode (the decoder
+ * names it), or one that vanished while being read (a replicator resetting
+ * its local state); -1 for any other error.
+ */
+function damagedLocalInput(opened: readonly OpenedInput[], err: unknown): number {
+  if (err instanceof LtxError) return opened.findIndex((inp) => inp.local && inp.name === err.file);
+  if (err instanceof ReplicaFileNotFoundError) {
+    return opened.findIndex((inp) => inp.local && inp.file.minTxid === err.minTxid && inp.file.maxTxid === err.maxTxid);
+  }
+  return -1;
 }
 
 /**

@@ -8,6 +8,7 @@ import { CompactionLevels } from '../../src/compaction/compaction-levels.js';
 import { createCompactionCounters } from '../../src/compaction/counters.js';
 import { CompactionError, CompactionGapError, CompactionOptionsError } from '../../src/compaction/errors.js';
 import { LevelMaxCache } from '../../src/compaction/level-max-cache.js';
+import type { LocalL0Files } from '../../src/compaction/local-l0.js';
 import { HEADER_FLAG_NO_CHECKSUM } from '../../src/ltx/constants.js';
 import { decodeHeader } from '../../src/ltx/header.js';
 import { FaultInjectingClient } from '../../src/storage/fault-injecting-client.js';
@@ -217,6 +218,24 @@ describe('compactLevel', () => {
     assert.ok(equalBytes(image, imageOf(m.stateAt(4n))));
   });
 
+  it('falls back to the replica copy when a local copy vanishes while being read', async () => {
+    const m = await model(4);
+    const local: LocalL0Files = {
+      open: async (min, max) => {
+        const stream = await m.local.openLtxFile(0, min, max);
+        if (min !== 3n) return stream;
+        // Removed by a local reset after it was opened: the read itself finds it gone.
+        await m.local.deleteLtxFiles([{ level: 0, minTxid: min, maxTxid: max, size: 0, createdAt: new Date(0) }]);
+        return stream;
+      },
+    };
+    const r = await compactLevel({ client: m.remote, dstLevel: 1, levels: LEVELS, now: m.now + 1, localL0: local });
+    assert.ok(r.status === 'compacted');
+    assert.equal(r.localReads, 3);
+    const { image } = await restoreImage(m.remote, { txid: 4n });
+    assert.ok(equalBytes(image, imageOf(m.stateAt(4n))));
+  });
+
   it('resumes replica reads that break off mid-file', async () => {
     const m = await model(5);
     const flaky = new FaultInjectingClient(m.remote, { truncateReadsAfter: 300 });
@@ -245,22 +264,29 @@ describe('compactLevel', () => {
     }
   });
 
-  it('with a LevelMaxCache an idle database is checked without a single replica request', async () => {
+  it('with a LevelMaxCache fed with the uploads, an idle database is checked without a single replica request', async () => {
     const m = await model(3);
     const client = new FaultInjectingClient(m.remote);
     const cache = new LevelMaxCache();
+    // A cache the replicator does not feed: L0 is listed on every check, never answered from a stale entry.
     assert.equal((await compactLevel({ client, dstLevel: 1, levels: LEVELS, now: m.now + 1, cache })).status, 'compacted');
-    const before = client.totalCalls;
+    let before = client.totalCalls;
+    assert.equal((await compactLevel({ client, dstLevel: 1, levels: LEVELS, now: m.now + 10_000, cache })).status, 'nothing-to-compact');
+    assert.equal(client.totalCalls - before, 1, 'one listing, of L0');
+    await m.commit({ writes: [1], commit: 8, dtMs: 20_000 });
+    assert.equal((await compactLevel({ client, dstLevel: 1, levels: LEVELS, now: m.now + 1, cache })).status, 'compacted');
+    // Fed with each upload, as a replicator does, the checks need no request at all.
+    cache.note((await listFiles(m.remote, 0)).pop()!);
+    before = client.totalCalls;
     for (let i = 1; i <= 5; i++) {
       const r = await compactLevel({ client, dstLevel: 1, levels: LEVELS, now: m.now + i * 10_000, cache });
       assert.equal(r.status, 'nothing-to-compact');
     }
     assert.equal(client.totalCalls, before);
-    // The replicator notes each upload; the next check sees it without listing.
     cache.note(await m.commit({ writes: [1], commit: 8, dtMs: 60_000 }));
     const r = await compactLevel({ client, dstLevel: 1, levels: LEVELS, now: m.now + 1, cache });
     assert.equal(r.status, 'compacted');
-    assert.equal(cache.get(1)?.maxTxid, 4n);
+    assert.equal(cache.get(1)?.maxTxid, 5n);
   });
 
   it('a failed upload stops the merge even when the upload never read a byte', async () => {
