@@ -1,6 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { TidemarkError, UsageError } from '../errors.js';
 import { registerChecksum } from './checksum.js';
+import { registerDatabases } from './databases.js';
+import { registerLtx } from './ltx.js';
+import { registerReset } from './reset.js';
+import { registerStatus } from './status.js';
 import { registerInspect } from './inspect.js';
 import { registerReplicate } from './replicate.js';
 import { registerRestore } from './restore.js';
@@ -25,6 +29,10 @@ export function buildProgram(): Command {
     });
   registerReplicate(program);
   registerRestore(program);
+  registerDatabases(program);
+  registerLtx(program);
+  registerStatus(program);
+  registerReset(program);
   registerInspect(program);
   registerChecksum(program);
   registerVersion(program);

@@ -1,0 +1,119 @@
+import { stat } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { resolveDatabases, type ResolvedDatabase } from '../config/index.js';
+import { formatTxid } from '../ltx/file-name.js';
+import { LocalMeta } from '../replication/local-meta.js';
+import { createReplicaClient } from '../storage/index.js';
+import { addConfigOptions, configuredDatabase, formatTable, loadCliConfig, type ConfigFlags } from './cli-config.js';
+
+/** How long `status` waits for each replica before reporting it unreachable. */
+export const STATUS_REPLICA_TIMEOUT_MS = 5000;
+/** Levels listed for the replica's newest TXID. */
+const LEVELS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+
+interface StatusFlags extends ConfigFlags {
+  json?: boolean;
+  offline?: boolean;
+}
+
+interface DbStatus {
+  database: string;
+  status: 'ok' | 'no database' | 'not initialized' | 'error';
+  localTxid: bigint | undefined;
+  walSize: number;
+  replicatedTxid: bigint | undefined;
+  replicaError: string | undefined;
+  error: string | undefined;
+}
+
+export function registerStatus(program: Command): void {
+  addConfigOptions(
+    program
+      .command('status')
+      .description('show each configured database: local TXID, WAL size, and the replica\'s TXID when it is reachable')
+      .argument('[DB_PATH]', 'only this database')
+      .option('--offline', 'read local files only; do not contact the replicas')
+      .option('--json', 'print JSON'),
+  ).action(async (dbPath: string | undefined, flags: StatusFlags) => {
+    const dbs = dbPath === undefined ? await resolveDatabases(await loadCliConfig(flags)) : [(await configuredDatabase(flags, dbPath)).db];
+    const rows = await Promise.all(dbs.map((d) => dbStatus(d, flags.offline !== true)));
+    if (flags.json) {
+      const out = rows.map((r) => ({
+        database: r.database,
+        status: r.status,
+        local_txid: r.localTxid === undefined ? null : formatTxid(r.localTxid),
+        wal_size: r.walSize,
+        replicated_txid: r.replicatedTxid === undefined ? null : formatTxid(r.replicatedTxid),
+        ...(r.replicaError === undefined ? {} : { replica_error: r.replicaError }),
+        ...(r.error === undefined ? {} : { error: r.error }),
+      }));
+      process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+      return;
+    }
+    const table = rows.map((r) => [
+      r.database,
+      r.status,
+      r.localTxid === undefined ? '-' : formatTxid(r.localTxid),
+      humanBytes(r.walSize),
+      r.replicatedTxid !== undefined ? formatTxid(r.replicatedTxid) : r.replicaError !== undefined ? `unreachable: ${r.replicaError}` : '-',
+    ]);
+    process.stdout.write(formatTable([['database', 'status', 'local txid', 'wal size', 'replicated txid'], ...table]));
+  });
+}
+
+async function dbStatus(d: ResolvedDatabase, online: boolean): Promise<DbStatus> {
+  const s: DbStatus = {
+    database: d.path,
+    status: 'ok',
+    localTxid: undefined,
+    walSize: 0,
+    replicatedTxid: undefined,
+    replicaError: undefined,
+    error: undefined,
+  };
+  try {
+    await stat(d.path);
+  } catch {
+    s.status = 'no database';
+  }
+  if (s.status === 'ok') {
+    try {
+      const txid = await new LocalMeta(d.metaPath).maxTxid();
+      if (txid === 0n) s.status = 'not initialized';
+      else s.localTxid = txid;
+      s.walSize = await stat(`${d.path}-wal`).then((st) => st.size, () => 0);
+    } catch (err) {
+      s.status = 'error';
+      s.error = (err as Error).message;
+    }
+  }
+  if (online) {
+    try {
+      s.replicatedTxid = await replicaMaxTxid(d);
+    } catch (err) {
+      s.replicaError = (err as Error).message;
+    }
+  }
+  return s;
+}
+
+/** The newest TXID on the replica over all levels; undefined when it holds nothing. */
+async function replicaMaxTxid(d: ResolvedDatabase): Promise<bigint | undefined> {
+  const signal = AbortSignal.timeout(STATUS_REPLICA_TIMEOUT_MS);
+  const client = createReplicaClient(d.replica.url, d.replica.options);
+  await client.init(signal);
+  let max: bigint | undefined;
+  for (const level of LEVELS) {
+    for await (const f of client.ltxFiles(level, 0n, { signal })) if (max === undefined || f.maxTxid > max) max = f.maxTxid;
+  }
+  return max;
+}
+
+/** Sizes as Go's humanize.Bytes prints them (SI units): `0 B`, `4.1 kB`, `12 MB`. */
+export function humanBytes(n: number): string {
+  if (n < 10) return `${n} B`;
+  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB'];
+  const e = Math.min(Math.floor(Math.log(n) / Math.log(1000)), units.length - 1);
+  const v = n / 1000 ** e;
+  return `${v < 10 ? (Math.floor(v * 10 + 0.5) / 10).toFixed(1) : Math.floor(v + 0.5).toFixed(0)} ${units[e]!}`;
+}
