@@ -1,67 +1,192 @@
 import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
+import { CompactionLevels, enforceSnapshotRetention } from '../compaction/index.js';
+import { resolveDatabases, type ResolvedDatabase, type TidemarkConfig } from '../config/index.js';
 import { UsageError } from '../errors.js';
-import { DbReplicator, DEFAULT_SYNC_INTERVAL_MS } from '../replication/index.js';
-import { createReplicaClient } from '../storage/index.js';
+import { formatTxid } from '../ltx/file-name.js';
 import type { Logger } from '../logger.js';
+import { DEFAULT_SYNC_INTERVAL_MS } from '../replication/index.js';
+import { DirWatcher } from '../store/dir-watcher.js';
+import { Store, type StoreCompactionOptions, type StoreDatabase } from '../store/store.js';
+import { createReplicaClient, redactUrl } from '../storage/index.js';
+import { addConfigOptions, loadCliConfig, type ConfigFlags } from './cli-config.js';
 import { cliLogger } from './cli-logger.js';
 import { parseDuration } from './duration.js';
 
 /** How long a shutdown waits for the final sync to reach the replica (a second signal cuts it short). */
 export const SHUTDOWN_TIMEOUT_MS = 30_000;
 
-interface ReplicateFlags {
-  config?: string;
+interface ReplicateFlags extends ConfigFlags {
   once?: boolean;
+  forceSnapshot?: boolean;
+  enforceRetention?: boolean;
   exec?: string;
   syncInterval?: string;
   watch?: boolean;
   logLevel?: string;
 }
 
+/** What one run replicates: the databases, and for a config, the rest of its settings. */
+interface Plan {
+  readonly databases: StoreDatabase[];
+  readonly watchers: ResolvedDatabase['entry'][];
+  readonly compaction: StoreCompactionOptions;
+  readonly exec: string | undefined;
+  readonly snapshotRetentionMs: number;
+  readonly config: TidemarkConfig | undefined;
+}
+
 export function registerReplicate(program: Command): void {
-  program
-    .command('replicate')
-    .description('replicate a SQLite database continuously to a replica until a signal (or the -exec child) stops it')
-    .argument('[DB_PATH]', 'SQLite database to replicate')
-    .argument('[REPLICA_URL...]', 'replica: a directory path or file:///path')
-    .option('--config <PATH>', 'configuration file (not supported yet: give DB_PATH and REPLICA_URL)')
-    .option('--once', 'sync once, upload, and exit')
-    .option('--exec <CMD>', 'run CMD through the shell; stop replicating when it exits, with its exit code')
-    .option('--sync-interval <DURATION>', 'how often to look for new WAL frames', `${DEFAULT_SYNC_INTERVAL_MS}ms`)
-    .option('--watch', 'also sync as soon as the WAL changes, for sub-second replication')
-    .option('--log-level <LEVEL>', 'trace, debug, info, warn or error (default: $LOG_LEVEL, else info)')
-    .action(async (dbPath: string | undefined, urls: string[], flags: ReplicateFlags) => {
-      if (flags.config !== undefined) throw new UsageError('-config is not supported yet: use tidemark replicate DB_PATH REPLICA_URL');
-      if (dbPath === undefined) throw new UsageError('replicate needs DB_PATH and REPLICA_URL');
-      if (urls.length === 0) throw new UsageError(`must specify a replica URL for ${dbPath}`);
-      if (urls.length > 1) throw new UsageError('more than one replica per database is not supported yet');
-      if (flags.once && flags.exec !== undefined) throw new UsageError('-once cannot be combined with -exec');
-      const syncIntervalMs = parseDuration(flags.syncInterval ?? `${DEFAULT_SYNC_INTERVAL_MS}ms`, '-sync-interval');
-      const logger = cliLogger({ flag: flags.logLevel });
-      const url = urls[0]!;
-      const client = createReplicaClient(url);
-      await client.init();
-      const replicator = await DbReplicator.open({ dbPath, client, syncIntervalMs, logger });
-
-      if (flags.once) {
-        const txid = await replicator.syncAndWait();
-        await replicator.close();
-        logger.info('synced', { db: dbPath, replica: url, txid: txid.toString(16).padStart(16, '0') });
-        return;
-      }
-
-      replicator.start({ watch: flags.watch ?? false });
-      logger.info('replicating', { db: dbPath, replica: url });
-      process.exitCode = await runUntilStopped(replicator, flags.exec, logger);
+  addConfigOptions(
+    program
+      .command('replicate')
+      .description('replicate SQLite databases continuously to their replicas until a signal (or the -exec child) stops it')
+      .argument('[DB_PATH]', 'SQLite database to replicate (without it, the databases of the configuration file)')
+      .argument('[REPLICA_URL...]', 'replica: a directory path, file:///path or s3://bucket/path')
+      .option('--once', 'sync once, upload, and exit')
+      .option('--force-snapshot', 'with -once: also write a level-9 snapshot')
+      .option('--enforce-retention', 'with -once: also apply snapshot retention')
+      .option('--exec <CMD>', 'run CMD through the shell; stop replicating when it exits, with its exit code')
+      .option('--sync-interval <DURATION>', 'how often to look for new WAL frames (with DB_PATH)', `${DEFAULT_SYNC_INTERVAL_MS}ms`)
+      .option('--watch', 'also sync as soon as a WAL changes, for sub-second replication')
+      .option('--log-level <LEVEL>', 'trace, debug, info, warn or error (default: $LOG_LEVEL, the config, else info)'),
+  ).action(async (dbPath: string | undefined, urls: string[], flags: ReplicateFlags) => {
+    if (flags.once && flags.exec !== undefined) throw new UsageError('-once cannot be combined with -exec');
+    if (!flags.once && (flags.forceSnapshot || flags.enforceRetention)) {
+      throw new UsageError(`${flags.forceSnapshot ? '-force-snapshot' : '-enforce-retention'} requires -once`);
+    }
+    const plan = dbPath === undefined ? await planFromConfig(flags) : await planFromArgs(dbPath, urls, flags);
+    const logger = cliLogger({
+      flag: flags.logLevel,
+      configLevel: plan.config?.logging.levelSource === 'config' ? plan.config.logging.level : undefined,
+      format: plan.config?.logging.type,
     });
+    for (const w of plan.config?.warnings ?? []) logger.warn(w.message, { config: `${w.location.file}:${w.location.line}` });
+
+    if (flags.once) {
+      await runOnce(plan, flags, logger);
+      return;
+    }
+    const store = await Store.open(plan.databases, { logger, watch: flags.watch ?? false, compaction: plan.compaction });
+    const watchers = plan.watchers.map(
+      (entry) =>
+        new DirWatcher({
+          entry,
+          logger,
+          onAdd: (db) => store.add(storeDatabase(db)),
+          onRemove: (path) => store.remove(path, { timeoutMs: 0 }),
+        }),
+    );
+    try {
+      for (const w of watchers) await w.start();
+    } catch (err) {
+      await store.close({ timeoutMs: 0 }).catch(() => undefined);
+      throw err;
+    }
+    if (store.paths.length === 0 && watchers.length === 0) logger.warn('no databases to replicate');
+    process.exitCode = await runUntilStopped(store, watchers, plan.exec, logger);
+  });
+}
+
+async function planFromArgs(dbPath: string, urls: string[], flags: ReplicateFlags): Promise<Plan> {
+  if (flags.config !== undefined) throw new UsageError('-config cannot be combined with DB_PATH and REPLICA_URL');
+  if (urls.length === 0) throw new UsageError(`must specify a replica URL for ${dbPath}`);
+  if (urls.length > 1) throw new UsageError('more than one replica per database is not supported');
+  const syncIntervalMs = parseDuration(flags.syncInterval ?? `${DEFAULT_SYNC_INTERVAL_MS}ms`, '-sync-interval');
+  const url = urls[0]!;
+  return {
+    databases: [{ path: dbPath, client: createReplicaClient(url), replicaName: redactUrl(url), replicator: { syncIntervalMs } }],
+    watchers: [],
+    compaction: {},
+    exec: flags.exec,
+    snapshotRetentionMs: new CompactionLevels().snapshotIntervalMs,
+    config: undefined,
+  };
+}
+
+async function planFromConfig(flags: ReplicateFlags): Promise<Plan> {
+  const config = await loadCliConfig(flags, { checkDirs: true });
+  const watched = config.dbs.filter((d) => d.dir?.watch === true);
+  const fixed = await resolveDatabases({ ...config, dbs: config.dbs.filter((d) => d.dir?.watch !== true) });
+  const levels = new CompactionLevels(
+    [{ level: 0, intervalMs: 0 }, ...config.levels.map((l) => ({ level: l.level, intervalMs: l.intervalMs }))],
+    config.snapshot.intervalMs,
+  );
+  return {
+    databases: fixed.map(storeDatabase),
+    watchers: watched,
+    compaction: {
+      levels,
+      snapshotRetentionMs: config.snapshot.retentionMs,
+      l0RetentionMs: config.l0RetentionMs,
+      l0RetentionCheckIntervalMs: config.l0RetentionCheckIntervalMs,
+      validationIntervalMs: config.validation.intervalMs ?? 0,
+      deleteRemote: config.retention.enabled,
+      verify: config.verifyCompaction,
+    },
+    exec: flags.exec ?? config.exec,
+    snapshotRetentionMs: config.snapshot.retentionMs,
+    config,
+  };
+}
+
+function storeDatabase(db: ResolvedDatabase): StoreDatabase {
+  const e = db.entry;
+  return {
+    path: db.path,
+    metaPath: db.metaPath,
+    client: createReplicaClient(db.replica.url, db.replica.options),
+    replicaName: redactUrl(db.replica.url),
+    replicator: {
+      syncIntervalMs: e.monitorIntervalMs,
+      busyTimeoutMs: e.busyTimeoutMs,
+      minCheckpointPageN: e.minCheckpointPageN,
+      truncatePageN: e.truncatePageN,
+      checkpointIntervalMs: e.checkpointIntervalMs,
+    },
+  };
+}
+
+/** `-once`: one sync and upload per database, then the snapshot and retention asked for, then exit. */
+async function runOnce(plan: Plan, flags: ReplicateFlags, logger: Logger): Promise<void> {
+  const dbs = [...plan.databases];
+  for (const entry of plan.watchers) {
+    for (const db of await resolveDatabases({ ...plan.config!, dbs: [entry] })) dbs.push(storeDatabase(db));
+  }
+  const store = await Store.open(dbs, { logger, compaction: false });
+  try {
+    for (const db of dbs) {
+      const r = store.replicator(db.path)!;
+      const txid = await r.syncAndWait();
+      logger.info('synced', { db: db.path, replica: db.replicaName, txid: formatTxid(txid) });
+      if (flags.forceSnapshot) {
+        const snap = await r.snapshot();
+        logger.info('snapshot complete', { db: db.path, txid: formatTxid(snap.maxTxid), size: snap.size });
+      }
+      if (flags.enforceRetention) {
+        const result = await enforceSnapshotRetention({
+          client: db.client,
+          retentionMs: plan.snapshotRetentionMs,
+          ...(plan.compaction.levels === undefined ? {} : { levels: plan.compaction.levels }),
+          ...(plan.compaction.deleteRemote === undefined ? {} : { deleteRemote: plan.compaction.deleteRemote }),
+        });
+        logger.info('retention enforced', {
+          db: db.path,
+          snapshots_deleted: result.deletedSnapshots.length,
+          files_deleted: result.deletedFiles.length,
+        });
+      }
+    }
+  } finally {
+    await store.close();
+  }
 }
 
 /**
- * Waits for SIGINT/SIGTERM or the exec child's exit, then closes the
- * replicator (final sync and upload). A second signal abandons the wait.
+ * Waits for SIGINT/SIGTERM or the exec child's exit, then closes the store
+ * (final sync and upload of every database). A second signal abandons the wait.
  */
-async function runUntilStopped(replicator: DbReplicator, exec: string | undefined, logger: Logger): Promise<number> {
+async function runUntilStopped(store: Store, watchers: DirWatcher[], exec: string | undefined, logger: Logger): Promise<number> {
   let signals = 0;
   let childCode = 0;
   const stopped = new Promise<void>((resolve) => {
@@ -92,8 +217,9 @@ async function runUntilStopped(replicator: DbReplicator, exec: string | undefine
     }
   });
   await stopped;
+  for (const w of watchers) await w.stop();
   try {
-    await replicator.close({ timeoutMs: SHUTDOWN_TIMEOUT_MS });
+    await store.close({ timeoutMs: SHUTDOWN_TIMEOUT_MS });
   } catch (err) {
     logger.error('final sync failed', { error: err instanceof Error ? err.message : String(err) });
     return childCode || 1;

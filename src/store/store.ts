@@ -1,0 +1,252 @@
+import { resolve } from 'node:path';
+import {
+  compactionJobs,
+  CompactionLevels,
+  LevelMaxCache,
+  LevelScheduler,
+  type CompactionEvent,
+  type JobStatus,
+} from '../compaction/index.js';
+import { TidemarkError } from '../errors.js';
+import { formatTxid } from '../ltx/file-name.js';
+import { silentLogger, type Logger } from '../logger.js';
+import { DbReplicator, type DbReplicatorOptions, type ReplicationStatus } from '../replication/db-replicator.js';
+import { defaultMetaDir } from '../replication/local-meta.js';
+import { FileReplicaClient } from '../storage/file-replica-client.js';
+import type { ReplicaClient } from '../storage/replica-client.js';
+
+/** How long close() waits, per database, for the final sync to reach the replica. */
+export const DEFAULT_STORE_CLOSE_TIMEOUT_MS = 30_000;
+
+/** Compaction, snapshots and retention for every database of a store; false turns them all off. */
+export interface StoreCompactionOptions {
+  /** Level intervals (L1..Ln) and the snapshot interval; default Litestream's 30 s / 5 min / 1 h and 24 h. */
+  readonly levels?: CompactionLevels;
+  readonly snapshotRetentionMs?: number;
+  /** How long L0 files stay after they were compacted into L1; 0 keeps them. */
+  readonly l0RetentionMs?: number;
+  readonly l0RetentionCheckIntervalMs?: number;
+  /** Check levels for gaps and overlaps this often; 0 never. */
+  readonly validationIntervalMs?: number;
+  /** false: retention removes nothing from the replica (a bucket lifecycle rule does), only local copies. */
+  readonly deleteRemote?: boolean;
+  /** Check each destination level after compacting into it. */
+  readonly verify?: boolean;
+}
+
+export interface StoreDatabase {
+  readonly path: string;
+  /** Local state directory (default `.<name>-tidemark` beside the database). */
+  readonly metaPath?: string;
+  readonly client: ReplicaClient;
+  /** How the replica is named in logs (a URL without secrets, say). */
+  readonly replicaName?: string;
+  readonly replicator?: Partial<
+    Pick<DbReplicatorOptions, 'syncIntervalMs' | 'busyTimeoutMs' | 'minCheckpointPageN' | 'truncatePageN' | 'checkpointIntervalMs'>
+  >;
+}
+
+export interface StoreOptions {
+  readonly logger?: Logger;
+  /** Sync as soon as a WAL changes, as well as on the interval. */
+  readonly watch?: boolean;
+  readonly compaction?: StoreCompactionOptions | false;
+}
+
+export interface StoreDatabaseStatus extends ReplicationStatus {
+  readonly path: string;
+  readonly replica: string;
+  readonly jobs: readonly JobStatus[];
+}
+
+interface Managed {
+  readonly spec: StoreDatabase;
+  readonly replicator: DbReplicator;
+  readonly scheduler: LevelScheduler | undefined;
+  readonly cache: LevelMaxCache;
+}
+
+/** A database path given twice, or an operation on one the store does not hold. */
+export class StoreError extends TidemarkError {
+  override name = 'StoreError';
+}
+
+/**
+ * Replicates many databases in one process: for each, a DbReplicator (WAL to
+ * L0, upload, checkpoints) and a scheduler running its compactions,
+ * snapshots and retention at wall-clock boundaries. Databases can be added
+ * and removed while it runs (a watched `dir:`).
+ */
+export class Store {
+  readonly #options: StoreOptions;
+  readonly #log: Logger;
+  readonly #dbs = new Map<string, Managed>();
+  /** Adds and removes in flight, so close() waits for them and a path is never opened twice. */
+  readonly #pending = new Map<string, Promise<void>>();
+  #closed = false;
+
+  constructor(options: StoreOptions = {}) {
+    this.#options = options;
+    this.#log = options.logger ?? silentLogger;
+  }
+
+  /** Opens every database and starts replicating them; if one cannot be opened, the ones opened are closed again. */
+  static async open(databases: readonly StoreDatabase[], options: StoreOptions = {}): Promise<Store> {
+    const store = new Store(options);
+    try {
+      for (const db of databases) await store.add(db);
+    } catch (err) {
+      await store.close({ timeoutMs: 0 }).catch(() => undefined);
+      throw err;
+    }
+    return store;
+  }
+
+  get paths(): string[] {
+    return [...this.#dbs.keys()];
+  }
+
+  has(path: string): boolean {
+    return this.#dbs.has(resolve(path));
+  }
+
+  replicator(path: string): DbReplicator | undefined {
+    return this.#dbs.get(resolve(path))?.replicator;
+  }
+
+  /** Starts replicating one more database. */
+  async add(spec: StoreDatabase): Promise<void> {
+    const path = resolve(spec.path);
+    if (this.#closed) throw new StoreError(`${path}: the store is closed`);
+    if (this.#dbs.has(path) || this.#pending.has(path)) throw new StoreError(`${path}: already replicated by this store`);
+    const work = this.#open({ ...spec, path });
+    this.#pending.set(path, work);
+    try {
+      await work;
+    } finally {
+      this.#pending.delete(path);
+    }
+  }
+
+  async #open(spec: StoreDatabase): Promise<void> {
+    const log = this.#log.with({ db: spec.path });
+    await spec.client.init();
+    const replicator = await DbReplicator.open({
+      ...spec.replicator,
+      dbPath: spec.path,
+      client: spec.client,
+      logger: this.#log,
+      ...(spec.metaPath === undefined ? {} : { metaDir: spec.metaPath }),
+    });
+    const cache = new LevelMaxCache();
+    const compaction = this.#options.compaction;
+    let scheduler: LevelScheduler | undefined;
+    if (compaction !== false) {
+      const c = compaction ?? {};
+      const jobs = compactionJobs({
+        client: spec.client,
+        levels: c.levels ?? new CompactionLevels(),
+        localL0: new FileReplicaClient(spec.metaPath ?? defaultMetaDir(spec.path)),
+        cache,
+        snapshot: async () => {
+          // An unchanged database keeps its newest snapshot rather than writing the same image again.
+          const newest = cache.get(9);
+          if (newest !== undefined && newest.maxTxid >= replicator.status().localTxid) return undefined;
+          return replicator.snapshot();
+        },
+        ...(c.snapshotRetentionMs === undefined ? {} : { snapshotRetentionMs: c.snapshotRetentionMs }),
+        ...(c.l0RetentionMs === undefined ? {} : { l0RetentionMs: c.l0RetentionMs }),
+        ...(c.l0RetentionCheckIntervalMs === undefined ? {} : { l0RetentionCheckIntervalMs: c.l0RetentionCheckIntervalMs }),
+        ...(c.validationIntervalMs === undefined ? {} : { validationIntervalMs: c.validationIntervalMs }),
+        ...(c.deleteRemote === undefined ? {} : { deleteRemote: c.deleteRemote }),
+        ...(c.verify === undefined ? {} : { verify: c.verify }),
+        onEvent: (e) => logCompactionEvent(log, e),
+      });
+      scheduler = new LevelScheduler({
+        jobs,
+        onError: (job, err) => log.error(`${job.name} failed, will retry at its next run`, { error: (err as Error).message }),
+      });
+    }
+    if (this.#closed) {
+      await replicator.close({ timeoutMs: 0 }).catch(() => undefined);
+      throw new StoreError(`${spec.path}: the store was closed while the database was being opened`);
+    }
+    this.#dbs.set(spec.path, { spec, replicator, scheduler, cache });
+    replicator.start({ watch: this.#options.watch ?? false });
+    scheduler?.start();
+    log.info('replicating', { replica: spec.replicaName ?? spec.client.type });
+  }
+
+  /** Stops replicating one database: a final sync and upload, then its local state is released. */
+  async remove(path: string, options: { timeoutMs?: number } = {}): Promise<void> {
+    const p = resolve(path);
+    await this.#pending.get(p);
+    const m = this.#dbs.get(p);
+    if (m === undefined) throw new StoreError(`${p}: not replicated by this store`);
+    this.#dbs.delete(p);
+    await this.#stop(m, options.timeoutMs ?? DEFAULT_STORE_CLOSE_TIMEOUT_MS);
+    this.#log.info('released', { db: p });
+  }
+
+  status(): StoreDatabaseStatus[] {
+    return [...this.#dbs.values()].map((m) => ({
+      ...m.replicator.status(),
+      path: m.spec.path,
+      replica: m.spec.replicaName ?? m.spec.client.type,
+      jobs: m.scheduler?.status() ?? [],
+    }));
+  }
+
+  /**
+   * Stops every database: compactions are cancelled, then each replicator
+   * makes its final sync and waits up to `timeoutMs` for the replica. Errors
+   * are collected, and thrown together after everything was released.
+   */
+  async close(options: { timeoutMs?: number } = {}): Promise<void> {
+    this.#closed = true;
+    await Promise.allSettled(this.#pending.values());
+    const all = [...this.#dbs.values()];
+    this.#dbs.clear();
+    const results = await Promise.allSettled(all.map((m) => this.#stop(m, options.timeoutMs ?? DEFAULT_STORE_CLOSE_TIMEOUT_MS)));
+    const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [`${all[i]!.spec.path}: ${(r.reason as Error).message}`] : []));
+    if (failures.length > 0) throw new StoreError(`final sync failed for ${failures.length} database(s): ${failures.join('; ')}`);
+  }
+
+  async #stop(m: Managed, timeoutMs: number): Promise<void> {
+    await m.scheduler?.stop();
+    await m.replicator.close({ timeoutMs });
+  }
+}
+
+function logCompactionEvent(log: Logger, e: CompactionEvent): void {
+  switch (e.kind) {
+    case 'compaction':
+      if (e.result.status === 'compacted') {
+        const f = e.result.file;
+        log.info(f.level === 9 ? 'snapshot complete' : 'compaction complete', {
+          level: f.level,
+          min_txid: formatTxid(f.minTxid),
+          max_txid: formatTxid(f.maxTxid),
+          size: f.size,
+        });
+      }
+      break;
+    case 'snapshot-retention':
+    case 'l0-retention':
+      if (deletedCount(e.result) > 0) log.info(`${e.kind} enforced`, { deleted: deletedCount(e.result) });
+      break;
+    case 'validation':
+      for (const issue of e.issues) log.warn('level validation found a problem', { issue: JSON.stringify(issue, bigintJson) });
+      break;
+  }
+}
+
+function deletedCount(result: unknown): number {
+  const r = result as { deleted?: unknown; deletedRemote?: unknown };
+  const d = r.deleted ?? r.deletedRemote;
+  return Array.isArray(d) ? d.length : typeof d === 'number' ? d : 0;
+}
+
+function bigintJson(_key: string, v: unknown): unknown {
+  return typeof v === 'bigint' ? formatTxid(v) : v;
+}
