@@ -2,26 +2,24 @@
  * The replicator side of bench/replicate.bench.ts, in a process of its own so
  * that its CPU time and peak memory are its own and not the writer's.
  *
- * Usage: node --import tsx replicator-child.ts <dbPath> <replicaDir>
+ * Usage: node --import tsx replicator-child.ts <dbPath> <replica: directory or URL>
  * Prints READY_LINE once replicating; on SIGTERM closes the replicator (which
  * finishes the sync and upload in progress) and prints one JSON line with its
  * resource usage, then exits.
  */
 import { DbReplicator } from '../../src/replication/index.js';
-import { FileReplicaClient } from '../../src/storage/index.js';
+import { createReplicaClient } from '../../src/storage/index.js';
 import { READY_LINE, type ChildReport } from './protocol.js';
 
 /** Litestream's default sync interval; the figures should describe the default setup. */
 const SYNC_INTERVAL_MS = 1000;
 
 async function main(): Promise<void> {
-  const [dbPath, replicaDir] = process.argv.slice(2);
-  if (dbPath === undefined || replicaDir === undefined) throw new Error('usage: replicator-child.ts <dbPath> <replicaDir>');
-  const replicator = await DbReplicator.open({
-    dbPath,
-    client: new FileReplicaClient(replicaDir),
-    syncIntervalMs: SYNC_INTERVAL_MS,
-  });
+  const [dbPath, replica] = process.argv.slice(2);
+  if (dbPath === undefined || replica === undefined) throw new Error('usage: replicator-child.ts <dbPath> <replica>');
+  const client = createReplicaClient(replica);
+  await client.init();
+  const replicator = await DbReplicator.open({ dbPath, client, syncIntervalMs: SYNC_INTERVAL_MS });
   // Timer-driven syncs only, as Litestream does by default.
   replicator.start({ watch: false });
   process.once('SIGTERM', () => {
