@@ -95,7 +95,7 @@ export type CompactLevelResult = Compacted | TooEarly | NothingToCompact;
 export async function compactLevel(o: CompactLevelOptions): Promise<CompactLevelResult> {
   const levels = o.levels ?? new CompactionLevels();
   const dst = o.dstLevel;
-  if (dst === SNAPSHOT_LEVEL) throw new CompactionOptionsError('level 9 holds snapshots: use compactSnapshot or writeSnapshot for it');
+  if (dst === SNAPSHOT_LEVEL) throw new CompactionOptionsError('level 9 holds snapshots: take them with compactSnapshot, or DbReplicator.snapshot when snapshotDue says so');
   if (!Number.isInteger(dst) || dst < 1 || dst > levels.maxLevel) {
     throw new CompactionOptionsError(`cannot compact into level ${String(dst)}: the configured compaction levels are 1..${levels.maxLevel}`);
   }

@@ -25,6 +25,8 @@ const LEVELS = new CompactionLevels(
   ],
   120 * SEC,
 );
+/** Snapshots every 20 s, so Litestream's trimming has something to trim below. */
+const FREQUENT_SNAPSHOTS = new CompactionLevels([...LEVELS.levels], 20 * SEC);
 const SNAPSHOT_RETENTION_MS = 240 * SEC;
 const L0_RETENTION_MS = 10 * SEC;
 
@@ -34,6 +36,7 @@ type Op =
   | { kind: 'l0-retention' }
   | { kind: 'snapshot' }
   | { kind: 'snapshot-retention' }
+  | { kind: 'litestream-trim' }
   | { kind: 'wait'; dtMs: number };
 
 const txArb = fc.record({
@@ -50,6 +53,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: fc.constant({ kind: 'snapshot-retention' as const }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('wait' as const), dtMs: fc.integer({ min: SEC, max: 100 * SEC }) }) },
 );
+/** The same, plus Litestream's own level trimming, which leaves holes under slower levels. */
+const withLitestreamTrimArb: fc.Arbitrary<Op> = fc.oneof({ weight: 10, arbitrary: opArb }, { weight: 3, arbitrary: fc.constant({ kind: 'litestream-trim' as const }) }, { weight: 1, arbitrary: fc.constant({ kind: 'snapshot' as const }) });
 
 describe('compaction and retention against a model database', () => {
   let dir: string;
@@ -62,47 +67,19 @@ describe('compaction and retention against a model database', () => {
 
   it('any sequence of writes, compactions, snapshots and retention keeps the levels whole and every remaining point restorable', async () => {
     await fc.assert(
-      fc.asyncProperty(txArb, fc.array(opArb, { minLength: 30, maxLength: 120, size: 'max' }), fc.option(fc.integer({ min: 2, max: 5 })), async (first, ops, maxInputs) => {
-        const name = `run${runs++}`;
-        const m = await ReplicatedModel.create(dir, name);
-        try {
-          await m.commit(first);
-          let retentionRan = false;
-          for (const op of [...ops, { kind: 'compact', level: 1 } as Op]) {
-            const now = m.now;
-            switch (op.kind) {
-              case 'tx':
-                await m.commit(op);
-                break;
-              case 'wait':
-                m.now += op.dtMs;
-                break;
-              case 'compact':
-                await compactLevel({ client: m.remote, dstLevel: op.level, levels: LEVELS, now, localL0: m.local, maxInputs: maxInputs ?? undefined });
-                break;
-              case 'l0-retention':
-                retentionRan ||= (await enforceL0Retention({ client: m.remote, l0RetentionMs: L0_RETENTION_MS, now, localL0: m.local })).deleted.length > 0;
-                break;
-              case 'snapshot':
-                await compactSnapshot({ client: m.remote, levels: LEVELS, now, localL0: m.local, maxInputs: maxInputs ?? undefined });
-                break;
-              case 'snapshot-retention': {
-                const r = await enforceSnapshotRetention({ client: m.remote, retentionMs: SNAPSHOT_RETENTION_MS, now, levels: LEVELS });
-                retentionRan ||= r.deletedFiles.length > 0;
-                break;
-              }
-            }
-            assert.deepEqual(await validateLevels(m.remote, LEVELS), [], `levels stay whole after ${JSON.stringify(op)}`);
-            const localL0 = await listFiles(m.local, 0);
-            assert.equal(localL0[localL0.length - 1]?.maxTxid, m.txid, 'the newest local L0 file (the replicator position) is never removed');
-          }
-          await checkRestorable(m, retentionRan);
-        } finally {
-          await rm(m.remote.root, { recursive: true, force: true });
-          await rm(m.local.root, { recursive: true, force: true });
-        }
-      }),
+      fc.asyncProperty(txArb, fc.array(opArb, { minLength: 30, maxLength: 120, size: 'max' }), fc.option(fc.integer({ min: 2, max: 5 })), (first, ops, maxInputs) =>
+        runModel(dir, `run${runs++}`, LEVELS, first, ops, maxInputs ?? undefined),
+      ),
       { numRuns: 30 },
+    );
+  });
+
+  it('replicas trimmed the way Litestream trims them (holes under slower levels) still compact and restore', async () => {
+    await fc.assert(
+      fc.asyncProperty(txArb, fc.array(withLitestreamTrimArb, { minLength: 30, maxLength: 120, size: 'max' }), (first, ops) =>
+        runModel(dir, `lrun${runs++}`, FREQUENT_SNAPSHOTS, first, ops, undefined),
+      ),
+      { numRuns: 25 },
     );
   });
 
@@ -144,3 +121,83 @@ describe('compaction and retention against a model database', () => {
     assert.ok(equalBytes(new Uint8Array(await readFile(out)), imageOf(m.stateAt(m.txid))));
   });
 });
+
+/**
+ * Runs the ops against a fresh model replica, checking after each one that
+ * the levels have no hole (unless Litestream-style trimming made some) and
+ * that the replicator's newest local L0 file survives; then checks every
+ * point that remains restorable.
+ */
+async function runModel(
+  dir: string,
+  name: string,
+  levels: CompactionLevels,
+  first: Op & { kind: 'tx' },
+  ops: readonly Op[],
+  maxInputs: number | undefined,
+): Promise<void> {
+  const m = await ReplicatedModel.create(dir, name);
+  try {
+    await m.commit(first);
+    let retentionRan = false;
+    let holesAllowed = false;
+    for (const op of [...ops, { kind: 'compact', level: 1 } as Op]) {
+      const now = m.now;
+      switch (op.kind) {
+        case 'tx':
+          await m.commit(op);
+          break;
+        case 'wait':
+          m.now += op.dtMs;
+          break;
+        case 'compact':
+          await compactLevel({ client: m.remote, dstLevel: op.level, levels, now, localL0: m.local, maxInputs });
+          break;
+        case 'l0-retention':
+          retentionRan ||= (await enforceL0Retention({ client: m.remote, l0RetentionMs: L0_RETENTION_MS, now, localL0: m.local })).deleted.length > 0;
+          break;
+        case 'snapshot':
+          await compactSnapshot({ client: m.remote, levels, now, localL0: m.local, maxInputs });
+          break;
+        case 'snapshot-retention': {
+          const r = await enforceSnapshotRetention({ client: m.remote, retentionMs: SNAPSHOT_RETENTION_MS, now, levels });
+          retentionRan ||= r.deletedFiles.length > 0;
+          break;
+        }
+        case 'litestream-trim': {
+          const deleted = await litestreamTrim(m);
+          retentionRan ||= deleted > 0;
+          holesAllowed ||= deleted > 0;
+          break;
+        }
+      }
+      if (!holesAllowed) assert.deepEqual(await validateLevels(m.remote, levels), [], `levels stay whole after ${JSON.stringify(op)}`);
+      const localL0 = await listFiles(m.local, 0);
+      assert.equal(localL0[localL0.length - 1]?.maxTxid, m.txid, 'the newest local L0 file (the replicator position) is never removed');
+    }
+    await checkRestorable(m, retentionRan);
+  } finally {
+    await rm(m.remote.root, { recursive: true, force: true });
+    await rm(m.local.root, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Litestream v0.5's retention with every older snapshot expired: all but the
+ * newest snapshot deleted, then every level 1..max trimmed below it, keeping
+ * each level's last file, whatever the levels above hold.
+ */
+async function litestreamTrim(m: ReplicatedModel): Promise<number> {
+  const snapshots = await listFiles(m.remote, 9);
+  const newest = snapshots.pop();
+  if (newest === undefined) return 0;
+  await m.remote.deleteLtxFiles(snapshots);
+  let deleted = 0;
+  for (let level = 1; level <= LEVELS.maxLevel; level++) {
+    const files = await listFiles(m.remote, level);
+    const doomed = files.slice(0, -1).filter((f) => f.maxTxid < newest.maxTxid);
+    await m.remote.deleteLtxFiles(doomed);
+    deleted += doomed.length;
+  }
+  return deleted;
+}
