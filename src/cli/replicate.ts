@@ -74,7 +74,7 @@ export function registerReplicate(program: Command): void {
           entry,
           logger,
           onAdd: (db) => store.add(storeDatabase(db)),
-          onRemove: (path) => store.remove(path, { timeoutMs: 0 }),
+          onRemove: (path) => store.remove(path, { timeoutMs: 0, finalSync: false }),
         }),
     );
     try {

@@ -135,7 +135,7 @@ export class DbReplicator {
     this.#pos = pos;
     this.#syncIntervalMs = o.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS;
     this.#syncBackoff = new Backoff(this.#syncIntervalMs, DEFAULT_SYNC_BACKOFF_MAX_MS);
-    this.#log = (o.logger ?? silentLogger).with({ db: basename(this.dbPath) });
+    this.#log = (o.logger ?? silentLogger).with({ db: this.dbPath });
     this.#syncReport = new RetryReporter(this.#log, 'sync');
     this.#policy = {
       minCheckpointPageN: o.minCheckpointPageN ?? DEFAULT_MIN_CHECKPOINT_PAGE_N,
@@ -300,12 +300,13 @@ export class DbReplicator {
    * connections. A final sync or upload that fails is recorded in the error
    * thrown, after everything has been released.
    */
-  async close(options: { timeoutMs?: number } = {}): Promise<void> {
+  async close(options: { timeoutMs?: number; finalSync?: boolean } = {}): Promise<void> {
     if (this.#closed) return;
     this.#stopTimers();
     let failure: unknown;
     try {
-      await this.sync();
+      // A database that is gone (deleted from a watched directory) has nothing left to sync.
+      if (options.finalSync !== false) await this.sync();
       await this.waitForReplication(this.#pos.txid, { timeoutMs: options.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS });
     } catch (err) {
       failure = err;

@@ -178,14 +178,17 @@ export class Store {
   }
 
   /** Stops replicating one database: a final sync and upload, then its local state is released. */
-  async remove(path: string, options: { timeoutMs?: number } = {}): Promise<void> {
+  async remove(path: string, options: { timeoutMs?: number; finalSync?: boolean } = {}): Promise<void> {
     const p = resolve(path);
     await this.#pending.get(p);
     const m = this.#dbs.get(p);
     if (m === undefined) throw new StoreError(`${p}: not replicated by this store`);
     this.#dbs.delete(p);
-    await this.#stop(m, options.timeoutMs ?? DEFAULT_STORE_CLOSE_TIMEOUT_MS);
-    this.#log.info('released', { db: p });
+    try {
+      await this.#stop(m, options.timeoutMs ?? DEFAULT_STORE_CLOSE_TIMEOUT_MS, options.finalSync ?? true);
+    } finally {
+      this.#log.info('released', { db: p });
+    }
   }
 
   status(): StoreDatabaseStatus[] {
@@ -212,9 +215,9 @@ export class Store {
     if (failures.length > 0) throw new StoreError(`final sync failed for ${failures.length} database(s): ${failures.join('; ')}`);
   }
 
-  async #stop(m: Managed, timeoutMs: number): Promise<void> {
+  async #stop(m: Managed, timeoutMs: number, finalSync = true): Promise<void> {
     await m.scheduler?.stop();
-    await m.replicator.close({ timeoutMs });
+    await m.replicator.close({ timeoutMs, finalSync });
   }
 }
 
