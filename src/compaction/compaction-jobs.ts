@@ -10,7 +10,7 @@ import type { LocalL0Files } from './local-l0.js';
 import { DEFAULT_SNAPSHOT_RETENTION_MS, enforceSnapshotRetention, type SnapshotRetentionResult } from './snapshot-retention.js';
 import { validateLevels, type LevelIssue } from './validate-level.js';
 
-/** What the jobs report, for logs: one event per job run that did something or failed. */
+/** What the jobs report, for logs: the result of each step of each run (failures go to the scheduler's onError). */
 export type CompactionEvent =
   | { readonly kind: 'compaction'; readonly result: CompactLevelResult }
   | { readonly kind: 'snapshot-retention'; readonly result: SnapshotRetentionResult }
