@@ -16,6 +16,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { ReplicaFileNotFoundError, StorageError } from '../errors.js';
+import { KeyedQueue } from '../keyed-queue.js';
 import { checkByteRange, checkLevel, checkLtxFileKey } from '../ltx-file-key.js';
 import { peekLtxHeader, type PeekedLtxStream } from '../ltx-header-peek.js';
 import type { ListOptions, LtxFileInfo, OpenOptions, ReplicaClient } from '../replica-client.js';
@@ -103,6 +104,13 @@ export class S3ReplicaClient implements ReplicaClient {
   readonly metadataConcurrency: number;
   readonly #retry: S3RetryStrategy;
   readonly #fanout = new AbortFanout();
+  /**
+   * Uploads of the same key from this client go one after another, in call
+   * order, so the last call's data is what stays. S3 itself keeps one whole
+   * object per PUT, but not every S3-compatible server does when two PUTs of
+   * a key overlap (s3rver interleaves them).
+   */
+  readonly #writes = new KeyedQueue();
   #s3: S3Client | undefined;
   #ready: Promise<S3Client> | undefined;
   #region: string | undefined;
@@ -443,6 +451,17 @@ export class S3ReplicaClient implements ReplicaClient {
   async writeLtxFile(level: number, minTxid: bigint, maxTxid: bigint, data: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<LtxFileInfo> {
     checkLtxFileKey(level, minTxid, maxTxid);
     const key = s3LtxKey(this.settings.path, level, minTxid, maxTxid);
+    return this.#writes.run(key, () => this.#writeOnce(key, level, minTxid, maxTxid, data, signal));
+  }
+
+  async #writeOnce(
+    key: string,
+    level: number,
+    minTxid: bigint,
+    maxTxid: bigint,
+    data: AsyncIterable<Uint8Array>,
+    signal: AbortSignal | undefined,
+  ): Promise<LtxFileInfo> {
     let body: PeekedLtxStream | undefined;
     const child = this.#fanout.child(signal);
     try {

@@ -179,3 +179,21 @@ describe('S3ReplicaClient deletes', () => {
     }
   });
 });
+
+describe('S3ReplicaClient request headers', () => {
+  it('signs payloads by default, and sends UNSIGNED-PAYLOAD with sign-payload false', async () => {
+    const bytes = await makeLtxFile({ minTxid: 1n, maxTxid: 1n, timestamp: T0 });
+    for (const [options, unsigned] of [[{}, false], [{ 'sign-payload': false }, true]] as const) {
+      const client = testS3Client(proxy.endpoint, BUCKET, `signing-${String(unsigned)}`, TEST_TUNING, options);
+      await client.init();
+      proxy.resetCounts();
+      await client.writeLtxFile(0, 1n, 1n, chunked(bytes));
+      const put = proxy.requests.find((r) => r.kind === 'put');
+      const hash = put?.headers['x-amz-content-sha256'];
+      if (unsigned) assert.equal(hash, 'UNSIGNED-PAYLOAD');
+      else assert.match(String(hash), /^[0-9a-f]{64}$/);
+      assert.match(String(put?.headers['user-agent']), /tidemark/);
+      client.destroy();
+    }
+  });
+});

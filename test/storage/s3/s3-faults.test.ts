@@ -220,6 +220,44 @@ describe('S3ReplicaClient reads through broken connections', () => {
     assert.equal(gets, 2);
   });
 
+  it('a response opened but left unread past the idle timeout is let go, and reopened when read', async () => {
+    const client = testS3Client(proxy.endpoint, BUCKET, 'reads');
+    try {
+      await client.init();
+      const stream = await client.openLtxFile(0, 1n, 1n, { offset: 1000 });
+      proxy.resetCounts();
+      await new Promise((resolve) => setTimeout(resolve, client.idleTimeoutMs + 300));
+      const got = await collect(stream);
+      assert.ok(Buffer.from(got).equals(bytes.subarray(1000)));
+      assert.equal(proxy.counts.get, 1, 'one GET to reopen it');
+    } finally {
+      client.destroy();
+    }
+  });
+
+  it('a read aborted through its signal stops at once with the signal\'s reason', async () => {
+    const client = testS3Client(proxy.endpoint, BUCKET, 'reads');
+    const ac = new AbortController();
+    proxy.inject({ kind: 'stall-body', on: 'get', afterBytes: 100_000, times: 1 });
+    try {
+      const stream = await client.openLtxFile(0, 1n, 1n, { signal: ac.signal });
+      let n = 0;
+      await assert.rejects(
+        (async () => {
+          for await (const c of stream) {
+            n += c.length;
+            if (n >= 100_000) setTimeout(() => ac.abort(), 50);
+          }
+        })(),
+        { name: 'AbortError' },
+      );
+      assert.ok(n >= 100_000 && n < bytes.length);
+    } finally {
+      proxy.clear();
+      client.destroy();
+    }
+  });
+
   it('stops after three resumes in a row that bring nothing', async () => {
     await assert.rejects(readThroughProxy([{ kind: 'reset-body', on: 'get', afterBytes: 0 }]), (err: unknown) => {
       assert.ok(err instanceof S3StorageError, String(err));
