@@ -1,10 +1,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ReplicaFileNotFoundError } from '../../../src/storage/errors.js';
 import type { LtxFileInfo } from '../../../src/storage/replica-client.js';
 import { S3DeleteError, S3StorageError } from '../../../src/storage/s3/s3-errors.js';
-import { chunked, listAll, makeLtxFile } from '../ltx-fixtures.js';
+import { chunked, collect, listAll, makeLtxFile } from '../ltx-fixtures.js';
 import { FaultProxy } from './fault-proxy.js';
 import { testS3Client, TEST_TUNING } from './helpers.js';
 import { startS3Server, type S3TestServer } from './s3-server.js';
@@ -194,6 +198,41 @@ describe('S3ReplicaClient request headers', () => {
       else assert.match(String(hash), /^[0-9a-f]{64}$/);
       assert.match(String(put?.headers['user-agent']), /tidemark/);
       client.destroy();
+    }
+  });
+});
+
+describe('S3ReplicaClient over TLS', () => {
+  let dir: string;
+  let tlsServer: S3TestServer;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tidemark-s3-tls-'));
+    const keyPath = join(dir, 'key.pem');
+    const certPath = join(dir, 'cert.pem');
+    // A throwaway self-signed certificate, which no client trusts unless told to.
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPath, '-out', certPath, '-days', '1', '-subj', '/CN=127.0.0.1'], {
+      stdio: 'ignore',
+    });
+    tlsServer = await startS3Server([BUCKET], { tls: { keyPath, certPath } });
+  });
+  after(async () => {
+    await tlsServer.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a certificate it cannot verify, at once, and works with skip-verify', async () => {
+    assert.match(tlsServer.endpoint, /^https:/);
+    const strict = testS3Client(tlsServer.endpoint, BUCKET, 'tls');
+    await assert.rejects(strict.init(), s3Failure(/TLS certificate not accepted \(.*\); fix the certificate, or set skip-verify/));
+    strict.destroy();
+    const lenient = testS3Client(tlsServer.endpoint, BUCKET, 'tls', TEST_TUNING, { 'skip-verify': true });
+    try {
+      const bytes = await makeLtxFile({ minTxid: 1n, maxTxid: 1n, timestamp: T0 });
+      await lenient.writeLtxFile(0, 1n, 1n, chunked(bytes));
+      assert.deepEqual(await collect(await lenient.openLtxFile(0, 1n, 1n)), bytes);
+    } finally {
+      lenient.destroy();
     }
   });
 });

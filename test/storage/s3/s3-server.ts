@@ -14,8 +14,13 @@ export const S3RVER_SECRET_ACCESS_KEY = 'S3RVER';
 /** How long the server child may take to start listening. */
 const START_TIMEOUT_MS = 20_000;
 
+export interface S3TestServerOptions {
+  /** Serve HTTPS with this PEM key and certificate (file paths). */
+  tls?: { keyPath: string; certPath: string };
+}
+
 export interface S3TestServer {
-  /** `http://127.0.0.1:PORT`. */
+  /** `http://127.0.0.1:PORT` (https with TLS). */
   endpoint: string;
   port: number;
   /** The buckets created at start. */
@@ -29,12 +34,16 @@ export interface S3TestServer {
  * Starts s3rver on 127.0.0.1 with an ephemeral port in a child process, with
  * a fresh data directory and the given buckets.
  */
-export async function startS3Server(buckets: string[] = ['tidemark-test']): Promise<S3TestServer> {
+export async function startS3Server(buckets: string[] = ['tidemark-test'], options: S3TestServerOptions = {}): Promise<S3TestServer> {
   const dir = await mkdtemp(join(tmpdir(), 'tidemark-s3rver-'));
   const child: ChildProcess = spawn(
     process.execPath,
     ['--openssl-legacy-provider', '--import', 'tsx', join(HERE, 's3-server-child.ts'), join(dir, 'data'), ...buckets],
-    { cwd: REPO, stdio: ['pipe', 'pipe', 'inherit'] },
+    {
+      cwd: REPO,
+      stdio: ['pipe', 'pipe', 'inherit'],
+      env: options.tls === undefined ? process.env : { ...process.env, S3RVER_TLS_KEY: options.tls.keyPath, S3RVER_TLS_CERT: options.tls.certPath },
+    },
   );
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   let timer: NodeJS.Timeout | undefined;
@@ -55,7 +64,7 @@ export async function startS3Server(buckets: string[] = ['tidemark-test']): Prom
   } finally {
     clearTimeout(timer);
   }
-  const endpoint = `http://127.0.0.1:${port}`;
+  const endpoint = `${options.tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`;
   const clients: S3Client[] = [];
   return {
     endpoint,
