@@ -61,6 +61,8 @@ export interface DbReplicatorOptions {
   readonly replicaCheckIntervalMs?: number;
   /** Where the replicator reports failures, recoveries and full images (default: nowhere). */
   readonly logger?: Logger;
+  /** Told of the replica's newest L0 file after each upload and each listing of the replica's L0. */
+  readonly onL0File?: (info: LtxFileInfo) => void;
 }
 
 export interface ReplicationStatus {
@@ -150,6 +152,7 @@ export class DbReplicator {
         this.#needsRebaseline = true;
       },
       logger: this.#log,
+      ...(o.onL0File === undefined ? {} : { onL0File: o.onL0File }),
       ...(o.uploadRetryBaseMs === undefined ? {} : { retryBaseMs: o.uploadRetryBaseMs }),
       ...(o.uploadRetryMaxMs === undefined ? {} : { retryMaxMs: o.uploadRetryMaxMs }),
       ...(o.replicaCheckIntervalMs === undefined ? {} : { replicaCheckIntervalMs: o.replicaCheckIntervalMs }),

@@ -2,7 +2,7 @@ import type { ReadStream } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeFsError, isErrno } from '../io/durable-fs.js';
 import { RetryReporter, silentLogger, type Logger } from '../logger.js';
-import type { ReplicaClient } from '../storage/replica-client.js';
+import type { LtxFileInfo, ReplicaClient } from '../storage/replica-client.js';
 import { AsyncMutex } from './async-mutex.js';
 import { Backoff } from './backoff.js';
 import { LocalStateError, ReplicaWriteError } from './errors.js';
@@ -30,6 +30,12 @@ export interface UploaderOptions {
   readonly retryMaxMs?: number;
   readonly replicaCheckIntervalMs?: number;
   readonly logger?: Logger;
+  /**
+   * Told of the replica's newest L0 file whenever the uploader learns it (a
+   * listing, an upload), so compaction can tell "nothing new" without asking
+   * the replica.
+   */
+  readonly onL0File?: (info: LtxFileInfo) => void;
 }
 
 interface Waiter {
@@ -39,8 +45,13 @@ interface Waiter {
 
 /** Highest MaxTXID of the replica's L0 files; 0 when it has none. */
 export async function replicaMaxTxid(client: ReplicaClient, signal?: AbortSignal): Promise<bigint> {
-  let max = 0n;
-  for await (const f of client.ltxFiles(0, 0n, signal === undefined ? {} : { signal })) if (f.maxTxid > max) max = f.maxTxid;
+  return (await replicaNewestL0(client, signal))?.maxTxid ?? 0n;
+}
+
+/** The replica's L0 file with the highest MaxTXID; undefined when it has none. */
+export async function replicaNewestL0(client: ReplicaClient, signal?: AbortSignal): Promise<LtxFileInfo | undefined> {
+  let max: LtxFileInfo | undefined;
+  for await (const f of client.ltxFiles(0, 0n, signal === undefined ? {} : { signal })) if (max === undefined || f.maxTxid > max.maxTxid) max = f;
   return max;
 }
 
@@ -110,7 +121,9 @@ export class Uploader {
     await this.lock.run(async () => {
       const client = this.#o.client;
       if (this.#replicaTxid === undefined || Date.now() - this.#checkedAt >= this.#checkIntervalMs) {
-        this.#replicaTxid = await replicaMaxTxid(client, signal);
+        const newest = await replicaNewestL0(client, signal);
+        this.#replicaTxid = newest?.maxTxid ?? 0n;
+        if (newest !== undefined) this.#o.onL0File?.(newest);
         this.#checkedAt = Date.now();
         this.#settle();
       }
@@ -128,7 +141,8 @@ export class Uploader {
           throw err;
         }
         try {
-          await client.writeLtxFile(0, t, t, stream, signal);
+          const info = await client.writeLtxFile(0, t, t, stream, signal);
+          this.#o.onL0File?.(info);
         } catch (err) {
           if (signal?.aborted === true) throw err;
           throw new ReplicaWriteError(`cannot upload L0 file TXID ${t.toString(16).padStart(16, '0')} to the ${client.type} replica: ${describeFsError(err)}`, {

@@ -4,6 +4,8 @@ import {
   CompactionLevels,
   LevelMaxCache,
   LevelScheduler,
+  DEFAULT_SNAPSHOT_RETENTION_MS,
+  DEFAULT_L0_RETENTION_MS,
   type CompactionEvent,
   type JobStatus,
 } from '../compaction/index.js';
@@ -13,6 +15,7 @@ import { silentLogger, type Logger } from '../logger.js';
 import { DbReplicator, type DbReplicatorOptions, type ReplicationStatus } from '../replication/db-replicator.js';
 import { defaultMetaDir } from '../replication/local-meta.js';
 import { FileReplicaClient } from '../storage/file-replica-client.js';
+import { IdleGate } from './idle-gate.js';
 import type { ReplicaClient } from '../storage/replica-client.js';
 
 /** How long close() waits, per database, for the final sync to reach the replica. */
@@ -131,18 +134,25 @@ export class Store {
   async #open(spec: StoreDatabase): Promise<void> {
     const log = this.#log.with({ db: spec.path });
     await spec.client.init();
+    const cache = new LevelMaxCache();
     const replicator = await DbReplicator.open({
       ...spec.replicator,
       dbPath: spec.path,
       client: spec.client,
       logger: this.#log,
+      onL0File: (info) => cache.note(info),
       ...(spec.metaPath === undefined ? {} : { metaDir: spec.metaPath }),
     });
-    const cache = new LevelMaxCache();
     const compaction = this.#options.compaction;
     let scheduler: LevelScheduler | undefined;
     if (compaction !== false) {
       const c = compaction ?? {};
+      const gate = new IdleGate({
+        cache,
+        localTxid: () => replicator.status().localTxid,
+        snapshotRetentionMs: c.snapshotRetentionMs ?? DEFAULT_SNAPSHOT_RETENTION_MS,
+        l0RetentionMs: c.l0RetentionMs ?? DEFAULT_L0_RETENTION_MS,
+      });
       const jobs = compactionJobs({
         client: spec.client,
         levels: c.levels ?? new CompactionLevels(),
@@ -160,10 +170,13 @@ export class Store {
         ...(c.validationIntervalMs === undefined ? {} : { validationIntervalMs: c.validationIntervalMs }),
         ...(c.deleteRemote === undefined ? {} : { deleteRemote: c.deleteRemote }),
         ...(c.verify === undefined ? {} : { verify: c.verify }),
-        onEvent: (e) => logCompactionEvent(log, e),
+        onEvent: (e) => {
+          gate.observe(e);
+          logCompactionEvent(log, e);
+        },
       });
       scheduler = new LevelScheduler({
-        jobs,
+        jobs: jobs.map((j) => gate.wrap(j)),
         onError: (job, err) => log.error(`${job.name} failed, will retry at its next run`, { error: (err as Error).message }),
       });
     }
