@@ -17,6 +17,9 @@ export {
   LocalStateError,
   ReplicatorClosedError,
   ReplicationTimeoutError,
+  LocalWriteError,
+  ReplicaWriteError,
+  DatabaseNotReadyError,
   type DbReplicatorOptions,
   type ReplicationStatus,
   type WaitOptions,
@@ -37,6 +40,13 @@ export {
   RestoreOutputExistsError,
   RestoreSidecarExistsError,
   RestoreIntegrityError,
+  listV03Backups,
+  V03RestoreError,
+  V03CorruptObjectError,
+  V03SegmentGapError,
+  V03NoSnapshotError,
+  type V03Listing,
+  type V03ListingRow,
   type RestoreOptions,
   type RestoreResult,
   type RestoreSkipped,
@@ -45,6 +55,37 @@ export {
   type RestorePlanOptions,
   type IntegrityCheckMode,
 } from './restore/index.js';
+
+// Many databases in one process, with compaction, snapshots and retention.
+export { Store, StoreError, DEFAULT_STORE_CLOSE_TIMEOUT_MS, type StoreDatabase, type StoreOptions, type StoreCompactionOptions, type StoreDatabaseStatus } from './store/store.js';
+export { DirWatcher, type DirWatcherOptions } from './store/dir-watcher.js';
+export {
+  CompactionLevels,
+  compactLevel,
+  enforceSnapshotRetention,
+  enforceL0Retention,
+  validateLevel,
+  CompactionError,
+  type CompactLevelResult,
+} from './compaction/index.js';
+
+// Configuration files in litestream.yml form.
+export {
+  loadConfig,
+  parseConfig,
+  resolveConfigPath,
+  resolveDatabases,
+  findDatabase,
+  ConfigError,
+  ConfigNotFoundError,
+  type TidemarkConfig,
+  type DbConfig,
+  type ReplicaConfig,
+  type ResolvedDatabase,
+} from './config/index.js';
+
+// Logging.
+export { createLogger, silentLogger, parseLogLevel, type Logger, type LogLevel, type LogFormat, type LoggerOptions } from './logger.js';
 
 // Replicas.
 export {

@@ -33,4 +33,8 @@ export {
   ReplicatorClosedError,
   ReplicationTimeoutError,
   WalChangedError,
+  LocalWriteError,
+  ReplicaWriteError,
+  DatabaseNotReadyError,
 } from './errors.js';
+export { writeSnapshot, SNAPSHOT_LEVEL as REPLICA_SNAPSHOT_LEVEL, type SnapshotInput } from './snapshot.js';

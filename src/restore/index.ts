@@ -30,3 +30,16 @@ export {
   RestoreIntegrityError,
   type RestoreTarget,
 } from './errors.js';
+export {
+  listV03Backups,
+  v03ListingRows,
+  shouldUseV03Restore,
+  calcV03RestorePlan,
+  V03RestoreError,
+  V03CorruptObjectError,
+  V03SegmentGapError,
+  V03NoSnapshotError,
+  type V03Listing,
+  type V03ListingRow,
+  type V03RestoreSummary,
+} from './v03/index.js';

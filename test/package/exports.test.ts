@@ -17,7 +17,7 @@ describe('published entry points (built dist)', () => {
 
   it("'tidemark' exports the replicator, restore, replicas and the LTX codec", async () => {
     const m = (await import('tidemark' as string)) as Record<string, unknown>;
-    for (const name of ['LtxEncoder', 'LtxDecoder', 'decodeLtx', 'compactLtx', 'restoreDatabase', 'readPageMap', 'LtxError', 'TidemarkError', 'crc64', 'DbReplicator', 'restore', 'restoreIfMissing', 'FileReplicaClient', 'createReplicaClient']) {
+    for (const name of ['LtxEncoder', 'LtxDecoder', 'decodeLtx', 'compactLtx', 'restoreDatabase', 'readPageMap', 'LtxError', 'TidemarkError', 'crc64', 'DbReplicator', 'restore', 'restoreIfMissing', 'FileReplicaClient', 'createReplicaClient', 'Store', 'loadConfig', 'createLogger', 'CompactionLevels', 'listV03Backups']) {
       assert.equal(typeof m[name], 'function', `${name} is not exported`);
     }
   });
