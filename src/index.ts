@@ -90,6 +90,9 @@ export { createLogger, silentLogger, parseLogLevel, type Logger, type LogLevel, 
 // Replicas.
 export {
   FileReplicaClient,
+  S3ReplicaClient,
+  S3StorageError,
+  resolveS3Settings,
   FaultInjectingClient,
   InjectedFaultError,
   createReplicaClient,
@@ -104,6 +107,8 @@ export {
   type OpenOptions,
   type ReplicaUrl,
   type FaultOptions,
+  type ReplicaClientOptions,
+  type S3Settings,
 } from './storage/index.js';
 
 // The LTX file format.

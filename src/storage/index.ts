@@ -22,6 +22,15 @@ export {
   type ReplicaUrlUserinfo,
 } from './replica-url.js';
 export {
+  S3ReplicaClient,
+  S3StorageError,
+  S3DeleteError,
+  resolveS3Settings,
+  type S3Settings,
+  type S3ClientTuning,
+} from './s3/index.js';
+export type { ReplicaClientOptions } from './replica-url.js';
+export {
   FaultInjectingClient,
   InjectedFaultError,
   REPLICA_OPS,
