@@ -2,7 +2,7 @@ import type { LtxFileInfo, ReplicaClient } from '../storage/replica-client.js';
 import { CompactionLevels, SNAPSHOT_LEVEL } from './compaction-levels.js';
 import { bump, type CompactionCounters } from './counters.js';
 import { CompactionGapError, CompactionOptionsError } from './errors.js';
-import { listLevel, maxFileInfo, type LevelMaxCache } from './level-max-cache.js';
+import { listLevel, maxFileInfo, maxTxidOf, type LevelMaxCache } from './level-max-cache.js';
 import { toLocalL0Files, type LocalL0Files } from './local-l0.js';
 import { nextCompactionAt, prevCompactionAt, toMs } from './schedule.js';
 import { validateLevel, type LevelIssue } from './validate-level.js';
@@ -128,19 +128,22 @@ async function compact(o: CompactLevelOptions, levels: CompactionLevels, dst: nu
   }
   const src = dst - 1;
   const dstMax = dstInfo?.maxTxid ?? 0n;
-  const srcInfo = await maxFileInfo(client, src, { cache, signal });
+  const local = o.localL0 === undefined || src !== 0 ? undefined : toLocalL0Files(o.localL0);
   // Litestream compares with the destination's MinTXID and then finds no
   // source file past its MaxTXID; comparing with MaxTXID decides the same
   // without listing, which keeps an idle database free of requests.
-  if (srcInfo === undefined || srcInfo.maxTxid <= dstMax) {
-    return { status: 'nothing-to-compact', level: dst, srcMaxTxid: srcInfo?.maxTxid ?? 0n, dstMaxTxid: dstMax };
+  let srcMax = cache?.knownMaxTxid(src);
+  if (srcMax === undefined && local?.maxTxid !== undefined) {
+    const bound = await local.maxTxid();
+    if (bound <= dstMax) return { status: 'nothing-to-compact', level: dst, srcMaxTxid: bound, dstMaxTxid: dstMax };
   }
+  srcMax ??= await maxTxidOf(client, src, { cache, signal });
+  if (srcMax <= dstMax) return { status: 'nothing-to-compact', level: dst, srcMaxTxid: srcMax, dstMaxTxid: dstMax };
 
   const listed = await listLevel(client, src, dstMax + 1n, signal);
   const { segments, bridgedGaps } = await chainSegments(client, listed, src, dst, dstMax, signal);
-  if (segments.length === 0) return { status: 'nothing-to-compact', level: dst, srcMaxTxid: srcInfo.maxTxid, dstMaxTxid: dstMax };
+  if (segments.length === 0) return { status: 'nothing-to-compact', level: dst, srcMaxTxid: srcMax, dstMaxTxid: dstMax };
 
-  const local = o.localL0 === undefined || src !== 0 ? undefined : toLocalL0Files(o.localL0);
   const files: LtxFileInfo[] = [];
   const inputs: LtxFileInfo[] = [];
   let localReads = 0;

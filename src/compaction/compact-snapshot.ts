@@ -5,7 +5,7 @@ import { DEFAULT_MAX_COMPACTION_INPUTS, type CompactLevelResult, type NothingToC
 import { CompactionLevels, SNAPSHOT_LEVEL } from './compaction-levels.js';
 import { bump, type CompactionCounters } from './counters.js';
 import { CompactionError, CompactionOptionsError } from './errors.js';
-import { maxFileInfo, type LevelMaxCache } from './level-max-cache.js';
+import { maxFileInfo, maxTxidOf, type LevelMaxCache } from './level-max-cache.js';
 import { toLocalL0Files, type LocalL0Files } from './local-l0.js';
 import { nextCompactionAt, prevCompactionAt, toMs } from './schedule.js';
 import { writeMerged } from './write-merged.js';
@@ -61,6 +61,8 @@ export interface SnapshotDueOptions {
   readonly levels?: CompactionLevels;
   readonly now?: Date | number;
   readonly cache?: LevelMaxCache;
+  /** Local L0 copies: their newest TXID tells an idle database without a replica request. */
+  readonly localL0?: ReplicaClient | LocalL0Files;
   readonly signal?: AbortSignal;
 }
 
@@ -76,8 +78,24 @@ export async function snapshotDue(o: SnapshotDueOptions): Promise<TooEarly | Not
   const { early, latest } = await tooEarly(o, levels);
   if (early !== undefined) return early;
   const have = latest?.maxTxid ?? 0n;
-  const l0 = (await maxFileInfo(o.client, 0, o))?.maxTxid ?? 0n;
+  const l0 = await newestL0(o, have);
   return l0 <= have ? { status: 'nothing-to-compact', level: SNAPSHOT_LEVEL, srcMaxTxid: l0, dstMaxTxid: have } : undefined;
+}
+
+/**
+ * The replica's newest L0 TXID, or a bound at or below `have` that proves
+ * there is nothing past it: from the cache, then the local copies, and only
+ * then a listing.
+ */
+async function newestL0(o: SnapshotDueOptions, have: bigint): Promise<bigint> {
+  const known = o.cache?.knownMaxTxid(0);
+  if (known !== undefined) return known;
+  const local = o.localL0 === undefined ? undefined : toLocalL0Files(o.localL0);
+  if (local?.maxTxid !== undefined) {
+    const bound = await local.maxTxid();
+    if (bound <= have) return bound;
+  }
+  return maxTxidOf(o.client, 0, o);
 }
 
 /** The newest snapshot, and a TooEarly when it was created in the current window. */
@@ -95,6 +113,11 @@ async function snapshot(o: CompactSnapshotOptions, levels: CompactionLevels, max
   const { early, latest } = await tooEarly(o, levels);
   if (early !== undefined) return early;
   const have = latest?.maxTxid ?? 0n;
+  // An idle database: nothing past the newest snapshot, found out without planning a restore.
+  if (latest !== undefined) {
+    const l0 = await newestL0(o, have);
+    if (l0 <= have) return { status: 'nothing-to-compact', level: SNAPSHOT_LEVEL, srcMaxTxid: l0, dstMaxTxid: have };
+  }
   const local = o.localL0 === undefined ? undefined : toLocalL0Files(o.localL0);
   const written: LtxFileInfo[] = [];
   const merged: LtxFileInfo[] = [];

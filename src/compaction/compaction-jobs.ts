@@ -78,6 +78,7 @@ export function compactionJobs(o: CompactionJobsOptions): ScheduledJob[] {
       localL0: o.localL0,
       deleteRemote: o.deleteRemote,
       counters: o.counters,
+      cache: o.cache,
       signal: ctx.signal,
     });
     emit({ kind: 'l0-retention', result });
@@ -108,8 +109,8 @@ export function compactionJobs(o: CompactionJobsOptions): ScheduledJob[] {
   }
 
   const takeSnapshot = async (ctx: JobContext): Promise<CompactLevelResult> => {
-    const common = { client: o.client, levels, now: ctx.now, cache: o.cache, signal: ctx.signal };
-    if (o.snapshot === undefined) return compactSnapshot({ ...common, localL0: o.localL0, counters: o.counters });
+    const common = { client: o.client, levels, now: ctx.now, cache: o.cache, localL0: o.localL0, signal: ctx.signal };
+    if (o.snapshot === undefined) return compactSnapshot({ ...common, counters: o.counters });
     const skip = await snapshotDue(common);
     if (skip !== undefined) return skip;
     const file = await o.snapshot(ctx);
@@ -135,6 +136,7 @@ export function compactionJobs(o: CompactionJobsOptions): ScheduledJob[] {
           levels,
           deleteRemote: o.deleteRemote,
           counters: o.counters,
+          cache: o.cache,
           signal: ctx.signal,
         });
         emit({ kind: 'snapshot-retention', result });

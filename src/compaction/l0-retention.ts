@@ -3,7 +3,8 @@ import { newestSnapshotTxid } from './compact-level.js';
 import type { CompactionCounters } from './counters.js';
 import { bump } from './counters.js';
 import { CompactionError } from './errors.js';
-import { listLevel } from './level-max-cache.js';
+import { SNAPSHOT_LEVEL } from './compaction-levels.js';
+import { listLevel, noteListing, type LevelMaxCache, type RetentionMemo } from './level-max-cache.js';
 import { toLocalL0Files, type LocalL0Files } from './local-l0.js';
 import { toMs } from './schedule.js';
 
@@ -21,6 +22,13 @@ export interface L0RetentionOptions {
   readonly localL0?: ReplicaClient | LocalL0Files;
   /** false: leave the replica's files alone and delete only the local copies (Litestream's `retention.enabled: false`). */
   readonly deleteRemote?: boolean;
+  /**
+   * With it, a run that cannot delete anything (no new L0 or L1 file, no
+   * new snapshot, no file old enough yet since the last run) makes no
+   * replica request. Needs the newest L0 TXID: the cache's l0MaxTxid, or
+   * local copies that can tell theirs.
+   */
+  readonly cache?: LevelMaxCache;
   readonly counters?: CompactionCounters;
   readonly signal?: AbortSignal;
 }
@@ -37,7 +45,12 @@ export interface L0RetentionResult {
   readonly tooRecent: number;
   /** Set when deleting the local copies failed (the replica's were deleted). */
   readonly localDeleteError?: Error;
+  /** True when the run was skipped because nothing changed since the last one. */
+  readonly skipped?: boolean;
 }
+
+/** Name of L0 retention's memo in a LevelMaxCache. */
+export const L0_RETENTION_MEMO = 'l0-retention';
 
 /**
  * Deletes L0 files that L1 already holds once they are older than the
@@ -60,13 +73,27 @@ export interface L0RetentionResult {
 export async function enforceL0Retention(o: L0RetentionOptions): Promise<L0RetentionResult> {
   const empty = { deleted: [], maxL1Txid: 0n, eligible: 0, notCompacted: 0, tooRecent: 0 };
   if (!(o.l0RetentionMs > 0)) return empty;
-  const { client, signal } = o;
-  const threshold = toMs(o.now ?? Date.now()) - o.l0RetentionMs;
+  const { client, signal, cache } = o;
+  const now = toMs(o.now ?? Date.now());
+  const threshold = now - o.l0RetentionMs;
+  const local = o.localL0 === undefined ? undefined : toLocalL0Files(o.localL0);
 
-  const l1 = coverage(await listLevel(client, 1, 0n, signal));
+  // What the outcome depends on besides time, as known before anything is listed.
+  const position = cache?.knownMaxTxid(0);
+  const l0Known = position ?? (cache !== undefined && local?.maxTxid !== undefined ? await local.maxTxid() : undefined);
+  const l1Known = cache?.knownMaxTxid(1);
+  const key = l0Known === undefined || l1Known === undefined ? undefined : `${l0Known}:${l1Known}:${cache?.knownMaxTxid(SNAPSHOT_LEVEL) ?? -1n}`;
+  const memo = cache?.memo(L0_RETENTION_MEMO);
+  if (key !== undefined && memo?.key === key && now < memo.recheckAt) return { ...empty, maxL1Txid: l1Known!, skipped: true };
+  cache?.setMemo(L0_RETENTION_MEMO, undefined);
+
+  const l1Files = await listLevel(client, 1, 0n, signal);
+  noteListing(cache, 1, l1Files);
+  const l1 = coverage(l1Files);
   const maxL1Txid = l1.length === 0 ? 0n : l1[l1.length - 1]!.to;
   if (maxL1Txid === 0n) {
     if (o.counters) o.counters.l0Retention = { eligible: 0, notCompacted: 0, tooRecent: 0 };
+    if (key !== undefined) cache?.setMemo(L0_RETENTION_MEMO, { key, recheckAt: Infinity });
     return empty;
   }
 
@@ -90,16 +117,26 @@ export async function enforceL0Retention(o: L0RetentionOptions): Promise<L0Reten
   }
   const eligible = doomed.length;
   const tooRecent = l0.length - examined;
+  // Settled until a file changes (the key) or the oldest recent file ages past the retention. With the local
+  // copies standing in for the replica's newest TXID, only once the replica holds all of them.
+  const firstRecent = l0[examined];
+  const l0Max = l0.length === 0 ? 0n : l0[l0.length - 1]!.maxTxid;
+  const settled: RetentionMemo | undefined =
+    key !== undefined && (position !== undefined || l0Max === l0Known)
+      ? { key, recheckAt: firstRecent === undefined ? Infinity : firstRecent.createdAt.getTime() + o.l0RetentionMs }
+      : undefined;
   if (tooRecent === 0 && doomed[doomed.length - 1] === l0[l0.length - 1]) doomed.pop();
   if (o.counters) o.counters.l0Retention = { eligible, notCompacted, tooRecent };
-  if (doomed.length === 0) return { ...empty, maxL1Txid, eligible, notCompacted, tooRecent };
+  if (doomed.length === 0) {
+    cache?.setMemo(L0_RETENTION_MEMO, settled);
+    return { ...empty, maxL1Txid, eligible, notCompacted, tooRecent };
+  }
 
   if (o.deleteRemote !== false) {
     await client.deleteLtxFiles(doomed, signal);
     bump(o.counters?.filesDeleted, 0, doomed.length);
   }
   let localDeleteError: Error | undefined;
-  const local = o.localL0 === undefined ? undefined : toLocalL0Files(o.localL0);
   if (local?.delete !== undefined) {
     try {
       await local.delete(doomed);
@@ -107,6 +144,8 @@ export async function enforceL0Retention(o: L0RetentionOptions): Promise<L0Reten
       localDeleteError = new CompactionError(`deleting ${doomed.length} local L0 file(s): ${(err as Error).message}`, { cause: err });
     }
   }
+  // A failed local delete is tried again on the next run.
+  if (localDeleteError === undefined) cache?.setMemo(L0_RETENTION_MEMO, settled);
   const result = { deleted: doomed, maxL1Txid, eligible, notCompacted, tooRecent };
   return localDeleteError === undefined ? result : { ...result, localDeleteError };
 }

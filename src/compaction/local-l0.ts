@@ -16,6 +16,12 @@ export interface LocalL0Files {
   delete?(files: readonly LtxFileInfo[]): Promise<void>;
   /** How a local copy is named in error messages; its last path segment must be the file name. */
   describe?(minTxid: bigint, maxTxid: bigint): string;
+  /**
+   * The newest local L0 TXID (0 when there is none). Every file reaches the
+   * replica after its local copy, so this bounds the replica's newest L0
+   * TXID from above without asking the replica.
+   */
+  maxTxid?(): Promise<bigint>;
 }
 
 /**
@@ -35,6 +41,11 @@ export function toLocalL0Files(local: ReplicaClient | LocalL0Files): LocalL0File
       }
     },
     delete: (files) => local.deleteLtxFiles(files.map((f) => ({ ...f, level: 0 }))),
+    async maxTxid() {
+      let max = 0n;
+      for await (const f of local.ltxFiles(0)) if (f.maxTxid > max) max = f.maxTxid;
+      return max;
+    },
     describe: (minTxid, maxTxid) =>
       local instanceof FileReplicaClient ? `${local.root}/ltx/0/${formatFilename(minTxid, maxTxid)}` : `local ltx/0/${formatFilename(minTxid, maxTxid)}`,
   };

@@ -2,7 +2,8 @@ import type { LtxFileInfo, ReplicaClient } from '../storage/replica-client.js';
 import { CompactionLevels, SNAPSHOT_LEVEL } from './compaction-levels.js';
 import { bump, type CompactionCounters } from './counters.js';
 import { CompactionOptionsError } from './errors.js';
-import { listLevel } from './level-max-cache.js';
+import { L0_RETENTION_MEMO } from './l0-retention.js';
+import { listLevel, noteListing, type LevelMaxCache } from './level-max-cache.js';
 import { toMs } from './schedule.js';
 
 /** Snapshots are kept 24 hours. */
@@ -17,8 +18,13 @@ export interface SnapshotRetentionOptions {
   /** false: decide but delete nothing on the replica (Litestream's `retention.enabled: false`). */
   readonly deleteRemote?: boolean;
   readonly counters?: CompactionCounters;
+  /** With it, a run that cannot delete anything (no level changed, no snapshot aged out since the last run) makes no replica request. */
+  readonly cache?: LevelMaxCache;
   readonly signal?: AbortSignal;
 }
+
+/** Name of snapshot retention's memo in a LevelMaxCache. */
+export const SNAPSHOT_RETENTION_MEMO = 'snapshot-retention';
 
 export interface SnapshotRetentionResult {
   readonly deletedSnapshots: readonly LtxFileInfo[];
@@ -27,6 +33,8 @@ export interface SnapshotRetentionResult {
   readonly floorTxid: bigint;
   /** Files deleted from levels 1..max. */
   readonly deletedFiles: readonly LtxFileInfo[];
+  /** True when the run was skipped because nothing changed since the last one. */
+  readonly skipped?: boolean;
 }
 
 /**
@@ -55,11 +63,23 @@ export async function enforceSnapshotRetention(o: SnapshotRetentionOptions): Pro
     throw new CompactionOptionsError(`invalid snapshot retention ${String(o.retentionMs)} ms: expected a positive duration`);
   }
   const levels = o.levels ?? new CompactionLevels();
-  const cutoff = toMs(o.now ?? Date.now()) - o.retentionMs;
+  const now = toMs(o.now ?? Date.now());
+  const cutoff = now - o.retentionMs;
   const deleteRemote = o.deleteRemote !== false;
+  const { cache } = o;
+
+  // What the outcome depends on besides time, as known before anything is listed.
+  const known = [SNAPSHOT_LEVEL, ...levels.levels.slice(1).map((l) => l.level)].map((l) => cache?.knownMaxTxid(l));
+  const key = known.some((k) => k === undefined) ? undefined : known.join(':');
+  const memo = cache?.memo(SNAPSHOT_RETENTION_MEMO);
+  if (key !== undefined && memo?.key === key && now < memo.recheckAt) {
+    return { deletedSnapshots: [], keptSnapshots: [], floorTxid: 0n, deletedFiles: [], skipped: true };
+  }
+  cache?.setMemo(SNAPSHOT_RETENTION_MEMO, undefined);
 
   const snapshots = await listLevel(client, SNAPSHOT_LEVEL, 0n, signal);
   if (snapshots.length === 0) return { deletedSnapshots: [], keptSnapshots: [], floorTxid: 0n, deletedFiles: [] };
+  cache?.note(snapshots[snapshots.length - 1]!);
   const newest = snapshots[snapshots.length - 1]!;
   const deletedSnapshots = snapshots.filter((f) => f !== newest && f.createdAt.getTime() < cutoff);
   const keptSnapshots = snapshots.filter((f) => !deletedSnapshots.includes(f));
@@ -78,6 +98,7 @@ export async function enforceSnapshotRetention(o: SnapshotRetentionOptions): Pro
   let aboveMax: bigint | undefined;
   for (let level = levels.maxLevel; level >= 1; level--) {
     const files = await listLevel(client, level, 0n, signal);
+    noteListing(cache, level, files);
     const last = files[files.length - 1];
     const doomed = files.filter((f) => f !== last && f.maxTxid < floorTxid && (aboveMax === undefined || f.maxTxid <= aboveMax));
     aboveMax = last === undefined ? 0n : maxOf(files.map((f) => f.maxTxid));
@@ -85,6 +106,16 @@ export async function enforceSnapshotRetention(o: SnapshotRetentionOptions): Pro
     await client.deleteLtxFiles(doomed, signal);
     deletedFiles.push(...doomed);
     bump(o.counters?.filesDeleted, level, doomed.length);
+  }
+  if (cache !== undefined) {
+    if (deletedFiles.length > 0 || (deleteRemote && deletedSnapshots.length > 0)) {
+      // L1 starts later now, which L0 retention looks at; and the next run uses another floor.
+      cache.setMemo(L0_RETENTION_MEMO, undefined);
+    } else if (key !== undefined) {
+      // Settled until a level changes (the key) or the next kept snapshot ages out.
+      const ageOut = keptSnapshots.filter((f) => f !== newest).map((f) => f.createdAt.getTime() + o.retentionMs);
+      cache.setMemo(SNAPSHOT_RETENTION_MEMO, { key, recheckAt: Math.min(Infinity, ...ageOut) });
+    }
   }
   return { deletedSnapshots: deleteRemote ? deletedSnapshots : [], keptSnapshots, floorTxid, deletedFiles };
 }

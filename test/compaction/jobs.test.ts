@@ -6,6 +6,7 @@ import { createCompactionCounters } from '../../src/compaction/counters.js';
 import { LevelMaxCache } from '../../src/compaction/level-max-cache.js';
 import { LevelScheduler } from '../../src/compaction/level-scheduler.js';
 import { ManualClock } from '../../src/compaction/manual-clock.js';
+import { FaultInjectingClient } from '../../src/storage/fault-injecting-client.js';
 import { validateLevels } from '../../src/compaction/validate-level.js';
 import { encodeLtx, makeTempDir, putLtx } from '../restore/replica-fixtures.js';
 import { checkRestorable, EPOCH, listFiles, PAGE_SIZE, ReplicatedModel } from './fixtures.js';
@@ -87,6 +88,49 @@ describe('compactionJobs on a LevelScheduler', () => {
     assert.ok((await listFiles(m.remote, 3)).length > 0);
     await checkRestorable(m, true);
   });
+
+  for (const mode of ['the upload position', 'the local copies'] as const) {
+    it(`an idle database makes no replica request, knowing its newest L0 TXID from ${mode}`, async () => {
+      const clock = new ManualClock(EPOCH + 1);
+      const m = await ReplicatedModel.create(dir, `idle-${mode.split(' ')[2]}`, clock.now());
+      const client = new FaultInjectingClient(m.remote);
+      const cache = new LevelMaxCache(mode === 'the upload position' ? { l0MaxTxid: () => m.txid } : {});
+      const scheduler = new LevelScheduler({
+        clock,
+        jobs: compactionJobs({
+          client,
+          levels: LEVELS,
+          localL0: m.local,
+          cache,
+          snapshotRetentionMs: 1200 * SEC,
+          l0RetentionMs: 30 * SEC,
+          l0RetentionCheckIntervalMs: 15 * SEC,
+        }),
+      });
+      scheduler.start();
+      for (let i = 0; i < 40; i++) {
+        await runUntil(clock, scheduler, clock.now() + 7 * SEC);
+        m.now = clock.now();
+        await m.commit({ writes: [1 + (i % 5)], commit: 6, dtMs: 0 });
+      }
+      // Let everything settle: the last compactions, snapshots and their expiry.
+      await runUntil(clock, scheduler, clock.now() + 3600 * SEC);
+      client.resetCalls();
+      await runUntil(clock, scheduler, clock.now() + 3 * 3600 * SEC);
+      assert.equal(client.totalCalls, 0, JSON.stringify(client.calls));
+      // Nothing stale either: the next writes are compacted at the next boundaries.
+      for (let i = 0; i < 3; i++) {
+        m.now = clock.now();
+        await m.commit({ writes: [2], commit: 6, dtMs: 0 });
+        await runUntil(clock, scheduler, clock.now() + 4 * SEC);
+      }
+      await runUntil(clock, scheduler, clock.now() + 60 * SEC);
+      await scheduler.stop();
+      assert.equal((await listFiles(m.remote, 2)).pop()?.maxTxid, m.txid);
+      assert.ok(scheduler.status().every((j) => j.runs > 100 || j.name === 'snapshot' || j.name === 'L3'));
+      await checkRestorable(m, true);
+    });
+  }
 
   it('calls a database snapshot hook only when a snapshot is due, and runs retention every time', async () => {
     const clock = new ManualClock(EPOCH + 1);
