@@ -134,7 +134,9 @@ export class Store {
   async #open(spec: StoreDatabase): Promise<void> {
     const log = this.#log.with({ db: spec.path });
     await spec.client.init();
-    const cache = new LevelMaxCache();
+    // Compaction learns the newest L0 TXID from the replicator, never from a listing.
+    let replicatedTxid = (): bigint | undefined => undefined;
+    const cache = new LevelMaxCache({ l0MaxTxid: () => replicatedTxid() });
     const replicator = await DbReplicator.open({
       ...spec.replicator,
       dbPath: spec.path,
@@ -143,6 +145,10 @@ export class Store {
       onL0File: (info) => cache.note(info),
       ...(spec.metaPath === undefined ? {} : { metaDir: spec.metaPath }),
     });
+    replicatedTxid = () => {
+      const t = replicator.status().replicatedTxid;
+      return t === 0n ? undefined : t;
+    };
     const compaction = this.#options.compaction;
     let scheduler: LevelScheduler | undefined;
     if (compaction !== false) {
