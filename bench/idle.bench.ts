@@ -2,8 +2,9 @@
  * Idle cost: 100 databases replicated by one Store with the default
  * intervals (sync every second; L1 30 s, L2 5 min, L3 1 h; snapshots daily;
  * L0 retention checked every 15 s). Once each has synced, uploaded and been
- * compacted into L1, nothing is written for 60 s, and the replica requests
- * and the process CPU time over that window are counted. Results:
+ * checkpointed and compacted into L1 (about two minutes), nothing is written
+ * for 60 s, and the replica requests and the process CPU time over that
+ * window are counted. Results:
  * bench/results/idle.json.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,9 +19,16 @@ import { machineInfo } from './machine.js';
 
 const DATABASES = Number(process.env['IDLE_DATABASES'] ?? 100);
 const WINDOW_MS = Number(process.env['IDLE_WINDOW_MS'] ?? 60_000);
-/** After the first L1 boundary (30 s, wall-clock aligned), time for every database's first compaction to finish. */
+/** After an L1 boundary (30 s, wall-clock aligned), time for every database's compaction to finish. */
 const SETTLE_AFTER_BOUNDARY_MS = 5000;
 const L1_INTERVAL_MS = 30_000;
+/**
+ * A minute after the last write, each database gets its time-based
+ * checkpoint, which restarts the WAL with one small write of the
+ * replicator's own (one more L0 file, as Litestream's checkpoint makes).
+ * Idle starts after that.
+ */
+const CHECKPOINT_AFTER_WRITES_MS = 60_000 + 5000;
 const resultsDir = join(dirname(fileURLToPath(import.meta.url)), 'results');
 
 async function main(): Promise<void> {
@@ -42,7 +50,8 @@ async function main(): Promise<void> {
     const openedAt = Date.now();
     const store = await Store.open(specs);
     const openMs = Date.now() - openedAt;
-    // Settled means synced, uploaded and compacted into L1 once, as any database that has been idle a while is.
+    // Settled means synced, uploaded, checkpointed and compacted into L1, as any database idle for a while is.
+    await new Promise((r) => setTimeout(r, CHECKPOINT_AFTER_WRITES_MS));
     const settleMs = L1_INTERVAL_MS - (Date.now() % L1_INTERVAL_MS) + SETTLE_AFTER_BOUNDARY_MS;
     await new Promise((r) => setTimeout(r, settleMs));
     for (const c of clients) c.resetCalls();
