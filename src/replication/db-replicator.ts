@@ -501,6 +501,12 @@ export class DbReplicator {
       }
       session.checkpoint(mode);
       if (before !== undefined && session.dataVersion() !== before) this.#trustRestart = false;
+      // Start the next WAL generation before the read transaction is taken again. A read
+      // transaction begun on a fully checkpointed WAL reads the database file alone, and while
+      // one does, no checkpoint (the application's automatic ones included) can copy anything:
+      // the WAL would grow and every commit would pay for a checkpoint that gives up.
+      if (session.holdsWriteLock) session.commitSeqAndReleaseWriteLock();
+      else await session.bumpSeq();
     } finally {
       try {
         await session.acquireReadTxn();
@@ -508,8 +514,7 @@ export class DbReplicator {
         session.releaseWriteLock();
       }
     }
-    // Start the next WAL generation now and copy its start, while the frame last copied still proves continuity.
-    await session.bumpSeq();
+    // Copy the new generation's start now, while the frame last copied still proves continuity.
     await this.#verifyAndSync();
     this.#idleStamp = undefined;
     this.#syncedSinceCheckpoint = false;

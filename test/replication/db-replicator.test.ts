@@ -419,4 +419,28 @@ describe('DbReplicator', () => {
       }
     });
   });
+
+  it('after its own checkpoint the replicator reads from the WAL, so the application can still checkpoint', async () => {
+    await withTempDir(async (dir) => {
+      const r = await rig(dir);
+      insert(r.app, 200);
+      const rep = await r.open({ minCheckpointPageN: 1 });
+      try {
+        await rep.syncAndWait({ timeoutMs: 5000 });
+        insert(r.app, 50);
+        await rep.sync(); // past the threshold: the replicator checkpoints and takes its read transaction again
+        insert(r.app, 50);
+        // A read transaction begun on a fully checkpointed WAL would read the database file alone,
+        // and no checkpoint could copy a single frame while it lasts.
+        const [row] = r.app.pragma('wal_checkpoint(PASSIVE)') as { busy: number; log: number; checkpointed: number }[];
+        assert.ok(row!.checkpointed >= 1, `the application's checkpoint copied nothing: ${JSON.stringify(row)}`);
+        await rep.syncAndWait({ timeoutMs: 5000 });
+        await assertReplicaMatches(r);
+      } finally {
+        await rep.close();
+        r.app.close();
+      }
+    });
+  });
 });
+
