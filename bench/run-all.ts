@@ -4,7 +4,6 @@
  * to bench/results/<name>.json; bench/summary.ts then writes summary.md and
  * summary.svg from them.
  */
-import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +14,6 @@ const BENCHMARKS = ['ltx.bench.ts', 'eventlog.bench.ts', 'replicate.bench.ts', '
 let failed = 0;
 for (const file of BENCHMARKS) {
   const path = join(here, file);
-  if (!existsSync(path)) continue;
   console.log(`\n== ${file}`);
   const r = spawnSync(process.execPath, ['--import', 'tsx', path], { stdio: 'inherit' });
   if (r.status !== 0) {
