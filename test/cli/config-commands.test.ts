@@ -108,6 +108,27 @@ describe('config-driven commands: databases, ltx, status, reset (built bin)', ()
     assert.deepEqual(files.map((f) => f.max_txid), ['0000000000000001', '0000000000000002', '0000000000000003']);
   });
 
+  it('restore DB_PATH finds the replica in the config and restores to the database path', () => {
+    const out = join(tmp, 'restored-a.db');
+    const r1 = cli(['restore', '-config', config, '-o', out, dbA]);
+    assert.equal(r1.code, 0, r1.stderr);
+    const restored = new Database(out, { readonly: true });
+    const live = new Database(dbA, { readonly: true });
+    try {
+      assert.deepEqual(restored.prepare('SELECT * FROM t ORDER BY id').all(), live.prepare('SELECT * FROM t ORDER BY id').all());
+    } finally {
+      restored.close();
+      live.close();
+    }
+    // Without -o the database path itself is the output: it exists, so -if-db-not-exists skips.
+    const r2 = cli(['restore', '-config', config, '-if-db-not-exists', dbA]);
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.match(r2.stderr, /already exists/);
+    const r3 = cli(['restore', '-config', config, dbA]);
+    assert.equal(r3.code, 1);
+    assert.match(r3.stderr, /output path already exists: .*a\.db/);
+  });
+
   it('bad input: one line and a non-zero exit each', () => {
     const cases: [string[], number, RegExp][] = [
       [['ltx', '-config', config, join(tmp, 'nope.db')], 1, /database not found in config .*tidemark\.yml: .*nope\.db/],
@@ -116,6 +137,7 @@ describe('config-driven commands: databases, ltx, status, reset (built bin)', ()
       [['databases', '-config', join(tmp, 'missing.yml')], 1, /missing\.yml/],
       [['reset', join(tmp, 'nope.db')], 1, /database does not exist: .*nope\.db/],
       [['status', '-config', config, join(tmp, 'nope.db')], 1, /database not found in config/],
+      [['restore', '-config', config, join(tmp, 'nope.db')], 1, /database not found in config/],
     ];
     for (const [args, code, re] of cases) {
       const r = cli(args);
