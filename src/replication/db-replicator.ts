@@ -61,6 +61,8 @@ export interface DbReplicatorOptions {
   readonly replicaCheckIntervalMs?: number;
   /** Where the replicator reports failures, recoveries and full images (default: nowhere). */
   readonly logger?: Logger;
+  /** Uploaded local L0 files are removed once this old (default DEFAULT_LOCAL_L0_RETENTION_MS; 0 keeps them). */
+  readonly localL0RetentionMs?: number;
   /** Told of the replica's newest L0 file after each upload and each listing of the replica's L0. */
   readonly onL0File?: (info: LtxFileInfo) => void;
 }
@@ -153,6 +155,7 @@ export class DbReplicator {
       },
       logger: this.#log,
       ...(o.onL0File === undefined ? {} : { onL0File: o.onL0File }),
+      ...(o.localL0RetentionMs === undefined ? {} : { localL0RetentionMs: o.localL0RetentionMs }),
       ...(o.uploadRetryBaseMs === undefined ? {} : { retryBaseMs: o.uploadRetryBaseMs }),
       ...(o.uploadRetryMaxMs === undefined ? {} : { retryMaxMs: o.uploadRetryMaxMs }),
       ...(o.replicaCheckIntervalMs === undefined ? {} : { replicaCheckIntervalMs: o.replicaCheckIntervalMs }),

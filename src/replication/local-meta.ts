@@ -1,5 +1,5 @@
 import type { ReadStream } from 'node:fs';
-import { mkdir, open, readdir, rm, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { AtomicFileSink, TMP_SUFFIX, writeFileAtomic } from '../io/atomic-file.js';
 import { explainFsError, fsyncDir, isErrno } from '../io/durable-fs.js';
@@ -118,6 +118,25 @@ export class LocalMeta {
     // Open first, so a missing file fails here rather than inside the consumer.
     const fh = await open(path, 'r');
     return fh.createReadStream({ highWaterMark: LOCAL_READ_CHUNK_BYTES });
+  }
+
+  /**
+   * Deletes the L0 files with a TXID below `txid` last written before
+   * `olderThan` (ms since the epoch). The newest file is never among them:
+   * the caller passes a TXID at or below it. Returns how many went.
+   */
+  async removeBelow(txid: bigint, olderThan: number): Promise<number> {
+    let removed = 0;
+    for (const t of await this.txids()) {
+      if (t >= txid) break;
+      const path = this.pathOf(t);
+      const st = await stat(path).catch(() => undefined);
+      if (st === undefined || st.mtimeMs >= olderThan) continue;
+      await rm(path, { force: true });
+      removed++;
+    }
+    if (removed > 0) await fsyncDir(this.l0Dir);
+    return removed;
   }
 
   /** Deletes the L0 files with a TXID above `txid`, durably. */

@@ -18,6 +18,15 @@ export const DEFAULT_UPLOAD_RETRY_MAX_MS = 30_000;
  * only when there is something to upload: an idle database makes no calls.
  */
 export const DEFAULT_REPLICA_CHECK_INTERVAL_MS = 60_000;
+/**
+ * Local L0 files already on the replica are removed once this old, as
+ * Litestream's L0 retention removes them (5 min): long enough for
+ * compaction to read them locally, short enough that the meta directory does
+ * not grow without bound when nothing else prunes it. 0 keeps them.
+ */
+export const DEFAULT_LOCAL_L0_RETENTION_MS = 5 * 60_000;
+/** How often, at most, local L0 files are looked at for pruning. */
+export const LOCAL_L0_PRUNE_INTERVAL_MS = 15_000;
 
 export interface UploaderOptions {
   readonly client: ReplicaClient;
@@ -36,6 +45,7 @@ export interface UploaderOptions {
    * the replica.
    */
   readonly onL0File?: (info: LtxFileInfo) => void;
+  readonly localL0RetentionMs?: number;
 }
 
 interface Waiter {
@@ -80,6 +90,7 @@ export class Uploader {
   #waiters: Waiter[] = [];
   lastError: Error | undefined;
   lastUploadAt: Date | undefined;
+  #prunedAt = -Infinity;
 
   constructor(options: UploaderOptions) {
     this.#o = options;
@@ -169,6 +180,20 @@ export class Uploader {
     this.#waiters = [];
   }
 
+  /** Removes uploaded local L0 files past the local retention; failures only delay it. */
+  async #pruneLocal(): Promise<void> {
+    const retention = this.#o.localL0RetentionMs ?? DEFAULT_LOCAL_L0_RETENTION_MS;
+    const now = Date.now();
+    if (retention <= 0 || now - this.#prunedAt < Math.min(LOCAL_L0_PRUNE_INTERVAL_MS, retention) || this.#replicaTxid === undefined) return;
+    this.#prunedAt = now;
+    try {
+      // Under the lock: a re-baseline on the sync side must not race with deletions.
+      await this.lock.run(() => this.#o.meta.removeBelow(this.#replicaTxid ?? 0n, now - retention));
+    } catch (err) {
+      this.#log.warn('pruning local L0 files failed', { error: (err as Error).message });
+    }
+  }
+
   #settle(): void {
     const done = this.#waiters.filter((w) => w.txid <= this.replicatedTxid);
     if (done.length === 0) return;
@@ -192,6 +217,7 @@ export class Uploader {
         this.#backoff.reset();
         this.lastError = undefined;
         this.#report.succeeded();
+        await this.#pruneLocal();
       } catch (err) {
         if (this.#stopped) break;
         this.lastError = err instanceof Error ? err : new Error(String(err));

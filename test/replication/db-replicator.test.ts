@@ -442,5 +442,33 @@ describe('DbReplicator', () => {
       }
     });
   });
+
+  it('removes uploaded local L0 files past the local retention, never the newest or one not yet uploaded', async () => {
+    await withTempDir(async (dir) => {
+      const r = await rig(dir);
+      const rep = await r.open({ localL0RetentionMs: 1 });
+      try {
+        for (let i = 0; i < 6; i++) {
+          insert(r.app, 5);
+          await rep.syncAndWait({ timeoutMs: 5000 });
+          await new Promise((res) => setTimeout(res, 5));
+        }
+        insert(r.app, 5);
+        r.client.setErrorRate(1, ['write']);
+        await rep.sync(); // TXID 7 stays local: the replica refuses it for now
+        await new Promise((res) => setTimeout(res, 50));
+        const local = await rep.meta.txids();
+        assert.ok(local.includes(7n), `the file not yet uploaded must stay: ${local.join(',')}`);
+        assert.ok(local.includes(6n), 'the newest uploaded file stays');
+        assert.ok(local.length <= 3, `old uploaded files should be gone: ${local.join(',')}`);
+        r.client.setErrorRate(0);
+        await rep.syncAndWait({ timeoutMs: 5000 });
+        await assertReplicaMatches(r);
+      } finally {
+        await rep.close();
+        r.app.close();
+      }
+    });
+  });
 });
 
