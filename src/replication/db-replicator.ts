@@ -504,18 +504,21 @@ export class DbReplicator {
       }
       session.checkpoint(mode);
       if (before !== undefined && session.dataVersion() !== before) this.#trustRestart = false;
-      // Start the next WAL generation before the read transaction is taken again. A read
-      // transaction begun on a fully checkpointed WAL reads the database file alone, and while
-      // one does, no checkpoint (the application's automatic ones included) can copy anything:
-      // the WAL would grow and every commit would pay for a checkpoint that gives up.
-      if (session.holdsWriteLock) session.commitSeqAndReleaseWriteLock();
-      else await session.bumpSeq();
+    } catch (err) {
+      session.releaseWriteLock();
+      await session.acquireReadTxn();
+      throw err;
+    }
+    session.releaseWriteLock();
+    // The next write restarts the fully checkpointed WAL; make it ours, now, and only then read
+    // again. A read transaction begun on a fully checkpointed WAL would read the database file
+    // alone, and while one does no checkpoint can copy anything (the application's automatic
+    // ones give up on every commit as the WAL grows). One begun on the new generation's first
+    // frame lets checkpoints copy up to it and still keeps frames not yet copied in place.
+    try {
+      await session.bumpSeq();
     } finally {
-      try {
-        await session.acquireReadTxn();
-      } finally {
-        session.releaseWriteLock();
-      }
+      await session.acquireReadTxn();
     }
     // Copy the new generation's start now, while the frame last copied still proves continuity.
     await this.#verifyAndSync();

@@ -163,26 +163,6 @@ export class SqliteSession {
     }
   }
 
-  get holdsWriteLock(): boolean {
-    return this.#writeLock;
-  }
-
-  /**
-   * Writes the `_litestream_seq` bump inside the write-lock transaction and
-   * commits it, which releases the lock. Done right after a checkpoint, it
-   * starts the next WAL generation before anyone else can write.
-   */
-  commitSeqAndReleaseWriteLock(): void {
-    if (!this.#writeLock) throw new ReplicationError(`${this.path}: commitSeqAndReleaseWriteLock without the write lock`);
-    this.#writeLock = false;
-    try {
-      this.writer.prepare('INSERT INTO _litestream_seq (id, seq) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET seq = seq + 1').run();
-      this.writer.exec('COMMIT');
-    } finally {
-      if (this.writer.inTransaction) this.writer.exec('ROLLBACK');
-    }
-  }
-
   /** Commits a one-row change to `_litestream_seq`, so the WAL gets a header and fresh frames. */
   async bumpSeq(): Promise<void> {
     await this.#retry('write _litestream_seq', () => {

@@ -428,7 +428,9 @@ describe('DbReplicator', () => {
       try {
         await rep.syncAndWait({ timeoutMs: 5000 });
         insert(r.app, 50);
+        const saltBefore = (await readFile(`${r.dbPath}-wal`)).readUInt32BE(16);
         await rep.sync(); // past the threshold: the replicator checkpoints and takes its read transaction again
+        assert.notEqual((await readFile(`${r.dbPath}-wal`)).readUInt32BE(16), saltBefore, 'the checkpoint restarts the WAL');
         insert(r.app, 50);
         // A read transaction begun on a fully checkpointed WAL would read the database file alone,
         // and no checkpoint could copy a single frame while it lasts.
