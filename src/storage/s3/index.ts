@@ -7,6 +7,8 @@ export {
   DEFAULT_S3_METADATA_CONCURRENCY,
   S3_DELETE_BATCH_SIZE,
   S3_READ_RESUMES,
+  S3_MAX_LIST_PAGE_SIZE,
+  S3_V03_GENERATION_SCAN_PAGE_SIZE,
   type S3ClientTuning,
 } from './s3-replica-client.js';
 export {
@@ -31,4 +33,5 @@ export {
 } from './s3-retry-strategy.js';
 export { DEFAULT_S3_REGION, detectS3Provider, parseS3Host, type S3Provider } from './s3-endpoint.js';
 export { s3LtxKey, s3LevelPrefix, s3RootPrefix } from './s3-key-layout.js';
+export { s3V03Key, s3V03Prefix, s3V03GenerationsPrefix } from './s3-v03-key-layout.js';
 export { S3_TIMESTAMP_METADATA_KEY, formatRfc3339Nano, parseRfc3339 } from './s3-timestamp.js';

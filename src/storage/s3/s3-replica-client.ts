@@ -11,6 +11,8 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
+  type ListObjectsV2CommandInput,
+  type ListObjectsV2CommandOutput,
   type PutObjectCommandInput,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
@@ -20,12 +22,29 @@ import { KeyedQueue } from '../keyed-queue.js';
 import { checkByteRange, checkLevel, checkLtxFileKey } from '../ltx-file-key.js';
 import { peekLtxHeader, type PeekedLtxStream } from '../ltx-header-peek.js';
 import type { ListOptions, LtxFileInfo, OpenOptions, ReplicaClient } from '../replica-client.js';
+import {
+  parseV03SnapshotName,
+  parseV03WalSegmentName,
+  sortV03Snapshots,
+  sortV03WalSegments,
+  V03_GENERATION_RE,
+  V03ObjectNotFoundError,
+  v03SnapshotKey,
+  v03SnapshotsPrefix,
+  v03WalPrefix,
+  v03WalSegmentKey,
+  type V03OpenOptions,
+  type V03ReplicaClient,
+  type V03SnapshotInfo,
+  type V03WalSegmentInfo,
+} from '../v03-replica-client.js';
 import { AbortFanout } from './abort-fanout.js';
 import { mapConcurrent } from './map-concurrent.js';
 import { DEFAULT_S3_REGION } from './s3-endpoint.js';
 import { isS3NotFound, S3DeleteError, s3ErrorCode, s3ErrorStatus, S3StorageError, toS3StorageError } from './s3-errors.js';
 import { parseS3LtxKey, s3LevelPrefix, s3LtxKey, s3RootPrefix, s3SeekStartAfter } from './s3-key-layout.js';
 import { parseContentRange, readBodyChunks } from './s3-read-stream.js';
+import { s3V03GenerationsPrefix, s3V03Key, s3V03Prefix, s3V03SkipDirStartAfter } from './s3-v03-key-layout.js';
 import { S3RetryStrategy, type S3RetryOptions } from './s3-retry-strategy.js';
 import { describeS3Replica, type S3Settings } from './s3-settings.js';
 import { formatRfc3339Nano, parseRfc3339, S3_TIMESTAMP_METADATA_KEY } from './s3-timestamp.js';
@@ -45,6 +64,14 @@ export const DEFAULT_S3_METADATA_CONCURRENCY = 50;
 export const S3_DELETE_BATCH_SIZE = 1000;
 /** A read that breaks off is reopened at the byte it reached up to this many times in a row without progress. */
 export const S3_READ_RESUMES = 3;
+/** ListObjectsV2 returns at most this many keys per page, whatever MaxKeys asks for. */
+export const S3_MAX_LIST_PAGE_SIZE = 1000;
+/**
+ * Keys per page of the scan that finds v0.3 generations. A page shows every
+ * generation among its keys; a generation with more keys is skipped whole by
+ * the next request, so small pages cost little when generations are large.
+ */
+export const S3_V03_GENERATION_SCAN_PAGE_SIZE = 100;
 /** Sockets per client: the metadata lookups plus uploads and reads in flight. */
 const MAX_SOCKETS = 64;
 /** S3 does not tell the other failures in a DeleteObjects reply apart, so a message shows this many of them. */
@@ -56,6 +83,13 @@ export interface S3ClientTuning {
   connectTimeoutMs?: number;
   retry?: S3RetryOptions;
   metadataConcurrency?: number;
+  /**
+   * Keys asked for per ListObjectsV2 page (MaxKeys), 1 to 1000. Unset,
+   * listings take the server's page size (1000 on S3) and the v0.3
+   * generation scan S3_V03_GENERATION_SCAN_PAGE_SIZE; tests set it small to
+   * page through a few keys.
+   */
+  listPageSize?: number;
 }
 
 interface RangedBody {
@@ -64,6 +98,20 @@ interface RangedBody {
   start: number;
   /** Object offset the read stops at (exclusive); undefined when the server did not say. */
   end: number | undefined;
+}
+
+/** An object a read is aimed at, and what a missing key is reported as. */
+interface ReadTarget {
+  key: string;
+  notFound(cause: unknown): StorageError;
+}
+
+/** An object listed directly under a v0.3 directory. */
+interface ListedV03Object {
+  /** The key after the directory's prefix. */
+  name: string;
+  size: number;
+  lastModified: Date;
 }
 
 interface ListedKey {
@@ -93,8 +141,10 @@ class SourceFailure {
  * - Requests are retried on 5xx, throttling, timeouts and dropped connections
  *   (S3RetryStrategy), never on other 4xx, which fail with one S3StorageError
  *   naming the bucket, the endpoint and what to check.
+ * - Backups a Litestream v0.3 left under `<path>/generations/` can be listed
+ *   and read (V03ReplicaClient), never written; see s3-v03-key-layout.ts.
  */
-export class S3ReplicaClient implements ReplicaClient {
+export class S3ReplicaClient implements ReplicaClient, V03ReplicaClient {
   readonly type = S3_REPLICA_TYPE;
   readonly settings: Readonly<S3Settings>;
   /** `s3://bucket/path [at endpoint]`, as the replica is named in messages. */
@@ -102,6 +152,7 @@ export class S3ReplicaClient implements ReplicaClient {
   readonly idleTimeoutMs: number;
   readonly connectTimeoutMs: number;
   readonly metadataConcurrency: number;
+  readonly listPageSize: number | undefined;
   readonly #retry: S3RetryStrategy;
   readonly #fanout = new AbortFanout();
   /**
@@ -121,6 +172,7 @@ export class S3ReplicaClient implements ReplicaClient {
     this.idleTimeoutMs = positive(tuning.idleTimeoutMs ?? DEFAULT_S3_IDLE_TIMEOUT_MS, 'idleTimeoutMs');
     this.connectTimeoutMs = positive(tuning.connectTimeoutMs ?? DEFAULT_S3_CONNECT_TIMEOUT_MS, 'connectTimeoutMs');
     this.metadataConcurrency = positive(tuning.metadataConcurrency ?? DEFAULT_S3_METADATA_CONCURRENCY, 'metadataConcurrency');
+    this.listPageSize = tuning.listPageSize === undefined ? undefined : pageSize(tuning.listPageSize);
     this.#retry = new S3RetryStrategy(tuning.retry);
   }
 
@@ -286,18 +338,13 @@ export class S3ReplicaClient implements ReplicaClient {
     const startAfter = s3SeekStartAfter(prefix, seek);
     let token: string | undefined;
     do {
-      let out;
-      try {
-        const input = {
-          Bucket: this.settings.bucket,
-          Prefix: prefix,
-          ...(token === undefined ? (startAfter === undefined ? {} : { StartAfter: startAfter }) : { ContinuationToken: token }),
-        };
-        out = await this.#withSignal(signal, (abortSignal) => s3.send(new ListObjectsV2Command(input), { abortSignal }));
-      } catch (err) {
-        if (signal?.aborted === true) throw signal.reason;
-        throw this.#error(err, `listing ${prefix}`);
-      }
+      const input = {
+        Bucket: this.settings.bucket,
+        Prefix: prefix,
+        ...this.#maxKeys(),
+        ...(token === undefined ? (startAfter === undefined ? {} : { StartAfter: startAfter }) : { ContinuationToken: token }),
+      };
+      const out = await this.#list(s3, input, `listing ${prefix}`, signal);
       const listed: ListedKey[] = [];
       for (const o of out.Contents ?? []) {
         const txids = o.Key === undefined ? null : parseS3LtxKey(prefix, o.Key);
@@ -340,25 +387,27 @@ export class S3ReplicaClient implements ReplicaClient {
     const size = opts.size ?? 0;
     checkByteRange(offset, size);
     const { signal } = opts;
-    const s3 = await this.#client(signal);
     const key = s3LtxKey(this.settings.path, level, minTxid, maxTxid);
-    const file = { level, minTxid, maxTxid, key };
-    const first = await this.#withSignal(signal, (child) => this.#getRange(s3, file, offset, size, child));
+    const target: ReadTarget = {
+      key,
+      notFound: (cause) => new ReplicaFileNotFoundError(level, minTxid, maxTxid, `${this.name}, key ${key}`, { cause }),
+    };
+    return this.#open(target, offset, size, signal);
+  }
+
+  /** Opens a (resumable) read of [offset, offset+size) of an object; size 0 reads to the end. */
+  async #open(target: ReadTarget, offset: number, size: number, signal: AbortSignal | undefined): Promise<AsyncIterable<Uint8Array>> {
+    const s3 = await this.#client(signal);
+    const first = await this.#withSignal(signal, (child) => this.#getRange(s3, target, offset, size, child));
     if (first === null) return emptyStream();
     // The response is open now; if nobody starts reading it, its connection is let go, and a later read reopens it.
     const unread = setTimeout(() => first.body.destroy(), this.idleTimeoutMs);
     unread.unref();
-    return this.#read(s3, file, first, offset, unread, signal);
+    return this.#read(s3, target, first, offset, unread, signal);
   }
 
   /** GetObject with a Range for [offset, offset+size) (size 0: to the end); null when offset is at or past the end. */
-  async #getRange(
-    s3: S3Client,
-    file: { level: number; minTxid: bigint; maxTxid: bigint; key: string },
-    offset: number,
-    size: number,
-    signal: AbortSignal | undefined,
-  ): Promise<RangedBody | null> {
+  async #getRange(s3: S3Client, file: ReadTarget, offset: number, size: number, signal: AbortSignal | undefined): Promise<RangedBody | null> {
     const range = offset === 0 && size === 0 ? undefined : `bytes=${offset}-${size > 0 ? offset + size - 1 : ''}`;
     let out;
     try {
@@ -368,9 +417,7 @@ export class S3ReplicaClient implements ReplicaClient {
       );
     } catch (err) {
       if (signal?.aborted === true) throw signal.reason;
-      if (isS3NotFound(err)) {
-        throw new ReplicaFileNotFoundError(file.level, file.minTxid, file.maxTxid, `${this.name}, key ${file.key}`, { cause: err });
-      }
+      if (isS3NotFound(err)) throw file.notFound(err);
       // S3 answers a range starting at or past the end with 416; the file exists, there is just nothing to read.
       if (s3ErrorCode(err) === 'InvalidRange' || s3ErrorStatus(err) === 416) return null;
       throw this.#error(err, `reading ${file.key}`);
@@ -387,7 +434,7 @@ export class S3ReplicaClient implements ReplicaClient {
 
   async *#read(
     s3: S3Client,
-    file: { level: number; minTxid: bigint; maxTxid: bigint; key: string },
+    file: ReadTarget,
     first: RangedBody,
     offset: number,
     unread: NodeJS.Timeout,
@@ -446,6 +493,129 @@ export class S3ReplicaClient implements ReplicaClient {
       cur.body.destroy();
       child.release();
     }
+  }
+
+  /**
+   * Generations are found by a scan of the keys under `<path>/generations/`
+   * without a delimiter: each page names the generations its keys are in, and
+   * the next page starts after the last of them (StartAfter), so one request
+   * is made per generation at most, plus one. Litestream v0.3 asked for
+   * CommonPrefixes with Delimiter '/', which some S3-compatible servers
+   * (s3rver among them) leave empty for keys nested two levels deeper, as
+   * every v0.3 object is; a scan finds the generations on every server and,
+   * for a replica without any, costs the same single request.
+   */
+  async v03Generations(signal?: AbortSignal): Promise<string[]> {
+    const s3 = await this.#client(signal);
+    const prefix = s3V03GenerationsPrefix(this.settings.path);
+    const found = new Set<string>();
+    let startAfter: string | undefined;
+    for (;;) {
+      const input = {
+        Bucket: this.settings.bucket,
+        Prefix: prefix,
+        MaxKeys: this.listPageSize ?? S3_V03_GENERATION_SCAN_PAGE_SIZE,
+        ...(startAfter === undefined ? {} : { StartAfter: startAfter }),
+      };
+      const out = await this.#list(s3, input, `listing ${prefix}`, signal);
+      let next: string | undefined;
+      for (const o of out.Contents ?? []) {
+        if (o.Key === undefined || !o.Key.startsWith(prefix)) continue;
+        const rest = o.Key.slice(prefix.length);
+        const slash = rest.indexOf('/');
+        // An object right under generations/ is no generation; only that key is passed.
+        if (slash === -1) {
+          next = o.Key;
+          continue;
+        }
+        const name = rest.slice(0, slash);
+        if (V03_GENERATION_RE.test(name)) found.add(name);
+        next = s3V03SkipDirStartAfter(prefix, name);
+      }
+      if (out.IsTruncated !== true) break;
+      // A truncated page without a key would leave nowhere to go on from; stopping there would hide generations.
+      if (next === undefined) throw new S3StorageError(`${this.name}: listing ${prefix}: a truncated listing page held no key`, undefined, undefined);
+      startAfter = next;
+    }
+    return [...found].sort();
+  }
+
+  async v03Snapshots(generation: string, signal?: AbortSignal): Promise<V03SnapshotInfo[]> {
+    const dir = v03SnapshotsPrefix(generation);
+    const found: V03SnapshotInfo[] = [];
+    for await (const o of this.#listV03Dir(dir, signal)) {
+      const index = parseV03SnapshotName(o.name);
+      // v0.3 keeps no timestamp of its own: LastModified is when the object was written, as v0.3 itself took it.
+      if (index !== null) found.push({ generation, index, size: o.size, createdAt: o.lastModified });
+    }
+    return sortV03Snapshots(found);
+  }
+
+  async v03WalSegments(generation: string, signal?: AbortSignal): Promise<V03WalSegmentInfo[]> {
+    const dir = v03WalPrefix(generation);
+    const found: V03WalSegmentInfo[] = [];
+    for await (const o of this.#listV03Dir(dir, signal)) {
+      const pos = parseV03WalSegmentName(o.name);
+      if (pos !== null) found.push({ generation, ...pos, size: o.size, createdAt: o.lastModified });
+    }
+    return sortV03WalSegments(found);
+  }
+
+  async openV03Snapshot(generation: string, index: number, opts: V03OpenOptions = {}): Promise<AsyncIterable<Uint8Array>> {
+    return this.#openV03(v03SnapshotKey(generation, index), opts.signal);
+  }
+
+  async openV03WalSegment(generation: string, index: number, offset: number, opts: V03OpenOptions = {}): Promise<AsyncIterable<Uint8Array>> {
+    return this.#openV03(v03WalSegmentKey(generation, index, offset), opts.signal);
+  }
+
+  /** The whole object, read and resumed as LTX files are. */
+  #openV03(relKey: string, signal: AbortSignal | undefined): Promise<AsyncIterable<Uint8Array>> {
+    const key = s3V03Key(this.settings.path, relKey);
+    return this.#open({ key, notFound: (cause) => new V03ObjectNotFoundError(relKey, `${this.name}, key ${key}`, { cause }) }, 0, 0, signal);
+  }
+
+  /**
+   * The objects directly under a v0.3 directory (`relDir`, relative to the
+   * path), one ListObjectsV2 page at a time. The delimiter keeps deeper keys
+   * (the unreleased v0.4 layout kept a directory per WAL index) out of the
+   * pages.
+   */
+  async *#listV03Dir(relDir: string, signal: AbortSignal | undefined): AsyncGenerator<ListedV03Object> {
+    const s3 = await this.#client(signal);
+    const prefix = s3V03Prefix(this.settings.path, relDir);
+    let token: string | undefined;
+    do {
+      const input = {
+        Bucket: this.settings.bucket,
+        Prefix: prefix,
+        Delimiter: '/',
+        ...this.#maxKeys(),
+        ...(token === undefined ? {} : { ContinuationToken: token }),
+      };
+      const out = await this.#list(s3, input, `listing ${prefix}`, signal);
+      for (const o of out.Contents ?? []) {
+        if (o.Key === undefined || !o.Key.startsWith(prefix)) continue;
+        const name = o.Key.slice(prefix.length);
+        if (name.includes('/')) continue;
+        yield { name, size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) };
+      }
+      token = out.IsTruncated === true ? out.NextContinuationToken : undefined;
+    } while (token !== undefined);
+  }
+
+  /** One ListObjectsV2 request; failures come out as S3StorageError saying what was being listed. */
+  async #list(s3: S3Client, input: ListObjectsV2CommandInput, doing: string, signal: AbortSignal | undefined): Promise<ListObjectsV2CommandOutput> {
+    try {
+      return await this.#withSignal(signal, (abortSignal) => s3.send(new ListObjectsV2Command(input), { abortSignal }));
+    } catch (err) {
+      if (signal?.aborted === true) throw signal.reason;
+      throw this.#error(err, doing);
+    }
+  }
+
+  #maxKeys(): { MaxKeys?: number } {
+    return this.listPageSize === undefined ? {} : { MaxKeys: this.listPageSize };
   }
 
   async writeLtxFile(level: number, minTxid: bigint, maxTxid: bigint, data: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<LtxFileInfo> {
@@ -572,14 +742,8 @@ export class S3ReplicaClient implements ReplicaClient {
     let total = 0;
     let token: string | undefined;
     do {
-      let out;
-      try {
-        const input = { Bucket: this.settings.bucket, Prefix: prefix, ...(token === undefined ? {} : { ContinuationToken: token }) };
-        out = await this.#withSignal(signal, (abortSignal) => s3.send(new ListObjectsV2Command(input), { abortSignal }));
-      } catch (err) {
-        if (signal?.aborted === true) throw signal.reason;
-        throw this.#error(err, `listing ${prefix} to delete it`);
-      }
+      const input = { Bucket: this.settings.bucket, Prefix: prefix, ...this.#maxKeys(), ...(token === undefined ? {} : { ContinuationToken: token }) };
+      const out = await this.#list(s3, input, `listing ${prefix} to delete it`, signal);
       const keys = (out.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [o.Key]));
       total += keys.length;
       // One listing page is at most 1000 keys, one DeleteObjects batch.
@@ -616,6 +780,11 @@ export class S3ReplicaClient implements ReplicaClient {
 
 function info(level: number, f: ListedKey, createdAt: Date): LtxFileInfo {
   return { level, minTxid: f.minTxid, maxTxid: f.maxTxid, size: f.size, createdAt };
+}
+
+function pageSize(n: number): number {
+  if (!Number.isInteger(n) || n < 1 || n > S3_MAX_LIST_PAGE_SIZE) throw new RangeError(`listPageSize must be an integer from 1 to ${S3_MAX_LIST_PAGE_SIZE}, got ${n}`);
+  return n;
 }
 
 function positive(n: number, what: string): number {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -27,6 +27,13 @@ export interface S3TestServer {
   buckets: string[];
   /** A plain SDK client on the server, for checking what the replica client stored. */
   raw(): S3Client;
+  /**
+   * Sets an object's LastModified (whole seconds: s3rver reports it with
+   * second precision). s3rver takes LastModified from the modification time
+   * of the file it keeps the object's bytes in, `<bucket>/<key>._S3rver_object`
+   * under its data directory, so that is the time set here.
+   */
+  setLastModified(bucket: string, key: string, time: Date): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -82,6 +89,11 @@ export async function startS3Server(buckets: string[] = ['tidemark-test'], optio
       });
       clients.push(c);
       return c;
+    },
+    async setLastModified(bucket, key, time) {
+      const parts = key.split('/');
+      const file = join(dir, 'data', bucket, ...parts.slice(0, -1), `${parts.at(-1)!}._S3rver_object`);
+      await utimes(file, time, time);
     },
     async stop() {
       for (const c of clients) c.destroy();
