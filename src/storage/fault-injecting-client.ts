@@ -3,8 +3,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { formatFilename } from '../ltx/file-name.js';
 import { StorageError } from './errors.js';
 import type { ListOptions, LtxFileInfo, OpenOptions, ReplicaClient } from './replica-client.js';
+import { isV03ReplicaClient, type V03ReplicaClient } from './v03-replica-client.js';
 
-/** The ReplicaClient calls a fault can be aimed at; each call counts as one request. */
+/**
+ * The ReplicaClient calls a fault can be aimed at; each call counts as one
+ * request. The v0.3 listings count as 'list' and the v0.3 reads as 'open'.
+ */
 export type ReplicaOp = 'init' | 'list' | 'open' | 'write' | 'delete' | 'deleteAll';
 
 export const REPLICA_OPS: readonly ReplicaOp[] = ['init', 'list', 'open', 'write', 'delete', 'deleteAll'];
@@ -45,9 +49,18 @@ export class InjectedFaultError extends StorageError {
  * Wraps a real ReplicaClient and makes some of its calls fail, stall, lag or
  * break off, so tests exercise retry and recovery paths against real storage.
  * Every call is counted per operation.
+ *
+ * When the wrapped client can read Litestream v0.3 backups, so can the
+ * wrapper (isV03ReplicaClient says so), with the same faults; otherwise it
+ * has no v0.3 methods at all, as the wrapped client has none.
  */
-export class FaultInjectingClient implements ReplicaClient {
+export class FaultInjectingClient implements ReplicaClient, Partial<V03ReplicaClient> {
   readonly type: string;
+  readonly v03Generations?: V03ReplicaClient['v03Generations'];
+  readonly v03Snapshots?: V03ReplicaClient['v03Snapshots'];
+  readonly v03WalSegments?: V03ReplicaClient['v03WalSegments'];
+  readonly openV03Snapshot?: V03ReplicaClient['openV03Snapshot'];
+  readonly openV03WalSegment?: V03ReplicaClient['openV03WalSegment'];
   private readonly counts = zeroCounts();
   private readonly queued: { op: ReplicaOp; error: Error; remaining: number }[] = [];
   private readonly writtenAt = new Map<string, number>();
@@ -72,6 +85,28 @@ export class FaultInjectingClient implements ReplicaClient {
     this.delayMs = opts.delayMs ?? 0;
     this.listLagMs = opts.listLagMs ?? 0;
     this.truncateAfter = opts.truncateReadsAfter;
+    if (isV03ReplicaClient(inner)) {
+      this.v03Generations = async (signal) => {
+        await this.enter('list', signal);
+        return inner.v03Generations(signal);
+      };
+      this.v03Snapshots = async (generation, signal) => {
+        await this.enter('list', signal);
+        return inner.v03Snapshots(generation, signal);
+      };
+      this.v03WalSegments = async (generation, signal) => {
+        await this.enter('list', signal);
+        return inner.v03WalSegments(generation, signal);
+      };
+      this.openV03Snapshot = async (generation, index, opts = {}) => {
+        await this.enter('open', opts.signal);
+        return this.maybeTruncated(await inner.openV03Snapshot(generation, index, opts));
+      };
+      this.openV03WalSegment = async (generation, index, offset, opts = {}) => {
+        await this.enter('open', opts.signal);
+        return this.maybeTruncated(await inner.openV03WalSegment(generation, index, offset, opts));
+      };
+    }
   }
 
   /** The next `count` calls of `op` fail with `error` before reaching the real client. */
@@ -160,7 +195,10 @@ export class FaultInjectingClient implements ReplicaClient {
     opts: OpenOptions = {},
   ): Promise<AsyncIterable<Uint8Array>> {
     await this.enter('open', opts.signal);
-    const stream = await this.inner.openLtxFile(level, minTxid, maxTxid, opts);
+    return this.maybeTruncated(await this.inner.openLtxFile(level, minTxid, maxTxid, opts));
+  }
+
+  private maybeTruncated(stream: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
     return this.truncateAfter === undefined ? stream : this.truncated(stream, this.truncateAfter);
   }
 
