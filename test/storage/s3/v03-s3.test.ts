@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { restore } from '../../../src/restore/restore.js';
 import { V03CorruptObjectError, V03NoSnapshotError, V03SegmentGapError } from '../../../src/restore/v03/errors.js';
@@ -198,6 +199,24 @@ describe('S3ReplicaClient: Litestream v0.3 backups', () => {
     assert.deepEqual(
       (await c.v03WalSegments('aaaaaaaaaaaaaaaa')).map((s) => [s.generation, s.index, s.offset, s.size]),
       (await client('golden').v03WalSegments(GEN)).map((s) => ['aaaaaaaaaaaaaaaa', s.index, s.offset, s.size]),
+    );
+  });
+
+  it('finds exactly the generations among any names, whatever the page size (property)', async () => {
+    // Names that are prefixes of one another and near misses (15 or 17 digits, upper case, a non-hex letter). Only
+    // characters above '/' are used: s3rver walks its directories in an order that differs from S3's key order for names
+    // that share a start and go on with a character below '/', which real S3 does not.
+    const name = fc.array(fc.constantFrom('0', 'a', 'A', 'g'), { minLength: 15, maxLength: 17 }).map((a) => a.join(''));
+    const sub = fc.constantFrom('snapshots/00000000.snapshot.lz4', 'wal/00000000_00000000.wal.lz4', 'wal/00000001/00000000.wal.lz4');
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.uniqueArray(fc.tuple(name, sub), { minLength: 1, maxLength: 8, selector: ([n, k]) => `${n}/${k}` }), fc.integer({ min: 1, max: 4 }), async (objects, pageSize) => {
+        const prefix = `prop-${run++}`;
+        for (const [n, k] of objects) await put(raw, `${prefix}/generations/${n}/${k}`);
+        const want = [...new Set(objects.map(([n]) => n).filter((n) => /^[0-9a-f]{16}$/.test(n)))].sort();
+        assert.deepEqual(await client(prefix, { tuning: { listPageSize: pageSize } }).v03Generations(), want);
+      }),
+      { numRuns: 12 },
     );
   });
 
