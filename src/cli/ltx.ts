@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { formatTxid } from '../ltx/file-name.js';
 import { listV03Backups, v03ListingRows, type V03ListingRow } from '../restore/v03/index.js';
-import { createReplicaClient, isUrl, type LtxFileInfo } from '../storage/index.js';
+import type { LtxFileInfo } from '../storage/replica-client.js';
+import { createReplicaClient, isUrl } from '../storage/replica-url.js';
 import { isV03ReplicaClient } from '../storage/v03-replica-client.js';
 import { addConfigOptions, configuredDatabase, formatTable, rfc3339, type ConfigFlags } from './cli-config.js';
 

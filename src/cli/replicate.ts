@@ -8,7 +8,8 @@ import type { Logger } from '../logger.js';
 import { DEFAULT_SYNC_INTERVAL_MS } from '../replication/index.js';
 import { DirWatcher } from '../store/dir-watcher.js';
 import { Store, type StoreCompactionOptions, type StoreDatabase } from '../store/store.js';
-import { createReplicaClient, redactUrl } from '../storage/index.js';
+import { redactUrl } from '../storage/errors.js';
+import { createReplicaClient } from '../storage/replica-url.js';
 import { addConfigOptions, loadCliConfig, type ConfigFlags } from './cli-config.js';
 import { cliLogger } from './cli-logger.js';
 import { parseDuration } from './duration.js';
@@ -67,6 +68,8 @@ export function registerReplicate(program: Command): void {
       await runOnce(plan, flags, logger);
       return;
     }
+    // Listening before anything starts: a signal that arrives while databases open is not lost.
+    const signalled = onStopSignals(logger);
     const store = await Store.open(plan.databases, { logger, watch: flags.watch ?? false, compaction: plan.compaction });
     const watchers = plan.watchers.map(
       (entry) =>
@@ -84,7 +87,7 @@ export function registerReplicate(program: Command): void {
       throw err;
     }
     if (store.paths.length === 0 && watchers.length === 0) logger.warn('no databases to replicate');
-    process.exitCode = await runUntilStopped(store, watchers, plan.exec, logger);
+    process.exitCode = await runUntilStopped(store, watchers, plan.exec, signalled, logger);
   });
 }
 
@@ -182,14 +185,10 @@ async function runOnce(plan: Plan, flags: ReplicateFlags, logger: Logger): Promi
   }
 }
 
-/**
- * Waits for SIGINT/SIGTERM or the exec child's exit, then closes the store
- * (final sync and upload of every database). A second signal abandons the wait.
- */
-async function runUntilStopped(store: Store, watchers: DirWatcher[], exec: string | undefined, logger: Logger): Promise<number> {
+/** Resolves on the first SIGINT/SIGTERM; a second one exits at once. */
+function onStopSignals(logger: Logger): Promise<void> {
   let signals = 0;
-  let childCode = 0;
-  const stopped = new Promise<void>((resolve) => {
+  return new Promise<void>((resolve) => {
     const onSignal = (sig: NodeJS.Signals): void => {
       signals++;
       if (signals === 1) {
@@ -202,6 +201,23 @@ async function runUntilStopped(store: Store, watchers: DirWatcher[], exec: strin
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+  });
+}
+
+/**
+ * Waits for a signal or the exec child's exit, then closes the store (final
+ * sync and upload of every database).
+ */
+async function runUntilStopped(
+  store: Store,
+  watchers: DirWatcher[],
+  exec: string | undefined,
+  signalled: Promise<void>,
+  logger: Logger,
+): Promise<number> {
+  let childCode = 0;
+  const stopped = new Promise<void>((resolve) => {
+    void signalled.then(resolve);
     if (exec !== undefined) {
       const child = spawn(exec, { shell: true, stdio: 'inherit' });
       child.on('exit', (code, signal) => {

@@ -10,7 +10,8 @@ import {
   type IntegrityCheckMode,
 } from '../restore/index.js';
 import { ConfigNotFoundError } from '../config/index.js';
-import { createReplicaClient, isUrl, redactUrl, type ReplicaClientOptions } from '../storage/index.js';
+import { redactUrl } from '../storage/errors.js';
+import { createReplicaClient, isUrl, type ReplicaClientOptions } from '../storage/replica-url.js';
 import { addConfigOptions, configuredDatabase, DatabaseNotInConfigError, type ConfigFlags } from './cli-config.js';
 
 interface RestoreFlags extends ConfigFlags {
@@ -104,7 +105,8 @@ export function registerRestore(program: Command): void {
         outputPath: output,
         parallelism,
         integrityCheck: mode as IntegrityCheckMode,
-        replicaName: replica,
+        // Object names in errors read <replica>/<key>: without the query string they stay readable.
+      replicaName: replica.replace(/\?.*$/s, ''),
         ifDbNotExists: flags.ifDbNotExists ?? false,
         ...(txid === undefined ? {} : { txid }),
         ...(timestamp === undefined ? {} : { timestamp }),

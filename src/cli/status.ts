@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { resolveDatabases, type ResolvedDatabase } from '../config/index.js';
 import { formatTxid } from '../ltx/file-name.js';
 import { LocalMeta } from '../replication/local-meta.js';
-import { createReplicaClient } from '../storage/index.js';
+import { createReplicaClient } from '../storage/replica-url.js';
 import { addConfigOptions, configuredDatabase, formatTable, loadCliConfig, type ConfigFlags } from './cli-config.js';
 
 /** How long `status` waits for each replica before reporting it unreachable. */

@@ -2,8 +2,8 @@ import { posix, resolve } from 'node:path';
 import { ReplicaUrlError } from './errors.js';
 import { FileReplicaClient } from './file-replica-client.js';
 import type { ReplicaClient } from './replica-client.js';
-import { S3ReplicaClient } from './s3/s3-replica-client.js';
-import { resolveS3Settings } from './s3/s3-settings.js';
+import { LazyReplicaClient } from './lazy-replica-client.js';
+import { describeS3Replica, resolveS3Settings, type S3Settings } from './s3/s3-settings.js';
 
 /** Every scheme Litestream v0.5 accepts in a replica URL. */
 export const REPLICA_URL_SCHEMES = ['file', 's3', 'gs', 'abs', 'sftp', 'webdav', 'webdavs', 'nats'] as const;
@@ -148,9 +148,21 @@ const BARE_S3_URL_RE = /^s3:\/\/\/?$/i;
  * recognised and refused.
  */
 export function createReplicaClient(url: string, options: ReplicaClientOptions = {}): ReplicaClient {
-  if (BARE_S3_URL_RE.test(url)) return new S3ReplicaClient(resolveS3Settings(undefined, url, options));
+  if (BARE_S3_URL_RE.test(url)) return lazyS3Client(resolveS3Settings(undefined, url, options));
   const u = parseReplicaUrl(url);
   if (u.scheme === 'file') return new FileReplicaClient(u.path);
-  if (u.scheme === 's3') return new S3ReplicaClient(resolveS3Settings(u, url, options));
+  if (u.scheme === 's3') return lazyS3Client(resolveS3Settings(u, url, options));
   throw new ReplicaUrlError(url, `backend '${u.scheme}' is not available yet (available: file, s3)`);
+}
+
+/**
+ * Settings are checked now, so a bad option fails at once; the S3 backend
+ * (and the AWS SDK under it) loads on first use. Construct S3ReplicaClient
+ * directly for its S3-specific members.
+ */
+function lazyS3Client(settings: S3Settings): ReplicaClient {
+  return new LazyReplicaClient('s3', describeS3Replica(settings), async () => {
+    const { S3ReplicaClient } = await import('./s3/s3-replica-client.js');
+    return new S3ReplicaClient(settings);
+  });
 }

@@ -7,7 +7,8 @@ import { ReplicaUrlError } from '../../../src/storage/errors.js';
 import { createReplicaClient, parseReplicaUrl, type RemoteReplicaUrl, type ReplicaClientOptions } from '../../../src/storage/replica-url.js';
 import { detectS3Provider, ensureEndpointScheme, isLocalEndpoint, parseS3Host } from '../../../src/storage/s3/s3-endpoint.js';
 import { S3ReplicaClient } from '../../../src/storage/s3/s3-replica-client.js';
-import { resolveS3Settings, type S3Settings } from '../../../src/storage/s3/s3-settings.js';
+import { describeS3Replica, resolveS3Settings, type S3Settings } from '../../../src/storage/s3/s3-settings.js';
+import type { ReplicaClient } from '../../../src/storage/replica-client.js';
 
 const KEY32 = Buffer.alloc(32, 7).toString('base64');
 
@@ -230,14 +231,15 @@ describe('resolveS3Settings', () => {
 });
 
 describe('createReplicaClient for s3', () => {
-  it('builds an S3ReplicaClient from a URL, from options alone, and passes options through', () => {
-    const a = createReplicaClient('s3://bkt/db?endpoint=http://127.0.0.1:9000');
-    assert.ok(a instanceof S3ReplicaClient);
+  it('builds an S3 client from a URL, from options alone, and passes options through', () => {
+    const a = createReplicaClient('s3://bkt/db?endpoint=http://127.0.0.1:9000') as ReplicaClient & { name: string };
     assert.equal(a.type, 's3');
     assert.equal(a.name, 's3://bkt/db at http://127.0.0.1:9000');
-    const b = createReplicaClient('s3://', { bucket: 'bkt', path: 'x', region: 'eu-west-3' });
-    assert.ok(b instanceof S3ReplicaClient);
-    assert.deepEqual([b.settings.bucket, b.settings.path, b.settings.region], ['bkt', 'x', 'eu-west-3']);
+    const b = createReplicaClient('s3://', { bucket: 'bkt', path: 'x', region: 'eu-west-3' }) as ReplicaClient & { name: string };
+    assert.equal(b.name, describeS3Replica(resolveS3Settings(undefined, 's3://', { bucket: 'bkt', path: 'x', region: 'eu-west-3' })));
+    const direct = new S3ReplicaClient(resolveS3Settings(undefined, 's3://', { bucket: 'bkt', path: 'x', region: 'eu-west-3' }));
+    assert.deepEqual([direct.settings.bucket, direct.settings.path, direct.settings.region], ['bkt', 'x', 'eu-west-3']);
+    direct.destroy();
     assert.throws(() => createReplicaClient('s3://bkt/db?partSize=12'), ReplicaUrlError);
   });
 });
