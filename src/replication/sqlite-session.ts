@@ -4,6 +4,13 @@ import { DatabaseSetupError, ReplicationError } from './errors.js';
 
 /** How long to wait between attempts when SQLite reports the database busy. */
 export const BUSY_RETRY_DELAY_MS = 5;
+/**
+ * The first attempts after a busy answer follow each other on the next turn
+ * of the event loop. A writer committing back to back frees the lock only
+ * for microseconds between transactions; polling every 5 ms would almost
+ * never land there, and the checkpoint that keeps the WAL small would not run.
+ */
+export const BUSY_FAST_RETRIES = 200;
 
 export type CheckpointMode = 'PASSIVE' | 'TRUNCATE';
 
@@ -179,7 +186,7 @@ export class SqliteSession {
 
   async #retry<T>(what: string, fn: () => T): Promise<T> {
     const deadline = Date.now() + this.busyTimeoutMs;
-    for (;;) {
+    for (let attempt = 0; ; attempt++) {
       try {
         return fn();
       } catch (err) {
@@ -187,7 +194,8 @@ export class SqliteSession {
         if (Date.now() >= deadline) {
           throw new ReplicationError(`${this.path}: could not ${what}: database busy for ${this.busyTimeoutMs} ms`, { cause: err });
         }
-        await sleep(BUSY_RETRY_DELAY_MS);
+        if (attempt < BUSY_FAST_RETRIES) await new Promise<void>((resolve) => setImmediate(resolve));
+        else await sleep(BUSY_RETRY_DELAY_MS);
       }
     }
   }
