@@ -285,8 +285,10 @@ export function lz4CompressBlock(
  * before any byte is read. src and dst must not share memory.
  *
  * A block must end with a literal-only sequence (possibly of zero literals); one that ends
- * right after a match is rejected, as liblz4 does. Matches may only reach back to dstStart:
- * blocks of a frame with linked blocks (FLG B.Indep = 0) cannot be decoded one by one.
+ * right after a match is rejected, as liblz4 does. Matches may reach back to `windowStart`
+ * (default dstStart, as LTX pages are independent): a block of a frame with linked blocks
+ * (FLG B.Indep = 0) is decoded with the previous blocks' output placed in
+ * dst[windowStart, dstStart), which is read but never written.
  * The writer-side end conditions (last 5 bytes literal, no match in the last 12 bytes) are
  * not enforced, so this accepts a few blocks that liblz4's safe decoder refuses.
  *
@@ -301,9 +303,11 @@ export function lz4DecompressBlock(
   srcEnd: number = src.length,
   dstStart = 0,
   dstCapacity: number = dst.length - dstStart,
+  windowStart: number = dstStart,
 ): number {
   checkRange('lz4DecompressBlock (input)', src, srcStart, srcEnd);
   checkRange('lz4DecompressBlock (output)', dst, dstStart, dstStart + dstCapacity);
+  checkRange('lz4DecompressBlock (window)', dst, windowStart, dstStart);
   const oend = dstStart + dstCapacity;
   let ip = srcStart;
   let op = dstStart;
@@ -340,7 +344,7 @@ export function lz4DecompressBlock(
       // At least 2 input bytes remain here (litLen <= 14), so the offset is present.
       const offset = src[ip]! | (src[ip + 1]! << 8);
       const matchCode = token & RUN_MASK;
-      if (matchCode !== RUN_MASK && offset >= WORD && offset <= op - dstStart) {
+      if (matchCode !== RUN_MASK && offset >= WORD && offset <= op - windowStart) {
         ip += 2;
         // Word copies in ascending order are exact even when source and destination
         // overlap, because with offset >= 4 every word read lies wholly before the word
@@ -392,9 +396,9 @@ export function lz4DecompressBlock(
     if (srcEnd - ip < 2) throw new Lz4FormatError('match offset is truncated', ip - srcStart);
     const offset = src[ip]! | (src[ip + 1]! << 8);
     if (offset === 0) throw new Lz4FormatError('match offset is 0', ip - srcStart);
-    if (offset > op - dstStart) {
+    if (offset > op - windowStart) {
       throw new Lz4FormatError(
-        `match offset ${offset} points before the start of the output (${op - dstStart} bytes decoded)`,
+        `match offset ${offset} points before the start of the output (${op - windowStart} bytes decoded)`,
         ip - srcStart,
       );
     }

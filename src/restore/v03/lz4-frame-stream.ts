@@ -16,7 +16,6 @@ import { BufferedReader } from '../../ltx/byte-source.js';
 import { Lz4FormatError, lz4DecompressBlock } from '../../ltx/lz4-block.js';
 import { xxh32 } from '../../ltx/xxh32.js';
 import { V03CorruptObjectError } from './errors.js';
-import { lz4DecompressLinkedBlock } from './lz4-linked-block.js';
 import { Xxh32Stream } from './xxh32-stream.js';
 
 export const LZ4_FRAME_MAGIC = 0x184d2204;
@@ -180,7 +179,7 @@ async function* decodeFrame(r: BufferedReader, fail: (reason: string, offset: nu
           work.set(buf.subarray(dataAt, dataAt + len), LINKED_WINDOW);
           n = len;
         } else {
-          n = lz4DecompressLinkedBlock(buf, dataAt, dataAt + len, work, LINKED_WINDOW - history, LINKED_WINDOW, blockMax);
+          n = lz4DecompressBlock(buf, work, dataAt, dataAt + len, LINKED_WINDOW, blockMax, LINKED_WINDOW - history);
         }
         out = work.slice(LINKED_WINDOW, LINKED_WINDOW + n);
         const keep = Math.min(LINKED_WINDOW, history + n);
