@@ -170,29 +170,7 @@ export class FileReplicaClient implements ReplicaClient, V03ReplicaClient {
     } catch (err) {
       throw this.openError(err, level, minTxid, maxTxid, path);
     }
-    try {
-      const fileSize = (await fh.stat()).size;
-      const end = size > 0 ? Math.min(fileSize, offset + size) : fileSize;
-      let pos = offset;
-      while (pos < end) {
-        signal?.throwIfAborted();
-        const want = Math.min(FILE_READ_CHUNK_SIZE, end - pos);
-        // A fresh buffer per chunk: the consumer may keep what it was given.
-        const buf = new Uint8Array(want);
-        let bytesRead: number;
-        try {
-          ({ bytesRead } = await fh.read(buf, 0, want, pos));
-        } catch (err) {
-          throw asStorageError(err, `reading ${path} at offset ${pos}`);
-        }
-        // LTX files are never modified in place, so a short file means something else changed it.
-        if (bytesRead === 0) throw new StorageError(`reading ${path}: file ended at ${pos} bytes, expected ${end}`);
-        pos += bytesRead;
-        yield bytesRead === want ? buf : buf.subarray(0, bytesRead);
-      }
-    } finally {
-      await fh.close();
-    }
+    yield* readFileChunks(fh, path, offset, size, signal);
   }
 
   async v03Generations(signal?: AbortSignal): Promise<string[]> {
@@ -401,10 +379,20 @@ async function* readWholeFile(key: string, path: string, signal: AbortSignal | u
   } catch (err) {
     throw v03OpenError(err, key, path);
   }
+  yield* readFileChunks(fh, path, 0, 0, signal);
+}
+
+/**
+ * Reads [offset, offset + size) of an open file (size 0: to the end) in fresh
+ * chunks, which the consumer may keep, and closes the file however the
+ * stream ends. Replica files are never modified in place, so the size at
+ * open is the size, and a file that ends sooner was changed by something else.
+ */
+async function* readFileChunks(fh: FileHandle, path: string, offset: number, size: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
   try {
-    // v0.3 objects are never modified once written, so the size at open is the size.
-    const end = (await fh.stat()).size;
-    let pos = 0;
+    const fileSize = (await fh.stat()).size;
+    const end = size > 0 ? Math.min(fileSize, offset + size) : fileSize;
+    let pos = offset;
     while (pos < end) {
       signal?.throwIfAborted();
       const want = Math.min(FILE_READ_CHUNK_SIZE, end - pos);
