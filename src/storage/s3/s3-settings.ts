@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { ReplicaUrlError } from '../errors.js';
 import type { RemoteReplicaUrl, ReplicaClientOptions } from '../replica-url.js';
-import { parseByteSize } from './byte-size.js';
+import { parseByteSize } from '../../config/byte-size.js';
 import {
   DEFAULT_S3_REGION,
   detectS3Provider,
@@ -203,9 +203,17 @@ function optBool(v: ReplicaOptionValue, what: string, fail: Fail): boolean | und
   return b;
 }
 
+function byteSizeOrNull(s: string): number | null {
+  try {
+    return parseByteSize(s);
+  } catch {
+    return null;
+  }
+}
+
 function optPartSize(v: ReplicaOptionValue, fail: Fail): number | undefined {
   if (v === undefined) return undefined;
-  const n = typeof v === 'number' ? v : typeof v === 'string' ? parseByteSize(v) : null;
+  const n = typeof v === 'number' ? v : typeof v === 'string' ? byteSizeOrNull(v) : null;
   if (n === null || !Number.isSafeInteger(n) || n <= 0) fail(`part-size ${JSON.stringify(v)} is not a byte size (e.g. 5242880, 8MB, 16MiB)`);
   if ((n as number) < MIN_S3_PART_SIZE) fail(`part-size ${JSON.stringify(v)} is below S3's minimum part size of 5 MiB (${MIN_S3_PART_SIZE} bytes)`);
   return n as number;

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { parseByteSize } from '../../../src/storage/s3/byte-size.js';
+import { parseByteSize } from '../../../src/config/byte-size.js';
 import { parseS3LtxKey, s3LevelPrefix, s3LtxKey, s3RootPrefix, s3SeekStartAfter } from '../../../src/storage/s3/s3-key-layout.js';
 import { formatRfc3339Nano, parseRfc3339 } from '../../../src/storage/s3/s3-timestamp.js';
 
@@ -97,6 +97,9 @@ describe('byte sizes', () => {
       ['5 parsecs', null],
       ['-5MB', null],
     ];
-    for (const [s, want] of cases) assert.equal(parseByteSize(s), want, s);
+    for (const [s, want] of cases) {
+      if (want === null) assert.throws(() => parseByteSize(s), s);
+      else assert.equal(parseByteSize(s), want, s);
+    }
   });
 });
