@@ -253,20 +253,20 @@ function logCompactionEvent(log: Logger, e: CompactionEvent): void {
         });
       }
       break;
-    case 'snapshot-retention':
+    case 'snapshot-retention': {
+      const { deletedSnapshots, deletedFiles } = e.result;
+      if (deletedSnapshots.length + deletedFiles.length > 0) {
+        log.info('snapshot retention enforced', { snapshots_deleted: deletedSnapshots.length, files_deleted: deletedFiles.length });
+      }
+      break;
+    }
     case 'l0-retention':
-      if (deletedCount(e.result) > 0) log.info(`${e.kind} enforced`, { deleted: deletedCount(e.result) });
+      if (e.result.deleted.length > 0) log.info('l0 retention enforced', { deleted: e.result.deleted.length });
       break;
     case 'validation':
       for (const issue of e.issues) log.warn('level validation found a problem', { issue: JSON.stringify(issue, bigintJson) });
       break;
   }
-}
-
-function deletedCount(result: unknown): number {
-  const r = result as { deleted?: unknown; deletedRemote?: unknown };
-  const d = r.deleted ?? r.deletedRemote;
-  return Array.isArray(d) ? d.length : typeof d === 'number' ? d : 0;
 }
 
 function bigintJson(_key: string, v: unknown): unknown {
