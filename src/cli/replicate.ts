@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { CompactionLevels, enforceSnapshotRetention } from '../compaction/index.js';
-import { resolveDatabases, type ResolvedDatabase, type TidemarkConfig } from '../config/index.js';
+import { ConfigNotFoundError, resolveDatabases, type ResolvedDatabase, type TidemarkConfig } from '../config/index.js';
 import { UsageError } from '../errors.js';
 import { formatTxid } from '../ltx/file-name.js';
 import type { Logger } from '../logger.js';
@@ -108,7 +108,13 @@ async function planFromArgs(dbPath: string, urls: string[], flags: ReplicateFlag
 }
 
 async function planFromConfig(flags: ReplicateFlags): Promise<Plan> {
-  const config = await loadCliConfig(flags, { checkDirs: true });
+  let config: TidemarkConfig;
+  try {
+    config = await loadCliConfig(flags, { checkDirs: true });
+  } catch (err) {
+    if (!(err instanceof ConfigNotFoundError) || flags.config !== undefined) throw err;
+    throw new UsageError(`nothing to replicate: give DB_PATH and REPLICA_URL, or a configuration file with -config PATH (${err.message})`);
+  }
   const watched = config.dbs.filter((d) => d.dir?.watch === true);
   const fixed = await resolveDatabases({ ...config, dbs: config.dbs.filter((d) => d.dir?.watch !== true) });
   const levels = new CompactionLevels(

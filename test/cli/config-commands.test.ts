@@ -138,6 +138,7 @@ describe('config-driven commands: databases, ltx, status, reset (built bin)', ()
       [['reset', join(tmp, 'nope.db')], 1, /database does not exist: .*nope\.db/],
       [['status', '-config', config, join(tmp, 'nope.db')], 1, /database not found in config/],
       [['restore', '-config', config, join(tmp, 'nope.db')], 1, /database not found in config/],
+      [['replicate', '-config', join(tmp, 'missing.yml')], 1, /missing\.yml: config file not found/],
     ];
     for (const [args, code, re] of cases) {
       const r = cli(args);
@@ -145,6 +146,10 @@ describe('config-driven commands: databases, ltx, status, reset (built bin)', ()
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
       assert.match(r.stderr, re);
     }
+    // No DB_PATH and no configuration file anywhere: what to give instead.
+    const none = cli(['replicate'], { TIDEMARK_CONFIG: join(tmp, 'absent.yml') });
+    assert.equal(none.code, 2, none.stderr);
+    assert.match(none.stderr, /^tidemark: nothing to replicate: give DB_PATH and REPLICA_URL, or a configuration file with -config PATH \(.*absent\.yml: config file not found\)\n$/);
     writeFileSync(join(tmp, 'bad.yml'), 'dbs:\n  - path: /x.db\n    replica:\n      url: file:///r\n      sync-interval: 5x\n');
     const bad = cli(['databases', '-config', join(tmp, 'bad.yml')]);
     assert.equal(bad.code, 1);
