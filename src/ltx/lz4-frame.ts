@@ -218,6 +218,8 @@ export function scanPageFrame(buf: Uint8Array, pos: number, end: number, size: n
     const field = readU32le(buf, p);
     p += BLOCK_SIZE_FIELD;
     if (field === FRAME_END_MARK) break;
+    // A block after the page is already full: malformed, which the full parser reports.
+    if (budget <= 0) return NOT_SIMPLE;
     const len = field & ~BLOCK_UNCOMPRESSED;
     const stored = (field & BLOCK_UNCOMPRESSED) !== 0;
     if (len === 0 || len > blockMax || (stored ? len > budget : len > lz4BlockBound(budget))) return NOT_SIMPLE;
