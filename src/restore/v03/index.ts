@@ -14,5 +14,5 @@ export { writeV03Image, type V03Image, type V03RestoreSummary } from './write-im
 export { SegmentPrefetcher, V03_PREFETCH_BYTES } from './segment-prefetch.js';
 export { V03_APPLY_WRITE_BYTES } from './wal-index.js';
 export { decodeLz4Frames, LZ4_FRAME_MAGIC } from './lz4-frame-stream.js';
-export { Xxh32Stream } from './xxh32-stream.js';
+export { Xxh32Stream } from '../../ltx/xxh32.js';
 export { V03RestoreError, V03CorruptObjectError, V03SegmentGapError, V03NoSnapshotError } from './errors.js';

@@ -16,7 +16,7 @@ import { BufferedReader } from '../../ltx/byte-source.js';
 import { Lz4FormatError, lz4DecompressBlock } from '../../ltx/lz4-block.js';
 import { xxh32 } from '../../ltx/xxh32.js';
 import { V03CorruptObjectError } from './errors.js';
-import { Xxh32Stream } from './xxh32-stream.js';
+import { Xxh32Stream } from '../../ltx/xxh32.js';
 
 export const LZ4_FRAME_MAGIC = 0x184d2204;
 /** The pre-frame "legacy" format (`lz4 -l`), which Litestream never wrote. */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { decodeLz4Frames } from '../../../src/restore/v03/lz4-frame-stream.js';
 import { V03CorruptObjectError } from '../../../src/restore/v03/errors.js';
-import { Xxh32Stream } from '../../../src/restore/v03/xxh32-stream.js';
+import { Xxh32Stream } from '../../../src/ltx/xxh32.js';
 import { xxh32 } from '../../../src/ltx/xxh32.js';
 import { chunked, collect, lz4Cli, V03_FIXTURE_GENERATION, V03_FIXTURE_REPLICA } from './helpers.js';
 import { listFiles } from './helpers.js';
