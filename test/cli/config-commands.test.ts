@@ -3,27 +3,13 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const BIN = join(ROOT, 'dist', 'cli', 'main.js');
+import { BIN, makeDb } from './helpers.js';
 
 function cli(args: string[], env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, TIDEMARK_CONFIG: '', LITESTREAM_CONFIG: '', ...env } });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-function makeDb(path: string, rows: number): void {
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.exec('CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)');
-  const ins = db.prepare('INSERT INTO t (v) VALUES (?)');
-  db.transaction(() => {
-    for (let i = 0; i < rows; i++) ins.run(`value ${i}`);
-  })();
-  db.close();
 }
 
 describe('config-driven commands: databases, ltx, status, reset (built bin)', () => {

@@ -3,23 +3,8 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const BIN = join(ROOT, 'dist', 'cli', 'main.js');
-
-function makeDb(path: string, rows: number): void {
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.exec('CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)');
-  const ins = db.prepare('INSERT INTO t (v) VALUES (?)');
-  db.transaction(() => {
-    for (let i = 0; i < rows; i++) ins.run(`value ${i}`);
-  })();
-  db.close();
-}
+import { join } from 'node:path';
+import { BIN, makeDb } from './helpers.js';
 
 function l0(replica: string): string[] {
   const d = join(replica, 'ltx', '0');

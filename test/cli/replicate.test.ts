@@ -3,29 +3,14 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
+import { join } from 'node:path';
 import { decodeLtx } from '../../src/ltx/decoder.js';
 import { formatFilename } from '../../src/ltx/file-name.js';
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const BIN = join(ROOT, 'dist', 'cli', 'main.js');
+import { BIN, makeDb } from './helpers.js';
 
 function cli(...args: string[]): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-function makeDb(path: string, rows: number): void {
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.exec('CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)');
-  const ins = db.prepare('INSERT INTO t (v) VALUES (?)');
-  db.transaction(() => {
-    for (let i = 0; i < rows; i++) ins.run(`value ${i}`);
-  })();
-  db.close();
 }
 
 function replicaFiles(replica: string): string[] {
