@@ -4,12 +4,11 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { LtxEncoder } from '../../src/ltx/encoder.js';
 import { makeHeader } from '../../src/ltx/header.js';
 import { restore } from '../../src/restore/restore.js';
 import { ltxFilePath, type FileReplicaClient } from '../../src/storage/file-replica-client.js';
+import { measurePeakGrowth } from '../helpers/memory.js';
 import { pattern } from '../helpers/testdata.js';
 import { encodeLtx, makeReplica, makeTempDir, putLtx, T0 } from './replica-fixtures.js';
 
@@ -19,15 +18,6 @@ const PAGES = 25_600;
 const DB_SIZE = PAGES * PAGE_SIZE;
 const L0_FILES = 3;
 const SAMPLE_INTERVAL_MS = 10;
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-
-/** JS heap plus the ArrayBuffers behind every Uint8Array (page data lives there, not on the heap). */
-function usedMemory(): number {
-  const m = process.memoryUsage();
-  return m.heapUsed + m.arrayBuffers;
-}
 
 /** Page content of the final database: the snapshot's pattern, overwritten by each L0 file on its pages. */
 function finalPage(pgno: number): Uint8Array {
@@ -80,25 +70,10 @@ describe('restore memory', () => {
 
   it(`restores a ${DB_SIZE / 2 ** 20} MiB database with memory growth far below its size`, async () => {
     const outputPath = join(dir, 'restored.db');
-    gc();
-    const baseline = usedMemory();
-    let peak = baseline;
-    // Collecting before each sample measures what the restore keeps alive, not garbage V8 has yet to collect.
-    const timer = setInterval(() => {
-      gc();
-      peak = Math.max(peak, usedMemory());
-    }, SAMPLE_INTERVAL_MS);
-    let r;
-    try {
-      r = await restore({ client, outputPath });
-    } finally {
-      clearInterval(timer);
-    }
-    peak = Math.max(peak, usedMemory());
+    const { result: r, growth } = await measurePeakGrowth(() => restore({ client, outputPath }), SAMPLE_INTERVAL_MS);
     assert.equal(r.bytes, DB_SIZE);
     assert.equal(r.files, 1 + L0_FILES);
 
-    const growth = peak - baseline;
     assert.ok(growth < DB_SIZE / 5, `memory grew by ${(growth / 2 ** 20).toFixed(1)} MiB restoring ${DB_SIZE / 2 ** 20} MiB`);
 
     const expected = createHash('sha256');

@@ -5,10 +5,9 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { restore } from '../../../src/restore/restore.js';
 import { FileReplicaClient } from '../../../src/storage/file-replica-client.js';
+import { measurePeakGrowth } from '../../helpers/memory.js';
 import { pattern } from '../../helpers/testdata.js';
 import { buildWal, type FrameSpec } from '../../sqlite/helpers.js';
 import { makeTempDir } from '../replica-fixtures.js';
@@ -21,14 +20,6 @@ const DB_SIZE = PAGES * PAGE_SIZE;
 const WAL_STRIDE = 1000;
 const GEN = '0123456789abcdef';
 const SAMPLE_INTERVAL_MS = 10;
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-
-function usedMemory(): number {
-  const m = process.memoryUsage();
-  return m.heapUsed + m.arrayBuffers;
-}
 
 /** Page 1 carries a SQLite header naming the page size; the rest is the test pattern. */
 function snapshotPage(pgno: number): Uint8Array {
@@ -77,23 +68,9 @@ describe('v0.3 restore memory', () => {
 
   it(`restores a ${DB_SIZE / 2 ** 20} MiB snapshot and its WAL with memory growth far below its size`, async () => {
     const outputPath = join(dir, 'restored.db');
-    gc();
-    const baseline = usedMemory();
-    let peak = baseline;
-    const timer = setInterval(() => {
-      gc();
-      peak = Math.max(peak, usedMemory());
-    }, SAMPLE_INTERVAL_MS);
-    let r;
-    try {
-      r = await restore({ client: new FileReplicaClient(replica), outputPath });
-    } finally {
-      clearInterval(timer);
-    }
-    peak = Math.max(peak, usedMemory());
+    const { result: r, growth } = await measurePeakGrowth(() => restore({ client: new FileReplicaClient(replica), outputPath }), SAMPLE_INTERVAL_MS);
     assert.equal(r.format, 'v0.3');
     assert.equal(r.bytes, DB_SIZE);
-    const growth = peak - baseline;
     assert.ok(growth < DB_SIZE / 4, `memory grew by ${(growth / 2 ** 20).toFixed(1)} MiB restoring ${DB_SIZE / 2 ** 20} MiB`);
 
     const expected = createHash('sha256');
