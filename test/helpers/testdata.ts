@@ -2,9 +2,12 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The shared reference material sits beside the project checkout. */
-export const SHARED = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'shared');
-export const LTX_TESTDATA = join(SHARED, 'testdata', 'ltx');
+/**
+ * The checked-in files written by the reference implementations (testdata/README.md), kept in the
+ * repository so that a fresh clone runs every test with nothing beside it.
+ */
+export const TESTDATA = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'testdata');
+export const LTX_TESTDATA = join(TESTDATA, 'ltx');
 
 export interface ManifestPage {
   pgno: number;

@@ -3,10 +3,10 @@ import { cp, mkdtemp, readdir, rm, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SHARED } from '../../helpers/testdata.js';
+import { TESTDATA } from '../../helpers/testdata.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-export const V03_TESTDATA = join(SHARED, 'testdata', 'litestream-v0.3');
+export const V03_TESTDATA = join(TESTDATA, 'litestream-v0.3');
 export const V03_FIXTURE_REPLICA = join(V03_TESTDATA, 'replica');
 export const V03_EXPECTED_DB = join(V03_TESTDATA, 'expected_restored.db');
 export const V03_FIXTURE_GENERATION = '0000000000000000';
@@ -22,7 +22,7 @@ export async function withTempDir<T>(prefix: string, fn: (dir: string) => Promis
   }
 }
 
-/** A writable copy of the golden v0.3 replica (the shared one is read-only), mtimes preserved. */
+/** A writable copy of the golden v0.3 replica, mtimes preserved, so tests never alter the checked-in one (which may be read-only). */
 export async function copyFixtureReplica(dir: string, name = 'replica'): Promise<string> {
   const dst = join(dir, name);
   await cp(V03_FIXTURE_REPLICA, dst, { recursive: true, preserveTimestamps: true });
