@@ -2,17 +2,24 @@ import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { CompactionLevels, enforceSnapshotRetention } from '../compaction/index.js';
 import { ConfigNotFoundError, resolveDatabases, type ResolvedDatabase, type TidemarkConfig } from '../config/index.js';
-import { UsageError } from '../errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TidemarkError, UsageError } from '../errors.js';
 import { formatTxid } from '../ltx/file-name.js';
 import type { Logger } from '../logger.js';
-import { DEFAULT_SYNC_INTERVAL_MS } from '../replication/index.js';
+import { DEFAULT_SYNC_INTERVAL_MS, type DbReplicator } from '../replication/index.js';
 import { DirWatcher } from '../store/dir-watcher.js';
 import { Store, type StoreCompactionOptions, type StoreDatabase } from '../store/store.js';
 import { redactUrl } from '../storage/errors.js';
+import { isPermanentError } from '../storage/permanent-error.js';
 import { createReplicaClient } from '../storage/replica-url.js';
 import { addConfigOptions, loadCliConfig, type ConfigFlags } from './cli-config.js';
 import { cliLogger } from './cli-logger.js';
 import { parseDuration } from './duration.js';
+
+/** `replicate -once` could not bring a database's replica up to date. */
+export class OnceFailedError extends TidemarkError {
+  override name = 'OnceFailedError';
+}
 
 /** How long a shutdown waits for the final sync to reach the replica (a second signal cuts it short). */
 export const SHUTDOWN_TIMEOUT_MS = 30_000;
@@ -129,7 +136,7 @@ async function planFromConfig(flags: ReplicateFlags): Promise<Plan> {
       snapshotRetentionMs: config.snapshot.retentionMs,
       l0RetentionMs: config.l0RetentionMs,
       l0RetentionCheckIntervalMs: config.l0RetentionCheckIntervalMs,
-      validationIntervalMs: config.validation.intervalMs ?? 0,
+      ...(config.validation.intervalMs === undefined ? {} : { validationIntervalMs: config.validation.intervalMs }),
       deleteRemote: config.retention.enabled,
       verify: config.verifyCompaction,
     },
@@ -152,9 +159,23 @@ function storeDatabase(db: ResolvedDatabase): StoreDatabase {
       minCheckpointPageN: e.minCheckpointPageN,
       truncatePageN: e.truncatePageN,
       checkpointIntervalMs: e.checkpointIntervalMs,
+      ...(db.replica.validationIntervalMs === undefined ? {} : { validationIntervalMs: db.replica.validationIntervalMs }),
     },
   };
 }
+
+/**
+ * How long `replicate -once` keeps retrying a database that keeps failing
+ * for a reason that may pass (a full disk, a network error) before it exits
+ * non-zero; an upload that makes progress is never cut short. A failure
+ * that cannot pass (a read-only or unwritable replica, access denied) ends
+ * it at once.
+ */
+export const ONCE_FAILING_TIMEOUT_MS = 60_000;
+/** Pause between attempts of `-once` after a failure that may pass. */
+const ONCE_RETRY_DELAY_MS = 1000;
+/** How often `-once` looks at whether the upload is still failing. */
+const ONCE_WATCH_INTERVAL_MS = 250;
 
 /** `-once`: one sync and upload per database, then the snapshot and retention asked for, then exit. */
 async function runOnce(plan: Plan, flags: ReplicateFlags, logger: Logger): Promise<void> {
@@ -162,11 +183,16 @@ async function runOnce(plan: Plan, flags: ReplicateFlags, logger: Logger): Promi
   for (const entry of plan.watchers) {
     for (const db of await resolveDatabases({ ...plan.config!, dbs: [entry] })) dbs.push(storeDatabase(db));
   }
-  const store = await Store.open(dbs, { logger, compaction: false });
+  // -once checks nothing in the background: validation belongs to the daemon.
+  const store = await Store.open(
+    dbs.map((d) => ({ ...d, replicator: { ...d.replicator, validationIntervalMs: 0 } })),
+    { logger, compaction: false },
+  );
+  let failed = false;
   try {
     for (const db of dbs) {
       const r = store.replicator(db.path)!;
-      const txid = await r.syncAndWait();
+      const txid = await syncOnce(db.path, r);
       logger.info('synced', { db: db.path, replica: db.replicaName, txid: formatTxid(txid) });
       if (flags.forceSnapshot) {
         const snap = await r.snapshot();
@@ -186,8 +212,61 @@ async function runOnce(plan: Plan, flags: ReplicateFlags, logger: Logger): Promi
         });
       }
     }
+  } catch (err) {
+    failed = true;
+    throw err;
   } finally {
-    await store.close();
+    // After a failure the replica is not waited for again: closing must not undo the bound.
+    await store.close(failed ? { timeoutMs: 0 } : {}).catch((err: unknown) => {
+      if (!failed) throw err;
+    });
+  }
+}
+
+/**
+ * One database's sync and upload for -once: failures that may pass are
+ * retried until they have lasted ONCE_FAILING_TIMEOUT_MS, others end it.
+ */
+async function syncOnce(path: string, r: DbReplicator): Promise<bigint> {
+  let failingSince: number | undefined;
+  for (;;) {
+    try {
+      await r.sync();
+      const txid = r.status().localTxid;
+      await waitUploaded(r, txid);
+      return txid;
+    } catch (err) {
+      if (err instanceof OnceFailedError) throw err;
+      const message = (err as Error).message;
+      if (isPermanentError(err)) throw new OnceFailedError(`${path}: ${message}`, { cause: err });
+      failingSince ??= Date.now();
+      if (Date.now() - failingSince >= ONCE_FAILING_TIMEOUT_MS) {
+        throw new OnceFailedError(`${path}: still failing after ${ONCE_FAILING_TIMEOUT_MS / 1000} s: ${message}`, { cause: err });
+      }
+      await sleep(ONCE_RETRY_DELAY_MS);
+    }
+  }
+}
+
+/** Waits for the replica to hold `txid`, giving up once uploads have failed without a break for ONCE_FAILING_TIMEOUT_MS. */
+async function waitUploaded(r: DbReplicator, txid: bigint): Promise<void> {
+  const ac = new AbortController();
+  let failingSince: number | undefined;
+  const watch = setInterval(() => {
+    const err = r.status().lastError;
+    if (err === undefined) {
+      failingSince = undefined;
+      return;
+    }
+    failingSince ??= Date.now();
+    if (Date.now() - failingSince >= ONCE_FAILING_TIMEOUT_MS) {
+      ac.abort(new OnceFailedError(`${r.dbPath}: the replica upload has failed for ${ONCE_FAILING_TIMEOUT_MS / 1000} s: ${err.message}`, { cause: err }));
+    }
+  }, ONCE_WATCH_INTERVAL_MS);
+  try {
+    await r.waitForReplication(txid, { signal: ac.signal, failOnPermanentError: true });
+  } finally {
+    clearInterval(watch);
   }
 }
 

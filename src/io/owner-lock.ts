@@ -26,9 +26,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { link, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { TidemarkError } from '../errors.js';
 import { closeFd, fsync, fsyncDir, isErrno, openFd, writeAll } from './durable-fs.js';
 
@@ -137,6 +137,7 @@ export class OwnerLock {
     private readonly namespace: string,
     private readonly key: string,
     private readonly token: string,
+    private readonly content: string,
   ) {}
 
   /** Takes the lock or throws the error `options.lockedError` builds. */
@@ -176,7 +177,7 @@ export class OwnerLock {
         if (await createExclusive(dir, fileName, lockPath, content)) {
           await fsyncDir(dir);
           await removeDeadCandidates(dir, fileName);
-          return new OwnerLock(lockPath, dir, namespace, key, owner.token);
+          return new OwnerLock(lockPath, dir, namespace, key, owner.token, content);
         }
         const holder = await readOwner(lockPath);
         if (holder === 'gone') continue;
@@ -198,6 +199,22 @@ export class OwnerLock {
       reg.delete(key);
       throw err;
     }
+  }
+
+  /**
+   * Makes sure the lock file is still ours: `held` when it is, `restored`
+   * when it had gone (its directory removed, say) and was written again,
+   * `lost` when another owner's file is there now.
+   */
+  async refresh(): Promise<'held' | 'restored' | 'lost'> {
+    if (this.released) return 'lost';
+    const current = await readOwner(this.path);
+    if (typeof current === 'object') return current.token === this.token ? 'held' : 'lost';
+    if (current === 'unreadable') return 'lost';
+    await mkdir(this.dir, { recursive: true });
+    if (!(await createExclusive(this.dir, basename(this.path), this.path, this.content))) return 'lost';
+    await fsyncDir(this.dir);
+    return 'restored';
   }
 
   /** Removes the lock file if it is still ours and frees the registry key. Idempotent. */

@@ -1,12 +1,16 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { isErrno } from '../io/durable-fs.js';
 import { RetryReporter, silentLogger, type Logger } from '../logger.js';
-import type { LtxHeader } from '../ltx/header.js';
-import { SQLITE_HEADER_SIZE, sqlitePageSize } from '../sqlite/database-file.js';
-import { WAL_HEADER_SIZE } from '../sqlite/wal-header.js';
+import { DatabaseChecksum, pageChecksum } from '../ltx/checksum.js';
+import { formatTxid } from '../ltx/file-name.js';
+import { lockPgno } from '../ltx/constants.js';
+import { readWalFrame } from '../sqlite/wal-reader.js';
+import { sameSalts, walFrameSize, WAL_HEADER_SIZE } from '../sqlite/wal-header.js';
+import type { WalPageMap } from '../sqlite/wal-page-map.js';
 import type { LtxFileInfo, ReplicaClient } from '../storage/replica-client.js';
+import { open } from 'node:fs/promises';
 import { AsyncMutex } from './async-mutex.js';
 import { Backoff } from './backoff.js';
 import {
@@ -16,23 +20,31 @@ import {
   DEFAULT_TRUNCATE_PAGE_N,
   type CheckpointPolicy,
 } from './checkpointer.js';
+import { DatabaseFile } from './database-file.js';
+import { DatabaseState } from './database-state.js';
+import type { DatabaseModel } from './db-model.js';
 import {
   DatabaseNotReadyError,
   DatabaseSetupError,
-  LocalStateError,
+  PublishGuardError,
   ReplicationTimeoutError,
   ReplicatorClosedError,
+  WalChangedError,
 } from './errors.js';
-import { writeL0 } from './l0-writer.js';
+import { writeL0, type L0Content } from './l0-writer.js';
 import { defaultMetaDir, LocalMeta } from './local-meta.js';
+import { recoverModel } from './model-recovery.js';
+import { checkReplica, fingerprint } from './replica-check.js';
+import { saveModel, modelPath } from './model-file.js';
+import { ReplicatorLock } from './replicator-lock.js';
 import { writeSnapshot } from './snapshot.js';
-import { SqliteSession, type CheckpointMode } from './sqlite-session.js';
-import { decideSync, type LastL0, type SyncDecision } from './sync-decision.js';
+import { SqliteSession } from './sqlite-session.js';
 import { replicaMaxTxid, Uploader } from './uploader.js';
+import { NO_WAL_POSITION, positionAfter, readWalAfter, type WalPosition, type WalRead } from './wal-follower.js';
 
 /** How often the background loop syncs. */
 export const DEFAULT_SYNC_INTERVAL_MS = 1000;
-/** How long the replicator waits for SQLite locks (read transaction, write lock, TRUNCATE). */
+/** How long the replicator waits for SQLite locks (starting a read transaction, the TRUNCATE backstop). */
 export const DEFAULT_BUSY_TIMEOUT_MS = 1000;
 /** Upper bound of the background sync loop's retry delay after errors. */
 export const DEFAULT_SYNC_BACKOFF_MAX_MS = 60_000;
@@ -40,6 +52,18 @@ export const DEFAULT_SYNC_BACKOFF_MAX_MS = 60_000;
 export const DEFAULT_WATCH_DEBOUNCE_MS = 20;
 /** How long `close()` waits for the final upload. */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
+/** The model is saved at most this often (and on close); a restart brings it forward through the local L0 files. */
+export const MODEL_SAVE_INTERVAL_MS = 10_000;
+/** Database checksums of this many recent TXIDs are kept, so a snapshot can be checked against the TXID it stands for. */
+const CHECKSUM_HISTORY = 64;
+/** A reconcile that meets a WAL restart under it tries again this many times. */
+const RECONCILE_ATTEMPTS = 5;
+/**
+ * How often the replica and the database are checked against the model by
+ * default. Each check lists the replica's levels (an idle database makes no
+ * other request); see verify().
+ */
+export const DEFAULT_VALIDATION_INTERVAL_MS = 5 * 60_000;
 
 export interface DbReplicatorOptions {
   readonly dbPath: string;
@@ -65,6 +89,29 @@ export interface DbReplicatorOptions {
   readonly localL0RetentionMs?: number;
   /** Told of the replica's newest L0 file after each upload and each listing of the replica's L0. */
   readonly onL0File?: (info: LtxFileInfo) => void;
+  /** Check the replica and the database this often (verify()); 0 never. Default DEFAULT_VALIDATION_INTERVAL_MS. */
+  readonly validationIntervalMs?: number;
+  /** Told when the replicator has healed the replica (a snapshot after files went missing), so caches of its listing can be dropped. */
+  readonly onHeal?: (snapshot: LtxFileInfo) => void;
+}
+
+/** What the last check of the replica and the database found. */
+export interface ValidationStatus {
+  readonly at: Date;
+  /** The TXID checked against. */
+  readonly txid: bigint;
+  readonly ok: boolean;
+  /** One line per divergence found; empty when all is well. */
+  readonly problems: readonly string[];
+  /** The TXID the replica restores to. */
+  readonly restorableTxid: bigint;
+  /** Whether the database itself was read and compared with the model this time (it is skipped while nothing changed). */
+  readonly databaseChecked: boolean;
+  /** Replica files read back and verified this time; more are left for later checks when the budget ran out. */
+  readonly filesVerified: number;
+  readonly filesPending: number;
+  /** Set once a divergence has been healed: the snapshot or L0 file that made the replica right again. */
+  readonly healedBy?: string;
 }
 
 export interface ReplicationStatus {
@@ -72,29 +119,39 @@ export interface ReplicationStatus {
   readonly localTxid: bigint;
   /** TXID the replica is known to hold. */
   readonly replicatedTxid: bigint;
-  /** Logical WAL size: the end of the WAL range synced last. */
+  /** Logical WAL size: the end of the WAL range copied last. */
   readonly walSize: number;
   readonly lastSyncAt: Date | undefined;
   readonly lastError: Error | undefined;
+  /** The database checksum at localTxid, as the replica restores it (undefined before the first file). */
+  readonly checksum: bigint | undefined;
+  /** The last check of the replica and the database (undefined before the first). */
+  readonly validation: ValidationStatus | undefined;
 }
 
 export interface WaitOptions {
   readonly timeoutMs?: number;
   readonly signal?: AbortSignal;
-}
-
-interface Position {
-  readonly txid: bigint;
-  /** Header of L0 file `txid`; null when it is missing or unreadable (the next sync writes a full image). */
-  readonly header: LtxHeader | null;
-  readonly reason: string;
+  /** Reject at once when the replica refuses an upload for good (read-only, access denied), rather than at the timeout. */
+  readonly failOnPermanentError?: boolean;
 }
 
 /**
+ * Whether what the WAL shows can be followed incrementally. `pinned`: the
+ * database has been pinned since the position was copied, so no frame after
+ * it can have been overwritten, and a restart of the WAL is continuous.
+ * Anything else (start-up, a lost pin) means the next sync reconciles: it
+ * compares the whole database with the model and publishes exactly the pages
+ * that differ (or a full image without a model).
+ */
+type Continuity = { readonly kind: 'pinned' } | { readonly kind: 'unknown'; readonly reason: string };
+
+/**
  * Replicates one SQLite database to one replica, Litestream v0.5 style: each
- * sync turns the WAL written since the last one into an L0 LTX file in the
+ * sync turns what was committed since the last one into an L0 LTX file in the
  * local meta directory, and an upload loop copies those files to the replica
- * in TXID order.
+ * in TXID order. How it stays exact through everything applications do to the
+ * WAL is in docs/replication.md.
  */
 export class DbReplicator {
   readonly dbPath: string;
@@ -103,6 +160,8 @@ export class DbReplicator {
   readonly pageSize: number;
   readonly #client: ReplicaClient;
   readonly #session: SqliteSession;
+  readonly #dbFile: DatabaseFile;
+  readonly #lock: ReplicatorLock;
   readonly #uploader: Uploader;
   readonly #policy: CheckpointPolicy;
   readonly #syncIntervalMs: number;
@@ -110,10 +169,17 @@ export class DbReplicator {
   readonly #syncBackoff: Backoff;
   readonly #log: Logger;
   readonly #syncReport: RetryReporter;
-  #pos: Position;
-  #lastSyncedWalOffset = 0;
-  #syncedToWalEnd = false;
-  #trustRestart = true;
+  /** Newest local L0 TXID. */
+  #txid: bigint;
+  #model: DatabaseModel | null;
+  #modelSavedTxid: bigint;
+  #modelSavedAt = 0;
+  readonly #modelSaveIntervalMs: number;
+  readonly #checksums = new Map<bigint, bigint>();
+  #pos: WalPosition = NO_WAL_POSITION;
+  #continuity: Continuity;
+  /** The WAL has been copied at least up to the current pin's mark, so the pin may move on. */
+  #pinCovered = false;
   #syncedSinceCheckpoint = false;
   #behindChecked = false;
   #needsRebaseline = false;
@@ -126,18 +192,36 @@ export class DbReplicator {
   #watcher: FSWatcher | undefined;
   #watchTimer: NodeJS.Timeout | undefined;
   #running = false;
-  /** Snapshots being built from the WAL: while any is, this replicator does not checkpoint. */
-  #snapshotting = 0;
+  readonly #validationIntervalMs: number;
+  readonly #onHeal: ((snapshot: LtxFileInfo) => void) | undefined;
+  #validationTimer: NodeJS.Timeout | undefined;
+  #validation: ValidationStatus | undefined;
+  /** Fingerprints of replica files known to be intact: written here, or read back and verified. */
+  readonly #verified = new Set<string>();
+  /** What the database looked like when it last matched the model: TXID and file stamps. */
+  #lastLocalCheck: string | undefined;
+  #healing: Promise<void> | undefined;
 
-  private constructor(o: DbReplicatorOptions, session: SqliteSession, meta: LocalMeta, pageSize: number, pos: Position) {
+  private constructor(
+    o: DbReplicatorOptions,
+    parts: { session: SqliteSession; dbFile: DatabaseFile; lock: ReplicatorLock; meta: LocalMeta; txid: bigint; model: DatabaseModel | null; why: string },
+  ) {
     this.dbPath = resolve(o.dbPath);
     this.walPath = `${this.dbPath}-wal`;
-    this.meta = meta;
-    this.pageSize = pageSize;
+    this.meta = parts.meta;
+    this.pageSize = parts.session.pageSize;
     this.#client = o.client;
-    this.#session = session;
-    this.#pos = pos;
+    this.#session = parts.session;
+    this.#dbFile = parts.dbFile;
+    this.#lock = parts.lock;
+    this.#txid = parts.txid;
+    this.#model = parts.model;
+    this.#modelSavedTxid = parts.model?.txid ?? 0n;
+    this.#continuity = { kind: 'unknown', reason: parts.why };
     this.#syncIntervalMs = o.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS;
+    this.#validationIntervalMs = o.validationIntervalMs ?? DEFAULT_VALIDATION_INTERVAL_MS;
+    this.#onHeal = o.onHeal;
+    this.#modelSaveIntervalMs = Math.min(MODEL_SAVE_INTERVAL_MS, Math.max(0, o.localL0RetentionMs ?? MODEL_SAVE_INTERVAL_MS));
     this.#syncBackoff = new Backoff(this.#syncIntervalMs, DEFAULT_SYNC_BACKOFF_MAX_MS);
     this.#log = (o.logger ?? silentLogger).with({ db: this.dbPath });
     this.#syncReport = new RetryReporter(this.#log, 'sync');
@@ -148,13 +232,20 @@ export class DbReplicator {
     };
     this.#uploader = new Uploader({
       client: o.client,
-      meta,
-      localTxid: () => this.#pos.txid,
+      meta: parts.meta,
+      localTxid: () => this.#txid,
+      keepFrom: () => this.#modelSavedTxid,
       onLocalFileMissing: () => {
         this.#needsRebaseline = true;
       },
+      onReplicaBehind: (listed, uploaded) => {
+        this.#requestHeal(`the replica's newest L0 TXID is ${formatTxid(listed)}, but ${formatTxid(uploaded)} was uploaded`);
+      },
       logger: this.#log,
-      ...(o.onL0File === undefined ? {} : { onL0File: o.onL0File }),
+      onL0File: (info) => {
+        this.#verified.add(fingerprint(info));
+        o.onL0File?.(info);
+      },
       ...(o.localL0RetentionMs === undefined ? {} : { localL0RetentionMs: o.localL0RetentionMs }),
       ...(o.uploadRetryBaseMs === undefined ? {} : { retryBaseMs: o.uploadRetryBaseMs }),
       ...(o.uploadRetryMaxMs === undefined ? {} : { retryMaxMs: o.uploadRetryMaxMs }),
@@ -163,28 +254,53 @@ export class DbReplicator {
   }
 
   /**
-   * Opens the database for replication: WAL mode, the `_litestream_*` tables,
-   * the long-running read transaction, and the local meta directory. Starts the
-   * upload loop (so files left by an earlier run go out); call `start()` for
-   * periodic syncs.
+   * Opens the database for replication: takes the replicator lock, converts
+   * the database to WAL mode if needed, pins it, and loads the local state.
+   * Starts the upload loop (so files left by an earlier run go out); call
+   * `start()` for periodic syncs. Nothing is written to the database.
    */
   static async open(o: DbReplicatorOptions): Promise<DbReplicator> {
     const dbPath = resolve(o.dbPath);
     if (o.minCheckpointPageN !== undefined && o.minCheckpointPageN <= 0) {
       throw new DatabaseSetupError(`${dbPath}: minCheckpointPageN must be positive, got ${o.minCheckpointPageN}`);
     }
-    await checkIsDatabase(dbPath);
-    const meta = new LocalMeta(o.metaDir ?? defaultMetaDir(dbPath));
-    await meta.removeStaleTemps();
-    const session = await SqliteSession.open(dbPath, o.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
+    const metaDir = o.metaDir ?? defaultMetaDir(dbPath);
+    // The database must be there before a lock (and a meta directory) is made for it.
     try {
-      const pos = await loadPosition(meta);
-      const r = new DbReplicator(o, session, meta, session.pageSize, pos);
+      await stat(dbPath);
+    } catch (err) {
+      throw new DatabaseSetupError(`${dbPath}: cannot open database: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      await mkdir(metaDir, { recursive: true });
+    } catch (err) {
+      throw new DatabaseSetupError(`${dbPath}: cannot create the meta directory ${metaDir}: ${(err as Error).message}`, { cause: err });
+    }
+    // The lock comes first: a second replicator must be refused before it opens (and closes) the database file.
+    const lock = await ReplicatorLock.acquire(dbPath, metaDir);
+    let dbFile: DatabaseFile | undefined;
+    let session: SqliteSession | undefined;
+    try {
+      dbFile = await DatabaseFile.open(dbPath);
+      const meta = new LocalMeta(metaDir);
+      await meta.removeStaleTemps();
+      session = await SqliteSession.open(dbPath, o.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
+      const txid = await meta.maxTxid();
+      let model: DatabaseModel | null = null;
+      let why = 'first sync';
+      if (txid > 0n) {
+        const recovered = await recoverModel(meta, session.pageSize, txid);
+        model = recovered.model;
+        why = recovered.model === null ? `the local model of TXID ${formatTxid(txid)} is unusable: ${recovered.reason}` : 'start-up';
+      }
+      const r = new DbReplicator(o, { session, dbFile, lock, meta, txid, model, why });
       r.#uploader.start();
       r.#uploader.notify();
       return r;
     } catch (err) {
-      session.close();
+      session?.close();
+      await dbFile?.close();
+      await lock.release();
       throw err;
     }
   }
@@ -194,18 +310,19 @@ export class DbReplicator {
     this.#assertOpen();
     if (this.#timer === undefined) this.#schedule(0);
     if (options.watch === true && this.#watcher === undefined) this.#startWatch();
+    if (this.#validationTimer === undefined && this.#validationIntervalMs > 0) this.#scheduleValidation();
   }
 
   /**
-   * Copies what was committed to the WAL since the last sync into the next L0
-   * file (or a full image when continuity cannot be proven), then checkpoints
-   * if the WAL has grown. Resolves true when a file was written.
+   * Copies what was committed since the last sync into the next L0 file,
+   * then checkpoints if the WAL has grown. Resolves true when a file was
+   * written.
    */
   sync(): Promise<boolean> {
     this.#assertOpen();
     return this.#mutex.run(async () => {
       try {
-        const wrote = await this.#syncLocked();
+        const wrote = await this.#syncLocked(true);
         this.#lastError = undefined;
         return wrote;
       } catch (err) {
@@ -218,7 +335,7 @@ export class DbReplicator {
   /** Syncs, then waits until the replica holds everything synced. */
   async syncAndWait(options: WaitOptions = {}): Promise<bigint> {
     await this.sync();
-    const txid = this.#pos.txid;
+    const txid = this.#txid;
     await this.waitForReplication(txid, options);
     return txid;
   }
@@ -226,16 +343,17 @@ export class DbReplicator {
   /** Resolves once the replica holds `txid`; rejects with ReplicationTimeoutError after `timeoutMs`. */
   async waitForReplication(txid: bigint, options: WaitOptions = {}): Promise<void> {
     this.#uploader.notify();
-    const waits: Promise<void>[] = [this.#uploader.waitFor(txid)];
+    const waits: Promise<void>[] = [this.#uploader.waitFor(txid, { failOnPermanentError: options.failOnPermanentError ?? false })];
     let timer: NodeJS.Timeout | undefined;
     if (options.timeoutMs !== undefined) {
       waits.push(
         new Promise((_, reject) => {
           timer = setTimeout(() => {
             const cause = this.#uploader.lastError;
+            const why = cause === undefined ? '' : `: ${cause.message}`;
             reject(
               new ReplicationTimeoutError(
-                `${this.dbPath}: replica did not reach TXID ${txid} within ${options.timeoutMs} ms (at ${this.#uploader.replicatedTxid})`,
+                `${this.dbPath}: replica did not reach TXID ${formatTxid(txid)} within ${options.timeoutMs} ms (it holds ${formatTxid(this.#uploader.replicatedTxid)})${why}`,
                 cause === undefined ? undefined : { cause },
               ),
             );
@@ -262,49 +380,69 @@ export class DbReplicator {
   /**
    * Syncs, then streams a full image of the database at the TXID just synced
    * to the replica as a level-9 snapshot (`1-<txid>`). Syncs go on while it
-   * is written; checkpoints wait for it.
+   * is written; the pin stays where it was, so nothing the image reads can be
+   * checkpointed over. The image is checked against the model before the
+   * upload is allowed to complete.
    */
   async snapshot(): Promise<LtxFileInfo> {
     this.#assertOpen();
     const at = await this.#mutex.run(async () => {
-      await this.#syncLocked();
-      const header = this.#pos.header ?? (this.#pos.txid > 0n ? await this.meta.readHeader(this.#pos.txid) : null);
-      if (header === null) throw new DatabaseNotReadyError(`${this.dbPath}: nothing synced yet to snapshot`);
-      this.#snapshotting++;
-      return { txid: this.#pos.txid, header };
+      await this.#syncLocked(false);
+      // A pin moved past what was copied would let the image see newer pages.
+      if (!this.#pinCovered) await this.#syncLocked(false);
+      if (this.#txid === 0n || this.#model === null) throw new DatabaseNotReadyError(`${this.dbPath}: nothing synced yet to snapshot`);
+      const release = this.#session.hold();
+      return { txid: this.#txid, pos: this.#pos, checksum: this.#model.checksum, release };
     });
     try {
       const info = await writeSnapshot({
         client: this.#client,
-        dbPath: this.dbPath,
+        db: this.#dbFile,
         walPath: this.walPath,
         pageSize: this.pageSize,
         txid: at.txid,
-        walEnd: at.header.walOffset + at.header.walSize,
-        salts: { salt1: at.header.walSalt1, salt2: at.header.walSalt2 },
+        pos: at.pos,
+        expectedChecksum: at.checksum,
       });
-      this.#log.info('snapshot complete', { txid: hex(at.txid), size: info.size });
+      this.#verified.add(fingerprint(info));
+      this.#log.info('snapshot complete', { txid: formatTxid(at.txid), size: info.size });
       return info;
+    } catch (err) {
+      if (err instanceof PublishGuardError) {
+        this.#log.error('snapshot withheld: the database does not match what the replica holds; the pages that differ are published next', {
+          txid: formatTxid(at.txid),
+          error: err.message,
+        });
+        this.#continuity = { kind: 'unknown', reason: err.message };
+      }
+      throw err;
     } finally {
-      this.#snapshotting--;
+      at.release();
     }
   }
 
   status(): ReplicationStatus {
     return {
-      localTxid: this.#pos.txid,
+      localTxid: this.#txid,
       replicatedTxid: this.#uploader.replicatedTxid,
-      walSize: this.#lastSyncedWalOffset,
+      walSize: this.#pos.salts === null ? 0 : this.#pos.offset,
       lastSyncAt: this.#lastSyncAt,
       lastError: this.#lastError ?? this.#uploader.lastError,
+      checksum: this.#model?.checksum,
+      validation: this.#validation,
     };
+  }
+
+  /** The database checksum the replica restores to at `txid`, for recent TXIDs. */
+  checksumAt(txid: bigint): bigint | undefined {
+    return this.#checksums.get(txid);
   }
 
   /**
    * Stops the loops, makes a final sync and waits (up to `timeoutMs`) for it
-   * to reach the replica, then releases the read transaction and closes the
-   * connections. A final sync or upload that fails is recorded in the error
-   * thrown, after everything has been released.
+   * to reach the replica, then saves the model, releases the pin and closes
+   * the connections and the lock. A final sync or upload that fails is
+   * recorded in the error thrown, after everything has been released.
    */
   async close(options: { timeoutMs?: number; finalSync?: boolean } = {}): Promise<void> {
     if (this.#closed) return;
@@ -313,14 +451,18 @@ export class DbReplicator {
     try {
       // A database that is gone (deleted from a watched directory) has nothing left to sync.
       if (options.finalSync !== false) await this.sync();
-      await this.waitForReplication(this.#pos.txid, { timeoutMs: options.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS });
+      await this.waitForReplication(this.#txid, { timeoutMs: options.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS });
     } catch (err) {
       failure = err;
     }
     this.#closed = true;
+    await this.#healing?.catch(() => undefined);
     await this.#mutex.run(async () => {
       await this.#uploader.stop();
+      await this.#saveModel(true).catch((err: unknown) => this.#log.warn('saving the model failed', { error: (err as Error).message }));
       this.#session.close();
+      await this.#dbFile.close();
+      await this.#lock.release();
     });
     if (failure !== undefined) throw failure;
   }
@@ -331,9 +473,8 @@ export class DbReplicator {
 
   // --- sync ---------------------------------------------------------------
 
-  async #syncLocked(): Promise<boolean> {
+  async #syncLocked(allowCheckpoint: boolean): Promise<boolean> {
     this.#assertOpen();
-    await this.#ensureWalExists();
     if (!this.#behindChecked) {
       await this.#checkBehindReplica();
       this.#behindChecked = true;
@@ -341,84 +482,219 @@ export class DbReplicator {
     if (this.#needsRebaseline) await this.#rebaseline('a local L0 file was lost before upload');
 
     const walStamp = await this.#walStamp();
-    let wrote = false;
-    let orig = this.#lastSyncedWalOffset;
-    let next = orig;
-    if (walStamp === undefined || walStamp !== this.#idleStamp || this.#pos.header === null) {
-      const r = await this.#verifyAndSync();
-      orig = r.orig;
-      next = r.next;
-      wrote = r.wrote;
-      this.#idleStamp = wrote ? undefined : walStamp;
+    if (this.#continuity.kind === 'pinned' && walStamp !== undefined && walStamp === this.#idleStamp) {
+      this.#lastSyncAt = new Date();
+      return false;
     }
+    const prevOffset = this.#pos.offset;
+    // Hand the pin over only once the WAL was copied up to where the current pin stands.
+    if (this.#pinCovered && !this.#session.held) {
+      await this.#session.advance();
+      this.#pinCovered = false;
+    } else if (!this.#session.pinned) {
+      await this.#session.advance();
+      this.#pinCovered = false;
+      this.#continuity = { kind: 'unknown', reason: 'the database was not pinned' };
+    }
+
+    let wrote: boolean;
+    if (this.#continuity.kind !== 'pinned') wrote = await this.#reconcile(this.#continuity.reason);
+    else wrote = await this.#follow();
+    this.#idleStamp = wrote ? undefined : walStamp;
     if (wrote) {
       this.#syncedSinceCheckpoint = true;
       this.#uploader.notify();
     }
-    await this.#checkpointIfNeeded(orig, next);
+    if (allowCheckpoint) await this.#checkpointIfNeeded(prevOffset);
+    await this.#saveModel(false).catch((err: unknown) => this.#log.warn('saving the model failed', { error: (err as Error).message }));
     this.#lastSyncAt = new Date();
     return wrote;
   }
 
-  async #verifyAndSync(): Promise<{ orig: number; next: number; wrote: boolean }> {
-    // The logical end of what was synced, not the file size, which may hold stale frames (#997).
-    const orig = this.#lastSyncedWalOffset === 0 ? await fileSize(this.walPath) : this.#lastSyncedWalOffset;
-    const decision = await this.#decide();
-    const txid = this.#pos.txid + 1n;
-    if (decision.snapshot && this.#pos.txid > 0n) this.#log.info('writing a full database image', { txid: hex(txid), reason: decision.reason });
-    const written = await writeL0({
-      meta: this.meta,
-      dbPath: this.dbPath,
-      walPath: this.walPath,
-      pageSize: this.pageSize,
-      txid,
-      decision,
-    });
-    if (written === null) return { orig, next: this.#lastSyncedWalOffset || orig, wrote: false };
-    this.#pos = { txid, header: written.header, reason: '' };
-    this.#lastSyncedWalOffset = written.walEnd;
-    this.#syncedToWalEnd = written.walEnd === written.walFileSize;
-    // Anything committed before this read is now either in this file or provably absent.
-    this.#trustRestart = true;
-    return { orig, next: written.walEnd, wrote: true };
+  /** Copies the frames committed after the position; anything that cannot be followed is reconciled. */
+  async #follow(): Promise<boolean> {
+    const read = await readWalAfter(this.walPath, this.#pos);
+    switch (read.kind) {
+      case 'missing':
+        // Impossible while this process holds its lock on the database: something released it.
+        return this.#reconcile('the WAL was deleted while the database was pinned (a lock on the database file was lost)');
+      case 'shrunk':
+        return this.#reconcile(`the WAL is ${read.size} bytes, shorter than the ${this.#pos.offset} bytes already copied from it`);
+      case 'empty':
+        // Emptied by a TRUNCATE checkpoint: possible only once every frame had been copied.
+        this.#pinCovered = true;
+        return false;
+      case 'frames':
+        break;
+    }
+    if (read.map.maxOffset === read.map.offset) {
+      this.#pos = positionAfter(this.#pos, read);
+      this.#pinCovered = true;
+      return false;
+    }
+    try {
+      await this.#publishFrames(read);
+    } catch (err) {
+      if (err instanceof PublishGuardError) {
+        this.#log.warn('an L0 file failed its check before publishing; writing the pages that changed from the database instead', { error: err.message });
+        return this.#reconcile(err.message);
+      }
+      // Frames do not change under a pin; if they did, the pin was not what it seemed.
+      if (err instanceof WalChangedError) return this.#reconcile(err.message);
+      throw err;
+    }
+    this.#pinCovered = true;
+    return true;
   }
 
-  async #decide(): Promise<SyncDecision> {
-    let last: LastL0 | null = null;
-    let reason = this.#pos.reason;
-    if (this.#pos.txid > 0n) {
-      let header = this.#pos.header;
-      // The cached header is only as good as the file behind it, which may have been deleted since.
-      if (header !== null && (await fileSize(this.meta.pathOf(this.#pos.txid))) === 0) header = null;
-      if (header === null && reason === '') {
-        try {
-          header = await this.meta.readHeader(this.#pos.txid);
-        } catch (err) {
-          if (!(err instanceof LocalStateError)) throw err;
-          reason = err.message;
-        }
-      }
-      if (header === null && reason === '') {
-        // The meta directory was removed under us: start again from what the replica holds.
-        await this.#rebaseline(`local L0 file ${this.meta.pathOf(this.#pos.txid)} is missing`);
-        reason = this.#pos.reason;
-      } else if (header !== null) {
-        last = { header, path: this.meta.pathOf(this.#pos.txid) };
+  /** Publishes the committed frames of a WAL read as the next L0 file. */
+  async #publishFrames(read: WalRead & { kind: 'frames' }): Promise<void> {
+    const model = this.#model!;
+    const map = read.map;
+    const next = positionAfter(this.#pos, read);
+    const lock = lockPgno(this.pageSize);
+    // A file that grows the database must carry every new page; the WAL does not always hold them (freed pages).
+    const fill: number[] = [];
+    for (let p = model.commit + 1; p <= map.commit; p++) if (p !== lock && !map.pages.has(p)) fill.push(p);
+    const pgnos = [...map.pages.keys(), ...fill].sort((a, b) => a - b);
+    const txid = this.#txid + 1n;
+    const wal = await open(this.walPath, 'r');
+    let state: DatabaseState | undefined;
+    try {
+      if (fill.length > 0) state = await DatabaseState.open(this.#dbFile, this.walPath, this.pageSize, next);
+      const content: L0Content = {
+        txid,
+        pageSize: this.pageSize,
+        commit: map.commit,
+        full: false,
+        walOffset: map.offset,
+        walSize: map.maxOffset - map.offset,
+        salts: { salt1: map.salt1, salt2: map.salt2 },
+        what: `L0 file ${formatTxid(txid)} (WAL ${map.offset}-${map.maxOffset})`,
+        emit: async (write) => {
+          for (const pgno of pgnos) {
+            const offset = map.pages.get(pgno);
+            if (offset === undefined) await write(pgno, await state!.page(pgno));
+            else await write(pgno, await walFramePage(wal, this.walPath, map, pgno, offset));
+          }
+        },
+      };
+      await this.#publish(content, next);
+    } finally {
+      await wal.close();
+      await state?.close();
+    }
+  }
+
+  /**
+   * Compares the whole database, as of the WAL's current end, with the model
+   * and publishes exactly the pages that differ; with no model, a full
+   * image. From then on the WAL is followed incrementally again.
+   */
+  async #reconcile(reason: string): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#reconcileOnce(reason);
+      } catch (err) {
+        if (!(err instanceof WalChangedError) || attempt >= RECONCILE_ATTEMPTS) throw err;
+        // A WAL restart under a read-mark-0 pin: move the pin and read again.
+        await this.#session.advance();
       }
     }
-    return decideSync({
-      walPath: this.walPath,
-      pageSize: this.pageSize,
-      last,
-      noStateReason: reason === '' ? 'first sync' : reason,
-      syncedToWalEnd: this.#syncedToWalEnd,
-      trustRestart: this.#trustRestart,
-    });
   }
 
-  /** A WAL shorter than its header has no salts to continue from; a committed write gives it one. */
-  async #ensureWalExists(): Promise<void> {
-    if ((await fileSize(this.walPath)) < WAL_HEADER_SIZE) await this.#session.bumpSeq();
+  async #reconcileOnce(reason: string): Promise<boolean> {
+    const read = await readWalAfter(this.walPath, NO_WAL_POSITION);
+    const pos = read.kind === 'frames' ? positionAfter(NO_WAL_POSITION, read) : NO_WAL_POSITION;
+    const state = await DatabaseState.open(this.#dbFile, this.walPath, this.pageSize, pos);
+    try {
+      const model = this.#model !== null && this.#model.txid === this.#txid ? this.#model : null;
+      const txid = this.#txid + 1n;
+      const salts = pos.salts ?? { salt1: 0, salt2: 0 };
+      const base = {
+        txid,
+        pageSize: this.pageSize,
+        commit: state.commit,
+        walOffset: WAL_HEADER_SIZE,
+        walSize: pos.offset - WAL_HEADER_SIZE,
+        salts,
+      };
+      if (model === null) {
+        if (this.#txid > 0n) this.#log.info('writing a full database image', { txid: formatTxid(txid), reason });
+        await this.#publish(
+          { ...base, full: true, what: `full image L0 ${formatTxid(txid)}`, emit: (write) => state.forEachPage(write) },
+          pos,
+        );
+        return true;
+      }
+      const changed: number[] = [];
+      await state.forEachPage((pgno, data) => {
+        if (pgno > model.commit || pageChecksum(pgno, data) !== model.pageSum(pgno)) changed.push(pgno);
+      });
+      if (changed.length === 0 && state.commit === model.commit) {
+        this.#pos = pos;
+        this.#continuity = { kind: 'pinned' };
+        this.#pinCovered = true;
+        this.#log.debug('database matches the replica', { txid: formatTxid(this.#txid), reason });
+        return false;
+      }
+      this.#log.info('publishing the pages that changed unseen', { txid: formatTxid(txid), pages: changed.length, commit: state.commit, reason });
+      await this.#publish(
+        {
+          ...base,
+          full: false,
+          what: `reconciling L0 ${formatTxid(txid)}`,
+          emit: async (write) => {
+            for (const pgno of changed) await write(pgno, await state.page(pgno));
+          },
+        },
+        pos,
+      );
+      return true;
+    } finally {
+      await state.close();
+    }
+  }
+
+  /** Writes an L0 file and, once it is durable, moves the model, the TXID and the WAL position on. */
+  async #publish(content: L0Content, next: WalPosition): Promise<void> {
+    const metaLost = await this.#metaDirLost();
+    const written = await writeL0(this.meta, content, content.full ? null : this.#model);
+    if (metaLost) await this.#restoreLock();
+    this.#model = written.change.applyTo(content.full ? null : this.#model, content.txid);
+    this.#txid = content.txid;
+    this.#pos = next;
+    this.#continuity = { kind: 'pinned' };
+    this.#pinCovered = true;
+    this.#checksums.set(content.txid, this.#model.checksum);
+    if (this.#checksums.size > CHECKSUM_HISTORY) this.#checksums.delete(this.#checksums.keys().next().value!);
+  }
+
+  /** True when the meta directory (with the lock file) is gone. */
+  async #metaDirLost(): Promise<boolean> {
+    try {
+      await stat(this.#lock.path);
+      return false;
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return true;
+      throw err;
+    }
+  }
+
+  /** The meta directory was removed under the replicator: write its lock file again, so a second replicator is still refused. */
+  async #restoreLock(): Promise<void> {
+    const state = await this.#lock.refresh();
+    if (state === 'restored') this.#log.warn('the local state directory was removed while replicating; its lock file is written again', { lock: this.#lock.path });
+    if (state === 'lost') this.#log.error('another replicator took this database\'s lock while its state directory was missing', { lock: this.#lock.path });
+  }
+
+  async #saveModel(force: boolean): Promise<void> {
+    const model = this.#model;
+    if (model === null || model.txid === this.#modelSavedTxid) return;
+    if (!force && Date.now() - this.#modelSavedAt < this.#modelSaveIntervalMs) return;
+    await saveModel(this.meta.dir, model);
+    this.#modelSavedTxid = model.txid;
+    this.#modelSavedAt = Date.now();
   }
 
   async #walStamp(): Promise<string | undefined> {
@@ -434,22 +710,23 @@ export class DbReplicator {
   /**
    * A database restored from an old backup is behind its replica (#781):
    * its next TXIDs would collide with ones the replica already has. Take the
-   * replica's newest L0 file as the local position, so the next sync writes
-   * (almost always) a full image at the replica's TXID + 1.
+   * replica's newest TXID as the local position, so the next sync writes a
+   * full image at the replica's TXID + 1.
    */
   async #checkBehindReplica(): Promise<void> {
     await this.#uploader.lock.run(async () => {
       const remote = await replicaMaxTxid(this.#client);
-      if (this.#pos.txid >= remote) return;
+      if (this.#txid >= remote) return;
       await this.meta.clear();
-      await this.meta.write(remote, async (sink) => {
-        for await (const chunk of await this.#client.openLtxFile(0, remote, remote)) await sink.write(chunk);
+      await rm(modelPath(this.meta.dir), { force: true });
+      this.#txid = remote;
+      this.#model = null;
+      this.#modelSavedTxid = 0n;
+      this.#continuity = { kind: 'unknown', reason: `the replica is ahead of the database, at TXID ${formatTxid(remote)}` };
+      this.#log.warn("database is behind its replica (restored from an older backup?); continuing after the replica's TXID with a full image", {
+        replica_txid: formatTxid(remote),
       });
-      this.#pos = { txid: remote, header: await this.meta.readHeader(remote), reason: '' };
-      this.#log.warn('database is behind its replica (restored from an older backup?); continuing after the replica\'s TXID', {
-        replica_txid: hex(remote),
-      });
-      this.#uploader.invalidate();
+      this.#uploader.adopt(remote);
     });
   }
 
@@ -461,70 +738,221 @@ export class DbReplicator {
     await this.#uploader.lock.run(async () => {
       const remote = await replicaMaxTxid(this.#client);
       await this.meta.removeAbove(remote);
-      this.#pos = { txid: remote, header: null, reason: `${reason}; continuing from the replica's TXID ${remote}` };
-      this.#log.warn('local replication state lost; continuing from the replica with a full image', { reason, replica_txid: hex(remote) });
+      await rm(modelPath(this.meta.dir), { force: true });
+      this.#txid = remote;
+      this.#model = null;
+      this.#modelSavedTxid = 0n;
+      this.#continuity = { kind: 'unknown', reason: `${reason}; continuing from the replica's TXID ${formatTxid(remote)}` };
+      this.#log.warn('local replication state lost; continuing from the replica with a full image', { reason, replica_txid: formatTxid(remote) });
       this.#needsRebaseline = false;
-      this.#uploader.invalidate();
+      this.#uploader.adopt(remote);
     });
   }
 
   // --- checkpoints ----------------------------------------------------------
 
-  async #checkpointIfNeeded(orig: number, next: number): Promise<void> {
-    // A checkpoint could restart the WAL under a snapshot still reading it; the WAL just grows until it is done.
-    if (this.#snapshotting > 0) return;
+  async #checkpointIfNeeded(prevOffset: number): Promise<void> {
+    if (this.#continuity.kind !== 'pinned') return;
+    const walSize = this.#pos.salts === null ? 0 : this.#pos.offset;
     const mode = await chooseCheckpoint(this.#policy, {
       pageSize: this.pageSize,
-      origWalSize: orig,
-      newWalSize: next,
+      origWalSize: Math.max(prevOffset, walSize),
+      newWalSize: walSize,
       syncedSinceCheckpoint: this.#syncedSinceCheckpoint,
       dbMtimeMs: async () => (await stat(this.dbPath)).mtimeMs,
       now: Date.now(),
     });
-    if (mode !== null) await this.#checkpoint(mode);
+    if (mode === 'PASSIVE') await this.#passiveCheckpoint();
+    else if (mode === 'TRUNCATE') await this.#truncateCheckpoint();
   }
 
   /**
-   * Holds the write lock while the last frames are copied, so nothing can be
-   * committed, and then checkpointed, that no L0 file holds. PASSIVE runs with
-   * the lock still held. TRUNCATE needs the lock itself, so it is let go just
-   * before; data_version then tells whether anyone committed in that gap, in
-   * which case a restarted WAL is not trusted and the next sync writes a full image.
+   * Copies into the database what the pin allows (at most what was copied
+   * into L0 files, once the pin is moved to the WAL's end). If that was
+   * everything, the pin is moved again at once: the new one lands on read
+   * mark 0, which lets the application's next write restart the WAL from the
+   * beginning.
    */
-  async #checkpoint(mode: CheckpointMode): Promise<void> {
-    const session = this.#session;
-    if (!(await session.acquireWriteLock())) return;
-    try {
-      await this.#verifyAndSync();
-      session.releaseReadTxn();
-      let before: number | undefined;
-      if (mode === 'TRUNCATE') {
-        before = session.dataVersion();
-        session.releaseWriteLock();
-      }
-      session.checkpoint(mode);
-      if (before !== undefined && session.dataVersion() !== before) this.#trustRestart = false;
-    } catch (err) {
-      session.releaseWriteLock();
-      await session.acquireReadTxn();
-      throw err;
+  async #passiveCheckpoint(): Promise<void> {
+    // A pin on read mark 0 would let nothing be copied: move it to the WAL's end first.
+    if (this.#pinCovered && !this.#session.held) {
+      await this.#session.advance();
+      this.#pinCovered = false;
     }
-    session.releaseWriteLock();
-    // The next write restarts the fully checkpointed WAL; make it ours, now, and only then read
-    // again. A read transaction begun on a fully checkpointed WAL would read the database file
-    // alone, and while one does no checkpoint can copy anything (the application's automatic
-    // ones give up on every commit as the WAL grows). One begun on the new generation's first
-    // frame lets checkpoints copy up to it and still keeps frames not yet copied in place.
-    try {
-      await session.bumpSeq();
-    } finally {
-      await session.acquireReadTxn();
-    }
-    // Copy the new generation's start now, while the frame last copied still proves continuity.
-    await this.#verifyAndSync();
-    this.#idleStamp = undefined;
+    const r = this.#session.checkpoint('PASSIVE');
     this.#syncedSinceCheckpoint = false;
-    this.#uploader.notify();
+    const copiedFrames = this.#pos.salts === null ? 0 : (this.#pos.offset - WAL_HEADER_SIZE) / walFrameSize(this.pageSize);
+    if (r.busy === 0 && r.log >= 0 && r.log === r.checkpointed && r.log === copiedFrames && !this.#session.held) {
+      await this.#session.advance();
+      // The new pin may have landed after a commit not copied yet: the next sync copies before it moves again.
+      this.#pinCovered = false;
+    }
+  }
+
+  /**
+   * The emergency backstop for a WAL that never found a quiet moment to
+   * restart: TRUNCATE blocks writers while it copies everything and empties
+   * the WAL. The pins must be let go for it, so anything committed between
+   * the last copy and the checkpoint may go into the database unseen;
+   * data_version tells, and then the next sync reconciles exactly.
+   */
+  async #truncateCheckpoint(): Promise<void> {
+    if (this.#session.held) return;
+    const before = this.#session.dataVersion();
+    await this.#follow();
+    this.#session.unpin();
+    let busy = 1;
+    try {
+      busy = this.#session.checkpoint('TRUNCATE').busy;
+    } finally {
+      await this.#session.advance();
+      this.#pinCovered = false;
+    }
+    this.#syncedSinceCheckpoint = false;
+    if (this.#session.dataVersion() !== before) {
+      this.#continuity = { kind: 'unknown', reason: 'the database changed while the TRUNCATE backstop ran unpinned' };
+    }
+    this.#log.info('truncate checkpoint', { busy });
+  }
+
+  // --- verification and healing ------------------------------------------------
+
+  /**
+   * Checks that the replica is right, and heals it when it is not:
+   *
+   * - the database, read whole as of the newest TXID, must have the checksum
+   *   the model says the replica restores to (skipped while neither the
+   *   TXID nor the database and WAL files changed since the last match); a
+   *   mismatch (a writer that bypassed the WAL, local state lost) makes the
+   *   next sync publish exactly the pages that differ;
+   * - the replica's chain from its newest snapshot must reach what was
+   *   uploaded, without a gap, and its files must be intact (files not seen
+   *   before are read back, within a byte budget); a break (files deleted, a
+   *   file damaged) is healed with a new snapshot at once;
+   * - a replica past this replicator's TXID is another writer's: reported,
+   *   and uploads stop.
+   *
+   * Each problem is logged once as an error and shown in status().validation.
+   */
+  async verify(options: { signal?: AbortSignal } = {}): Promise<ValidationStatus> {
+    this.#assertOpen();
+    const problems: string[] = [];
+    const local = await this.#checkDatabase();
+    if (local !== null) problems.push(local.problem);
+    const txid = this.#txid;
+    const check = await checkReplica({
+      client: this.#client,
+      uploadedTxid: this.#uploader.replicatedTxid,
+      localTxid: txid,
+      verified: this.#verified,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+    for (const p of check.problems) problems.push(p.message);
+    let healedBy: string | undefined;
+    if (local !== null && !this.#closed) {
+      // The next sync publishes the pages that differ; run it now.
+      await this.sync();
+      healedBy = `L0 file ${formatTxid(this.#txid)}`;
+    }
+    if (check.problems.some((p) => p.kind === 'ahead')) this.#uploader.recheck();
+    else if (check.problems.length > 0 && !this.#closed) {
+      const snap = await this.#heal(check.problems.map((p) => p.message).join('; '));
+      if (snap !== undefined) healedBy = `snapshot 1-${formatTxid(snap.maxTxid)}`;
+    }
+    const status: ValidationStatus = {
+      at: new Date(),
+      txid,
+      ok: problems.length === 0,
+      problems,
+      restorableTxid: check.restorableTxid,
+      databaseChecked: local?.checked ?? this.#lastLocalCheckRan,
+      filesVerified: check.filesRead,
+      filesPending: check.filesPending,
+      ...(healedBy === undefined ? {} : { healedBy }),
+    };
+    const previous = this.#validation;
+    this.#validation = status;
+    if (!status.ok) {
+      const same = previous !== undefined && !previous.ok && previous.problems.join('\n') === problems.join('\n');
+      if (!same) this.#log.error('the replica diverged from the database', { problems: problems.join('; '), healed_by: healedBy ?? 'not healed' });
+    } else if (previous !== undefined && !previous.ok) {
+      this.#log.info('the replica matches the database again', { txid: formatTxid(txid) });
+    }
+    return status;
+  }
+
+  #lastLocalCheckRan = false;
+
+  /** Compares the database with the model; null when it matches (or there is nothing to compare). */
+  async #checkDatabase(): Promise<{ problem: string; checked: true } | null> {
+    this.#lastLocalCheckRan = false;
+    const at = await this.#mutex.run(async () => {
+      await this.#syncLocked(false);
+      if (!this.#pinCovered) await this.#syncLocked(false);
+      const model = this.#model;
+      if (model === null || model.txid !== this.#txid || this.#continuity.kind !== 'pinned') return null;
+      const stamp = `${this.#txid}:${await this.#walStamp()}:${await fileStamp(this.dbPath)}`;
+      if (stamp === this.#lastLocalCheck) return null;
+      return { txid: this.#txid, pos: this.#pos, checksum: model.checksum, stamp, release: this.#session.hold() };
+    });
+    if (at === null) return null;
+    let sum: bigint;
+    try {
+      const state = await DatabaseState.open(this.#dbFile, this.walPath, this.pageSize, at.pos);
+      try {
+        const acc = new DatabaseChecksum(this.pageSize);
+        await state.forEachPage((pgno, data) => acc.toggle(pgno, data));
+        sum = acc.digest();
+      } finally {
+        await state.close();
+      }
+    } catch (err) {
+      // A WAL restart under a read-mark-0 pin: the next check reads it again.
+      if (err instanceof WalChangedError) return null;
+      throw err;
+    } finally {
+      at.release();
+    }
+    this.#lastLocalCheckRan = true;
+    if (sum === at.checksum) {
+      this.#lastLocalCheck = at.stamp;
+      return null;
+    }
+    const problem = `the database at TXID ${formatTxid(at.txid)} has checksum ${sum.toString(16)}, but the replica restores to ${at.checksum.toString(16)} (it changed without going through the WAL this replicator reads)`;
+    if (this.#continuity.kind === 'pinned') this.#continuity = { kind: 'unknown', reason: problem };
+    return { problem, checked: true };
+  }
+
+  #requestHeal(reason: string): void {
+    if (this.#closed || this.#healing !== undefined) return;
+    this.#healing = this.#heal(reason)
+      .then(() => undefined)
+      .catch((err: unknown) => this.#log.error('healing the replica failed, will retry at the next check', { error: (err as Error).message }))
+      .finally(() => {
+        this.#healing = undefined;
+      });
+  }
+
+  /** Writes a snapshot so the replica is restorable again from it; undefined when closed meanwhile. */
+  async #heal(reason: string): Promise<LtxFileInfo | undefined> {
+    if (this.#closed || this.#txid === 0n) return undefined;
+    this.#log.warn('healing the replica with a new snapshot', { reason });
+    const snap = await this.snapshot();
+    this.#uploader.recheck();
+    this.#onHeal?.(snap);
+    return snap;
+  }
+
+  #scheduleValidation(): void {
+    if (this.#closed) return;
+    this.#validationTimer = setTimeout(() => {
+      void this.verify()
+        .catch((err: unknown) => {
+          if (!this.#closed) this.#log.error('checking the replica failed, will retry', { error: (err as Error).message });
+        })
+        .finally(() => this.#scheduleValidation());
+    }, this.#validationIntervalMs);
+    this.#validationTimer.unref?.();
   }
 
   // --- timers -----------------------------------------------------------------
@@ -587,6 +1015,8 @@ export class DbReplicator {
   #stopTimers(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    if (this.#validationTimer !== undefined) clearTimeout(this.#validationTimer);
+    this.#validationTimer = undefined;
     if (this.#watchTimer !== undefined) clearTimeout(this.#watchTimer);
     this.#watchTimer = undefined;
     this.#watcher?.close();
@@ -594,49 +1024,20 @@ export class DbReplicator {
   }
 }
 
-function hex(txid: bigint): string {
-  return txid.toString(16).padStart(16, '0');
-}
-
-async function fileSize(path: string): Promise<number> {
+async function fileStamp(path: string): Promise<string> {
   try {
-    return (await stat(path)).size;
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return 0;
-    throw err;
+    const st = await stat(path, { bigint: true });
+    return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  } catch {
+    return 'missing';
   }
 }
 
-/** Refuses a missing file or one that is not SQLite; an empty file is a new database. */
-async function checkIsDatabase(dbPath: string): Promise<void> {
-  let fh;
-  try {
-    fh = await open(dbPath, 'r');
-  } catch (err) {
-    throw new DatabaseSetupError(`${dbPath}: cannot open database: ${(err as Error).message}`, { cause: err });
+/** A page from a frame the map names, checked to be the frame the map saw (frames are fixed while the database is pinned). */
+async function walFramePage(wal: Awaited<ReturnType<typeof open>>, walPath: string, map: WalPageMap, pgno: number, offset: number): Promise<Uint8Array> {
+  const frame = await readWalFrame(wal, offset, map.pageSize, { file: walPath });
+  if (frame.pgno !== pgno || !sameSalts(frame, map)) {
+    throw new WalChangedError(`${walPath}: frame at offset ${offset} changed while it was being copied`);
   }
-  try {
-    const head = new Uint8Array(SQLITE_HEADER_SIZE);
-    const { bytesRead } = await fh.read(head, 0, SQLITE_HEADER_SIZE, 0);
-    if (bytesRead === 0) return;
-    try {
-      sqlitePageSize(head.subarray(0, bytesRead), dbPath);
-    } catch (err) {
-      throw new DatabaseSetupError((err as Error).message, { cause: err });
-    }
-  } finally {
-    await fh.close();
-  }
-}
-
-/** The newest local L0 file and its header; a corrupt one leaves the header null so the next sync writes a full image. */
-async function loadPosition(meta: LocalMeta): Promise<Position> {
-  const txid = await meta.maxTxid();
-  if (txid === 0n) return { txid, header: null, reason: 'first sync' };
-  try {
-    return { txid, header: await meta.readHeader(txid), reason: '' };
-  } catch (err) {
-    if (err instanceof LocalStateError) return { txid, header: null, reason: err.message };
-    throw err;
-  }
+  return frame.data;
 }

@@ -44,3 +44,31 @@ export class ReplicationTimeoutError extends ReplicationError {
 export class WalChangedError extends ReplicationError {
   override name = 'WalChangedError';
 }
+
+/**
+ * An L0 file failed a check against what the replicator knows before it was
+ * published (a TXID out of sequence, pages missing from a file that grows the
+ * database). It is never written; the replicator writes the pages that
+ * changed from the database itself instead.
+ */
+export class PublishGuardError extends ReplicationError {
+  override name = 'PublishGuardError';
+}
+
+/** Another replicator already replicates the database (this process or another one, named in the message). */
+export class ReplicatorLockedError extends ReplicationError {
+  override name = 'ReplicatorLockedError';
+  /** Retrying does not help while the other replicator runs. */
+  readonly permanent = true;
+}
+
+/**
+ * The replica holds files this replicator did not write (another replicator,
+ * perhaps on another host, writes to the same place). Uploads stop rather than
+ * interleave two histories.
+ */
+export class ReplicaConflictError extends ReplicationError {
+  override name = 'ReplicaConflictError';
+  /** Only an operator can say which history the replica should keep. */
+  readonly permanent = true;
+}

@@ -17,7 +17,6 @@ export {
   calcWalSize,
   chooseCheckpoint,
 } from './checkpointer.js';
-export { decideSync, type SyncDecision, type DecideSyncInput, type LastL0 } from './sync-decision.js';
 export { LocalMeta, defaultMetaDir, META_DIR_SUFFIX } from './local-meta.js';
 export {
   Uploader,
@@ -36,5 +35,8 @@ export {
   LocalWriteError,
   ReplicaWriteError,
   DatabaseNotReadyError,
+  PublishGuardError,
+  ReplicatorLockedError,
+  ReplicaConflictError,
 } from './errors.js';
 export { writeSnapshot, SNAPSHOT_LEVEL as REPLICA_SNAPSHOT_LEVEL, type SnapshotInput } from './snapshot.js';

@@ -1,8 +1,9 @@
 import type { ReadStream } from 'node:fs';
-import { mkdir, open, readdir, rm, stat, unlink } from 'node:fs/promises';
+import { open, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { AtomicFileSink, TMP_SUFFIX, writeFileAtomic } from '../io/atomic-file.js';
 import { explainFsError, fsyncDir, isErrno } from '../io/durable-fs.js';
+import { makeDirs } from '../io/make-dirs.js';
 import { HEADER_SIZE } from '../ltx/constants.js';
 import { formatFilename, parseFilename } from '../ltx/file-name.js';
 import { decodeHeader, validateHeader, type DecodedLtxHeader } from '../ltx/header.js';
@@ -36,12 +37,7 @@ export class LocalMeta {
 
   /** Creates the L0 directory if needed and makes every directory it created durable. */
   async ensureDir(): Promise<void> {
-    const created = await mkdir(this.l0Dir, { recursive: true });
-    if (created === undefined) return;
-    for (let d = this.l0Dir; ; d = dirname(d)) {
-      await fsyncDir(dirname(d));
-      if (d === created || dirname(d) === d) break;
-    }
+    await makeDirs(this.l0Dir);
   }
 
   /** Deletes `*.tmp` files left by a write that never finished. */

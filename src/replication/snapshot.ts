@@ -1,81 +1,72 @@
-import { open, stat } from 'node:fs/promises';
 import { BytePipe } from '../io/byte-pipe.js';
-import { isErrno } from '../io/durable-fs.js';
+import { DatabaseChecksum } from '../ltx/checksum.js';
 import { HEADER_FLAG_NO_CHECKSUM } from '../ltx/constants.js';
 import { LtxEncoder } from '../ltx/encoder.js';
+import { formatTxid } from '../ltx/file-name.js';
 import { makeHeader } from '../ltx/header.js';
-import { sameSalts, WAL_HEADER_SIZE, type WalSalts } from '../sqlite/wal-header.js';
-import { walPageMap, type WalPageMap } from '../sqlite/wal-page-map.js';
-import { WalFrameReader } from '../sqlite/wal-reader.js';
+import { WAL_HEADER_SIZE } from '../sqlite/wal-header.js';
 import type { LtxFileInfo, ReplicaClient } from '../storage/replica-client.js';
-import { WalChangedError } from './errors.js';
-import { DB_READ_CHUNK_BYTES, writeFullImage } from './l0-writer.js';
+import type { DatabaseFile } from './database-file.js';
+import { DatabaseState, DB_READ_CHUNK_BYTES } from './database-state.js';
+import { PublishGuardError } from './errors.js';
+import type { WalPosition } from './wal-follower.js';
 
 /** Litestream's snapshot level: full images named `1-<txid>` at level 9. */
 export const SNAPSHOT_LEVEL = 9;
 
 export interface SnapshotInput {
   readonly client: ReplicaClient;
-  readonly dbPath: string;
+  readonly db: DatabaseFile;
   readonly walPath: string;
   readonly pageSize: number;
-  /** The TXID the snapshot stands for: the last one synced. */
+  /** The TXID the snapshot stands for: the last one published. */
   readonly txid: bigint;
-  /** End of the WAL stretch that TXID covers, and the salts of that WAL generation. */
-  readonly walEnd: number;
-  readonly salts: WalSalts;
+  /** Where the WAL had been copied to for that TXID. */
+  readonly pos: WalPosition;
+  /** The database checksum at that TXID (the model's); the image must add up to it. */
+  readonly expectedChecksum?: bigint;
   readonly now?: () => number;
 }
 
 /**
  * Streams a full image of the database as of `txid` to the replica as the
- * level-9 file `1-<txid>`, built from the database file and the WAL up to
- * `walEnd` only. Frames committed after that are left out, so the file holds
- * exactly the TXID its name gives. The caller must keep the WAL from being
- * checkpointed and restarted while this runs (its read transaction and no
- * checkpoints of its own); other connections cannot move pages the map does
- * not cover.
+ * level-9 file `1-<txid>`, read as the database stood at `pos`. The caller
+ * keeps the database pinned where it was for that TXID while this runs (see
+ * SqliteSession.hold), so checkpoints cannot copy newer pages into the file.
+ * When the image's checksum is not the expected one, the upload is failed
+ * before it completes (PublishGuardError): the replica never sees it.
  */
 export async function writeSnapshot(input: SnapshotInput): Promise<LtxFileInfo> {
   const { pageSize } = input;
-  let wal;
+  const state = await DatabaseState.open(input.db, input.walPath, pageSize, input.pos);
   try {
-    wal = await open(input.walPath, 'r');
-  } catch (err) {
-    if (!isErrno(err, 'ENOENT') || input.walEnd > WAL_HEADER_SIZE) throw err;
-  }
-  try {
-    let map: WalPageMap | null = null;
-    if (wal !== undefined && input.walEnd > WAL_HEADER_SIZE) {
-      const reader = await WalFrameReader.open(wal, { file: input.walPath });
-      if (!sameSalts(reader.header, input.salts)) {
-        throw new WalChangedError(`${input.walPath}: the WAL restarted since TXID ${input.txid} was synced; the snapshot is retried after the next sync`);
-      }
-      map = await walPageMap(reader, { until: input.walEnd });
-      if (map.maxOffset !== input.walEnd) {
-        throw new WalChangedError(`${input.walPath}: committed WAL ends at ${map.maxOffset}, expected ${input.walEnd} for TXID ${input.txid}`);
-      }
-    }
-    const commit = map !== null && map.commit > 0 ? map.commit : Math.floor((await stat(input.dbPath)).size / pageSize);
     const header = makeHeader({
       flags: HEADER_FLAG_NO_CHECKSUM,
       pageSize,
-      commit,
+      commit: state.commit,
       minTxid: 1n,
       maxTxid: input.txid,
       timestamp: (input.now ?? Date.now)(),
-      walOffset: map?.offset ?? 0,
-      walSize: map === null ? 0 : map.maxOffset - map.offset,
-      walSalt1: map?.salt1 ?? 0,
-      walSalt2: map?.salt2 ?? 0,
+      walOffset: input.pos.salts === null ? 0 : WAL_HEADER_SIZE,
+      walSize: input.pos.salts === null ? 0 : input.pos.offset - WAL_HEADER_SIZE,
+      walSalt1: input.pos.salts?.salt1 ?? 0,
+      walSalt2: input.pos.salts?.salt2 ?? 0,
     });
     const pipe = new BytePipe();
     const upload = input.client.writeLtxFile(SNAPSHOT_LEVEL, 1n, input.txid, pipe);
     const encode = (async () => {
       try {
-        const enc = new LtxEncoder(pipe, header, { file: `snapshot 1-${input.txid}`, parallel: commit * pageSize > DB_READ_CHUNK_BYTES });
-        const emptyMap: WalPageMap = map ?? { ...EMPTY_MAP, pageSize };
-        await writeFullImage(enc, wal, input, emptyMap, commit);
+        const enc = new LtxEncoder(pipe, header, { file: `snapshot 1-${formatTxid(input.txid)}`, parallel: state.commit * pageSize > DB_READ_CHUNK_BYTES });
+        const sum = new DatabaseChecksum(pageSize);
+        await state.forEachPage(async (pgno, data) => {
+          sum.toggle(pgno, data);
+          await enc.writePage(pgno, data);
+        });
+        if (input.expectedChecksum !== undefined && sum.digest() !== input.expectedChecksum) {
+          throw new PublishGuardError(
+            `snapshot 1-${formatTxid(input.txid)}: the database's checksum ${sum.digest().toString(16)} is not the ${input.expectedChecksum.toString(16)} the replica restores to at that TXID`,
+          );
+        }
         await enc.finish();
         pipe.end();
       } catch (err) {
@@ -83,25 +74,12 @@ export async function writeSnapshot(input: SnapshotInput): Promise<LtxFileInfo> 
         throw err;
       }
     })();
-    // The upload's own error says more than the encoder's "reader stopped"; an encoder error fails the upload.
+    // The encoder's error (a guard, a changed WAL) says more than the upload's "stream failed".
     const [up, en] = await Promise.allSettled([upload, encode]);
-    if (up.status === 'rejected') throw up.reason;
     if (en.status === 'rejected') throw en.reason;
+    if (up.status === 'rejected') throw up.reason;
     return up.value;
   } finally {
-    await wal?.close();
+    await state.close();
   }
 }
-
-const EMPTY_MAP: Omit<WalPageMap, 'pageSize'> = {
-  pages: new Map(),
-  offset: WAL_HEADER_SIZE,
-  maxOffset: WAL_HEADER_SIZE,
-  commit: 0,
-  frames: 0,
-  uncommittedFrames: 0,
-  checksum: { s0: 0, s1: 0 },
-  endReason: 'end-of-file',
-  salt1: 0,
-  salt2: 0,
-};

@@ -6,9 +6,8 @@ import { DatabaseSetupError, ReplicationError } from './errors.js';
 export const BUSY_RETRY_DELAY_MS = 5;
 /**
  * The first attempts after a busy answer follow each other on the next turn
- * of the event loop. A writer committing back to back frees the lock only
- * for microseconds between transactions; polling every 5 ms would almost
- * never land there, and the checkpoint that keeps the WAL small would not run.
+ * of the event loop: the replicator's own operations are short and the
+ * conflicts they meet (a checkpoint, WAL recovery) are over in microseconds.
  */
 export const BUSY_FAST_RETRIES = 200;
 
@@ -28,52 +27,61 @@ function isBusy(err: unknown): boolean {
   return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || (typeof code === 'string' && code.startsWith('SQLITE_BUSY_'));
 }
 
+const PIN_QUERY = 'SELECT count(*) FROM sqlite_master';
+
 /**
- * The replicator's two connections to the database. `reader` holds the
- * long-running read transaction that stops other connections from
- * checkpointing past frames not yet copied; `writer` takes the write lock
- * around checkpoints and bumps `_litestream_seq`.
+ * The replicator's connections to the database. It never writes to it and
+ * never takes its write lock in normal operation, so it can neither be
+ * starved by a busy writer nor make an application's transaction fail.
  *
- * better-sqlite3 is synchronous, so neither connection ever waits inside
- * SQLite (busy_timeout 0): a busy database is retried here with short async
- * sleeps, bounded by `busyTimeoutMs`, and the event loop keeps running.
+ * What it does hold is a *pin*: a read transaction. While a reader holds a
+ * WAL read mark above 0, no checkpoint copies frames past that mark into the
+ * database and no writer restarts the WAL; while one holds read mark 0
+ * (granted only when the WAL is wholly checkpointed), nothing is copied at
+ * all. Either way, no frame is overwritten while the pin is held. Two pin
+ * connections take turns: the next pin is taken before the previous one is
+ * let go, so the database is never unpinned (see docs/replication.md).
+ *
+ * A third connection runs checkpoints; it is never inside a transaction.
+ *
+ * better-sqlite3 is synchronous, so no connection waits inside SQLite
+ * (busy_timeout 0) except the TRUNCATE backstop: a busy database is retried
+ * here with short async sleeps, bounded by `busyTimeoutMs`.
  */
 export class SqliteSession {
-  #readTxn = false;
-  #writeLock = false;
+  #current: Database.Database | undefined;
+  #holds = 0;
 
   private constructor(
     readonly path: string,
-    private readonly reader: Database.Database,
-    private readonly writer: Database.Database,
+    private readonly pins: readonly [Database.Database, Database.Database],
+    private readonly ckpt: Database.Database,
     readonly busyTimeoutMs: number,
   ) {}
 
+  /** Opens the connections, converts the database to WAL mode if needed and takes the first pin. */
   static async open(path: string, busyTimeoutMs: number): Promise<SqliteSession> {
-    let reader: Database.Database | undefined;
-    let writer: Database.Database | undefined;
+    const opened: Database.Database[] = [];
     try {
-      reader = new Database(path, { fileMustExist: true, timeout: 0 });
-      writer = new Database(path, { fileMustExist: true, timeout: 0 });
-      const session = new SqliteSession(path, reader, writer, busyTimeoutMs);
+      for (let i = 0; i < 3; i++) opened.push(new Database(path, { fileMustExist: true, timeout: 0 }));
+      for (const db of opened) db.pragma('wal_autocheckpoint = 0');
+      const session = new SqliteSession(path, [opened[0]!, opened[1]!], opened[2]!, busyTimeoutMs);
       await session.#init();
       return session;
     } catch (err) {
-      reader?.close();
-      writer?.close();
+      for (const db of opened) db.close();
       if (err instanceof ReplicationError) throw err;
       throw new DatabaseSetupError(`${path}: cannot open the database for replication: ${(err as Error).message}`, { cause: err });
     }
   }
 
   async #init(): Promise<void> {
-    const r = this.reader;
-    for (const db of [r, this.writer]) db.pragma('wal_autocheckpoint = 0');
+    const c = this.ckpt;
     let mode: string;
     try {
-      mode = await this.#retry('switch to WAL mode', () => String(r.pragma('journal_mode = wal', { simple: true })));
+      mode = await this.#retry('switch to WAL mode', () => String(c.pragma('journal_mode = wal', { simple: true })));
     } catch (err) {
-      const current = String(r.pragma('journal_mode', { simple: true }));
+      const current = String(c.pragma('journal_mode', { simple: true }));
       throw new DatabaseSetupError(
         `${this.path}: database is in ${current} journal mode and could not be converted to WAL: ${(err as Error).message.replace(`${this.path}: `, '')}` +
           ' (another connection holds it open in a transaction; convert it with PRAGMA journal_mode=WAL once it is free)',
@@ -85,103 +93,91 @@ export class SqliteSession {
         `${this.path}: database is in rollback-journal mode and could not be converted (journal_mode is ${mode})`,
       );
     }
-    await this.#retry('create the _litestream tables', () => {
-      r.exec('CREATE TABLE IF NOT EXISTS _litestream_seq (id INTEGER PRIMARY KEY, seq INTEGER)');
-      r.exec('CREATE TABLE IF NOT EXISTS _litestream_lock (id INTEGER)');
-    });
-    await this.acquireReadTxn();
+    await this.advance();
   }
 
   get pageSize(): number {
-    return Number(this.reader.pragma('page_size', { simple: true }));
+    return Number(this.ckpt.pragma('page_size', { simple: true }));
   }
 
-  get holdsReadTxn(): boolean {
-    return this.#readTxn;
+  /** True while a pin is held. */
+  get pinned(): boolean {
+    return this.#current !== undefined;
   }
 
-  /** Starts the long-running read transaction: a read mark in the WAL that checkpoints cannot pass. */
-  async acquireReadTxn(): Promise<void> {
-    if (this.#readTxn) return;
-    await this.#retry('start the read transaction', () => {
-      this.reader.exec('BEGIN');
+  /** True while someone (a snapshot, a scan) needs the pin to stay where it is. */
+  get held(): boolean {
+    return this.#holds > 0;
+  }
+
+  /**
+   * Moves the pin to the WAL's current end: the other connection begins a
+   * read transaction, and only then is the old one ended. Does nothing while
+   * the pin is held in place. If the new transaction cannot begin, the old
+   * pin stays and the error is thrown.
+   */
+  async advance(): Promise<void> {
+    if (this.#holds > 0) return;
+    const next = this.#current === this.pins[0] ? this.pins[1] : this.pins[0];
+    await this.#retry('start a read transaction', () => {
+      next.exec('BEGIN');
       try {
-        this.reader.prepare('SELECT COUNT(1) FROM _litestream_seq').pluck().get();
+        next.prepare(PIN_QUERY).pluck().get();
       } catch (err) {
-        this.reader.exec('ROLLBACK');
+        next.exec('ROLLBACK');
         throw err;
       }
     });
-    this.#readTxn = true;
+    const prev = this.#current;
+    this.#current = next;
+    if (prev?.inTransaction) prev.exec('ROLLBACK');
   }
 
-  releaseReadTxn(): void {
-    if (!this.#readTxn) return;
-    this.#readTxn = false;
-    if (this.reader.inTransaction) this.reader.exec('ROLLBACK');
+  /** Keeps the pin where it is until the returned function is called (advance() does nothing meanwhile). */
+  hold(): () => void {
+    this.#holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#holds--;
+    };
   }
 
-  /**
-   * Takes the database write lock (BEGIN IMMEDIATE on the writer connection),
-   * so no other connection commits until `releaseWriteLock`. Resolves false
-   * when the lock stayed busy for `busyTimeoutMs`.
-   */
-  async acquireWriteLock(): Promise<boolean> {
-    if (this.#writeLock) return true;
-    try {
-      await this.#retry('take the write lock', () => this.writer.exec('BEGIN IMMEDIATE'));
-    } catch (err) {
-      if (isBusy((err as { cause?: unknown }).cause)) return false;
-      throw err;
-    }
-    this.#writeLock = true;
-    return true;
-  }
-
-  /** Rolls the lock transaction back; it never wrote anything. */
-  releaseWriteLock(): void {
-    if (!this.#writeLock) return;
-    this.#writeLock = false;
-    if (this.writer.inTransaction) this.writer.exec('ROLLBACK');
+  /** Ends every read transaction: the WAL may then be checkpointed and restarted past frames not yet copied. */
+  unpin(): void {
+    for (const db of this.pins) if (db.inTransaction) db.exec('ROLLBACK');
+    this.#current = undefined;
   }
 
   /**
-   * PRAGMA data_version on the reader (outside its read transaction): it
-   * changes when another connection has committed since the previous call.
+   * PRAGMA data_version on the checkpoint connection: it changes when another
+   * connection has committed since the previous call.
    */
   dataVersion(): number {
-    return Number(this.reader.pragma('data_version', { simple: true }));
+    return Number(this.ckpt.pragma('data_version', { simple: true }));
   }
 
   /**
-   * Runs PRAGMA wal_checkpoint on the reader, which must not be in a
-   * transaction. TRUNCATE may wait up to busyTimeoutMs for other connections
-   * inside SQLite: it is the emergency backstop, and blocking is its point.
+   * Runs PRAGMA wal_checkpoint on the checkpoint connection. PASSIVE copies
+   * what no pin protects and never waits; TRUNCATE waits up to busyTimeoutMs
+   * for writers and readers inside SQLite: it is the emergency backstop, and
+   * blocking is its point (the pins must be let go first, or it waits on them).
    */
   checkpoint(mode: CheckpointMode): CheckpointResult {
-    if (this.#readTxn) throw new ReplicationError(`${this.path}: checkpoint attempted while holding the read transaction`);
     const wait = mode === 'TRUNCATE' ? this.busyTimeoutMs : 0;
-    if (wait > 0) this.reader.pragma(`busy_timeout = ${wait}`);
+    if (wait > 0) this.ckpt.pragma(`busy_timeout = ${wait}`);
     try {
-      const row = this.reader.pragma(`wal_checkpoint(${mode})`) as CheckpointResult[];
+      const row = this.ckpt.pragma(`wal_checkpoint(${mode})`) as CheckpointResult[];
       return row[0] ?? { busy: 1, log: -1, checkpointed: -1 };
     } finally {
-      if (wait > 0) this.reader.pragma('busy_timeout = 0');
+      if (wait > 0) this.ckpt.pragma('busy_timeout = 0');
     }
-  }
-
-  /** Commits a one-row change to `_litestream_seq`, so the WAL gets a header and fresh frames. */
-  async bumpSeq(): Promise<void> {
-    await this.#retry('write _litestream_seq', () => {
-      this.writer.prepare('INSERT INTO _litestream_seq (id, seq) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET seq = seq + 1').run();
-    });
   }
 
   close(): void {
-    this.releaseWriteLock();
-    this.releaseReadTxn();
-    this.writer.close();
-    this.reader.close();
+    this.unpin();
+    for (const db of [...this.pins, this.ckpt]) db.close();
   }
 
   async #retry<T>(what: string, fn: () => T): Promise<T> {

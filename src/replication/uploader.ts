@@ -2,10 +2,12 @@ import type { ReadStream } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeFsError, isErrno } from '../io/durable-fs.js';
 import { RetryReporter, silentLogger, type Logger } from '../logger.js';
+import { formatTxid } from '../ltx/file-name.js';
+import { isPermanentError } from '../storage/permanent-error.js';
 import type { LtxFileInfo, ReplicaClient } from '../storage/replica-client.js';
 import { AsyncMutex } from './async-mutex.js';
 import { Backoff } from './backoff.js';
-import { LocalStateError, ReplicaWriteError } from './errors.js';
+import { LocalStateError, ReplicaConflictError, ReplicaWriteError } from './errors.js';
 import type { LocalMeta } from './local-meta.js';
 
 /** First retry delay after a failed upload. */
@@ -14,8 +16,9 @@ export const DEFAULT_UPLOAD_RETRY_BASE_MS = 1000;
 export const DEFAULT_UPLOAD_RETRY_MAX_MS = 30_000;
 /**
  * How often, at most, the replica's position is listed again before an
- * upload, so a replica emptied behind our back is noticed. Listing happens
- * only when there is something to upload: an idle database makes no calls.
+ * upload, so a replica emptied or written by someone else is noticed.
+ * Listing happens only when there is something to upload: an idle database
+ * makes no calls.
  */
 export const DEFAULT_REPLICA_CHECK_INTERVAL_MS = 60_000;
 /**
@@ -27,14 +30,24 @@ export const DEFAULT_REPLICA_CHECK_INTERVAL_MS = 60_000;
 export const DEFAULT_LOCAL_L0_RETENTION_MS = 5 * 60_000;
 /** How often, at most, local L0 files are looked at for pruning. */
 export const LOCAL_L0_PRUNE_INTERVAL_MS = 15_000;
+/** Compaction and snapshot levels looked at when L0 is empty, to find where a replica stands. */
+const HIGHER_LEVELS = [1, 2, 3, 4, 5, 6, 7, 8, 9];
 
 export interface UploaderOptions {
   readonly client: ReplicaClient;
   readonly meta: LocalMeta;
   /** The newest local TXID, as the sync side knows it. */
   readonly localTxid: () => bigint;
+  /** Local L0 files from this TXID on are never pruned (the sync side still needs them). */
+  readonly keepFrom?: () => bigint;
   /** Called when a local L0 file needed for upload is gone: the sync side must re-baseline. */
   readonly onLocalFileMissing: (txid: bigint) => void;
+  /**
+   * Called when a listing shows the replica behind what was uploaded to it
+   * (files deleted behind this replicator's back); uploads go on, and the
+   * caller heals the replica with a snapshot.
+   */
+  readonly onReplicaBehind?: (listed: bigint, uploaded: bigint) => void;
   readonly retryBaseMs?: number;
   readonly retryMaxMs?: number;
   readonly replicaCheckIntervalMs?: number;
@@ -50,12 +63,25 @@ export interface UploaderOptions {
 
 interface Waiter {
   readonly txid: bigint;
+  readonly failOnPermanentError: boolean;
   readonly resolve: () => void;
+  readonly reject: (err: Error) => void;
 }
 
-/** Highest MaxTXID of the replica's L0 files; 0 when it has none. */
+/**
+ * The newest TXID the replica holds: the highest MaxTXID of its L0 files, or,
+ * when L0 is empty, of any level (compaction and retention may have removed
+ * every L0 file, but never the TXIDs the higher levels hold). 0 for an
+ * empty replica.
+ */
 export async function replicaMaxTxid(client: ReplicaClient, signal?: AbortSignal): Promise<bigint> {
-  return (await replicaNewestL0(client, signal))?.maxTxid ?? 0n;
+  const l0 = await replicaNewestL0(client, signal);
+  if (l0 !== undefined) return l0.maxTxid;
+  let max = 0n;
+  for (const level of HIGHER_LEVELS) {
+    for await (const f of client.ltxFiles(level, 0n, signal === undefined ? {} : { signal })) if (f.maxTxid > max) max = f.maxTxid;
+  }
+  return max;
 }
 
 /** The replica's L0 file with the highest MaxTXID; undefined when it has none. */
@@ -67,10 +93,13 @@ export async function replicaNewestL0(client: ReplicaClient, signal?: AbortSigna
 
 /**
  * Copies local L0 files to the replica in TXID order, one at a time, as
- * `writeLtxFile(0, t, t)`. Its position is the replica's own (listed on
- * start and after any failure), so a restart or a lost replica picks up where
- * the replica actually is. Failures are retried with jittered exponential
- * backoff and recorded in `lastError`; they never escape the loop.
+ * `writeLtxFile(0, t, t)`, from the replica's own position (listed on start).
+ * The replica is listed again now and then before uploading; what it shows
+ * is checked against what this uploader wrote: newer TXIDs than it ever
+ * tried are another writer's, and uploads stop (ReplicaConflictError) rather
+ * than interleave; fewer means files were deleted (onReplicaBehind).
+ * Failures are retried with jittered exponential backoff and recorded in
+ * `lastError`; they never escape the loop.
  */
 export class Uploader {
   readonly #o: UploaderOptions;
@@ -80,7 +109,10 @@ export class Uploader {
   readonly #report: RetryReporter;
   /** Serialises upload passes with re-baselining on the sync side. */
   readonly lock = new AsyncMutex();
-  #replicaTxid: bigint | undefined;
+  /** What the replica holds, as far as this uploader knows; undefined until the first listing. */
+  #known: bigint | undefined;
+  /** The highest TXID an upload was started for: it may be on the replica even when the call failed. */
+  #attempted = 0n;
   #checkedAt = -Infinity;
   #wake: (() => void) | undefined;
   #pending = false;
@@ -88,7 +120,10 @@ export class Uploader {
   #abort = new AbortController();
   #loop: Promise<void> | undefined;
   #waiters: Waiter[] = [];
+  #conflict: ReplicaConflictError | undefined;
   lastError: Error | undefined;
+  /** True when lastError is one that retrying cannot fix (read-only replica, access denied). */
+  lastErrorPermanent = false;
   lastUploadAt: Date | undefined;
   #prunedAt = -Infinity;
 
@@ -102,7 +137,12 @@ export class Uploader {
 
   /** The replica's TXID as last seen; 0 until first known. */
   get replicatedTxid(): bigint {
-    return this.#replicaTxid ?? 0n;
+    return this.#known ?? 0n;
+  }
+
+  /** Set when another writer was found on the replica: uploads have stopped. */
+  get conflict(): ReplicaConflictError | undefined {
+    return this.#conflict;
   }
 
   start(): void {
@@ -116,30 +156,39 @@ export class Uploader {
     this.#wake?.();
   }
 
-  /** Forgets the replica position, so the next pass lists the replica again. */
-  invalidate(): void {
-    this.#replicaTxid = undefined;
+  /** Takes `txid` as the replica's position (after a re-baseline or a catch-up with a replica that was ahead). */
+  adopt(txid: bigint): void {
+    this.#known = txid;
+    if (txid > this.#attempted) this.#attempted = txid;
+    this.#checkedAt = Date.now();
+    this.#settle();
   }
 
-  /** Resolves once the replica holds `txid` (or the uploader stops). */
-  waitFor(txid: bigint): Promise<void> {
+  /** Lists the replica again before the next upload. */
+  recheck(): void {
+    this.#checkedAt = -Infinity;
+  }
+
+  /**
+   * Resolves once the replica holds `txid`; rejects when another writer was
+   * found, or, with failOnPermanentError, when an upload failed for good.
+   */
+  waitFor(txid: bigint, options: { failOnPermanentError?: boolean } = {}): Promise<void> {
     if (this.replicatedTxid >= txid) return Promise.resolve();
-    return new Promise((resolve) => this.#waiters.push({ txid, resolve }));
+    if (this.#conflict !== undefined) return Promise.reject(this.#conflict);
+    const failOnPermanentError = options.failOnPermanentError ?? false;
+    if (failOnPermanentError && this.lastErrorPermanent && this.lastError !== undefined) return Promise.reject(this.lastError);
+    return new Promise((resolve, reject) => this.#waiters.push({ txid, failOnPermanentError, resolve, reject }));
   }
 
   /** One upload pass, run under the lock: brings the replica up to the local TXID. */
   async uploadPending(signal?: AbortSignal): Promise<void> {
     await this.lock.run(async () => {
+      if (this.#conflict !== undefined) throw this.#conflict;
       const client = this.#o.client;
-      if (this.#replicaTxid === undefined || Date.now() - this.#checkedAt >= this.#checkIntervalMs) {
-        const newest = await replicaNewestL0(client, signal);
-        this.#replicaTxid = newest?.maxTxid ?? 0n;
-        if (newest !== undefined) this.#o.onL0File?.(newest);
-        this.#checkedAt = Date.now();
-        this.#settle();
-      }
+      if (this.#known === undefined || Date.now() - this.#checkedAt >= this.#checkIntervalMs) await this.#checkReplica(signal);
       const target = this.#o.localTxid();
-      for (let t = this.#replicaTxid + 1n; t <= target; t++) {
+      for (let t = this.#known! + 1n; t <= target; t++) {
         signal?.throwIfAborted();
         let stream: ReadStream;
         try {
@@ -151,24 +200,61 @@ export class Uploader {
           }
           throw err;
         }
+        if (t > this.#attempted) this.#attempted = t;
         try {
           const info = await client.writeLtxFile(0, t, t, stream, signal);
           this.#o.onL0File?.(info);
         } catch (err) {
           if (signal?.aborted === true) throw err;
-          throw new ReplicaWriteError(`cannot upload L0 file TXID ${t.toString(16).padStart(16, '0')} to the ${client.type} replica: ${describeFsError(err)}`, {
+          // The file may be on the replica all the same: the next pass lists before going on.
+          this.#checkedAt = -Infinity;
+          throw new ReplicaWriteError(`cannot upload L0 file TXID ${formatTxid(t)} to the ${client.type} replica: ${describeFsError(err)}`, {
             cause: err,
           });
         } finally {
           // A client that fails before reading must not leave the file handle open.
           stream.destroy();
         }
-        this.#replicaTxid = t;
+        this.#known = t;
         this.lastUploadAt = new Date();
-        this.#log.debug('ltx file uploaded', { level: 0, txid: t.toString(16).padStart(16, '0') });
+        this.#log.debug('ltx file uploaded', { level: 0, txid: formatTxid(t) });
         this.#settle();
       }
     });
+  }
+
+  /** Lists where the replica stands and compares it with what was uploaded. */
+  async #checkReplica(signal?: AbortSignal): Promise<void> {
+    const newest = await replicaNewestL0(this.#o.client, signal);
+    const listed = newest?.maxTxid ?? (this.#known === undefined ? await replicaMaxTxid(this.#o.client, signal) : 0n);
+    this.#checkedAt = Date.now();
+    if (newest !== undefined) this.#o.onL0File?.(newest);
+    if (this.#known === undefined) {
+      this.#known = listed;
+      if (listed > this.#attempted) this.#attempted = listed;
+      this.#settle();
+      return;
+    }
+    const ours = this.#attempted > this.#known ? this.#attempted : this.#known;
+    if (listed > ours || listed > this.#o.localTxid()) {
+      this.#conflict = new ReplicaConflictError(
+        `the ${this.#o.client.type} replica holds L0 TXID ${formatTxid(listed)}, which this replicator never wrote (it wrote up to ${formatTxid(ours)}): ` +
+          'another replicator is writing to the same replica; uploads stopped so the two histories do not mix',
+      );
+      this.#failWaiters(this.#conflict, true);
+      throw this.#conflict;
+    }
+    if (listed < this.#known) {
+      this.#log.error('the replica lost files this replicator uploaded; it is healed with a new snapshot', {
+        listed_txid: formatTxid(listed),
+        uploaded_txid: formatTxid(this.#known),
+      });
+      this.#o.onReplicaBehind?.(listed, this.#known);
+      return;
+    }
+    // An upload that failed may have landed after all.
+    this.#known = listed;
+    this.#settle();
   }
 
   async stop(): Promise<void> {
@@ -184,11 +270,13 @@ export class Uploader {
   async #pruneLocal(): Promise<void> {
     const retention = this.#o.localL0RetentionMs ?? DEFAULT_LOCAL_L0_RETENTION_MS;
     const now = Date.now();
-    if (retention <= 0 || now - this.#prunedAt < Math.min(LOCAL_L0_PRUNE_INTERVAL_MS, retention) || this.#replicaTxid === undefined) return;
+    if (retention <= 0 || now - this.#prunedAt < Math.min(LOCAL_L0_PRUNE_INTERVAL_MS, retention) || this.#known === undefined) return;
     this.#prunedAt = now;
+    const keep = this.#o.keepFrom?.() ?? this.#known;
+    const below = keep < this.#known ? keep : this.#known;
     try {
       // Under the lock: a re-baseline on the sync side must not race with deletions.
-      await this.lock.run(() => this.#o.meta.removeBelow(this.#replicaTxid ?? 0n, now - retention));
+      await this.lock.run(() => this.#o.meta.removeBelow(below, now - retention));
     } catch (err) {
       this.#log.warn('pruning local L0 files failed', { error: (err as Error).message });
     }
@@ -199,6 +287,13 @@ export class Uploader {
     if (done.length === 0) return;
     this.#waiters = this.#waiters.filter((w) => w.txid > this.replicatedTxid);
     for (const w of done) w.resolve();
+  }
+
+  #failWaiters(err: Error, all: boolean): void {
+    const failing = this.#waiters.filter((w) => all || w.failOnPermanentError);
+    if (failing.length === 0) return;
+    this.#waiters = this.#waiters.filter((w) => !failing.includes(w));
+    for (const w of failing) w.reject(err);
   }
 
   async #run(): Promise<void> {
@@ -216,12 +311,19 @@ export class Uploader {
         await this.uploadPending(signal);
         this.#backoff.reset();
         this.lastError = undefined;
+        this.lastErrorPermanent = false;
         this.#report.succeeded();
         await this.#pruneLocal();
       } catch (err) {
         if (this.#stopped) break;
         this.lastError = err instanceof Error ? err : new Error(String(err));
-        this.#replicaTxid = undefined;
+        if (this.#conflict !== undefined) {
+          this.#report.failed(err, { replica: this.#o.client.type });
+          // Nothing more goes to this replica; the error stays in status until the operator acts.
+          break;
+        }
+        this.lastErrorPermanent = isPermanentError(err);
+        if (this.lastErrorPermanent) this.#failWaiters(this.lastError, false);
         this.#pending = true;
         const delay = this.#backoff.next();
         this.#report.failed(err, { replica: this.#o.client.type, retry_in_ms: delay });

@@ -1,8 +1,9 @@
-import { mkdir, open, readdir, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readdir, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import type { Dirent } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { AtomicFileSink } from '../io/atomic-file.js';
 import { fsyncDir, isErrno } from '../io/durable-fs.js';
+import { makeDirs } from '../io/make-dirs.js';
 import { formatFilename, parseFilename } from '../ltx/file-name.js';
 import { ReplicaFileNotFoundError, ReplicaUrlError, StorageError } from './errors.js';
 import { KeyedQueue } from './keyed-queue.js';
@@ -287,15 +288,7 @@ export class FileReplicaClient implements ReplicaClient, V03ReplicaClient {
   /** mkdir -p, then makes every directory it created durable in its parent. */
   private ensureDir(dir: string): Promise<void> {
     return this.dirs.run(DIR_QUEUE_KEY, async () => {
-      const created = await mkdir(dir, { recursive: true });
-      if (created === undefined) return;
-      const top = dirname(created);
-      for (let d = dir; ; ) {
-        const parent = dirname(d);
-        await fsyncDir(parent);
-        if (parent === top || parent === d) break;
-        d = parent;
-      }
+      await makeDirs(dir);
     });
   }
 

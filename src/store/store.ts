@@ -29,7 +29,11 @@ export interface StoreCompactionOptions {
   /** How long L0 files stay after they were compacted into L1; 0 keeps them. */
   readonly l0RetentionMs?: number;
   readonly l0RetentionCheckIntervalMs?: number;
-  /** Check levels for gaps and overlaps this often; 0 never. */
+  /**
+   * Check each replica and database against the replicator's model this
+   * often, healing what diverged (DbReplicator.verify); 0 never. Default
+   * DEFAULT_VALIDATION_INTERVAL_MS.
+   */
   readonly validationIntervalMs?: number;
   /** false: retention removes nothing from the replica (a bucket lifecycle rule does), only local copies. */
   readonly deleteRemote?: boolean;
@@ -45,7 +49,7 @@ export interface StoreDatabase {
   /** How the replica is named in logs (a URL without secrets, say). */
   readonly replicaName?: string;
   readonly replicator?: Partial<
-    Pick<DbReplicatorOptions, 'syncIntervalMs' | 'busyTimeoutMs' | 'minCheckpointPageN' | 'truncatePageN' | 'checkpointIntervalMs'>
+    Pick<DbReplicatorOptions, 'syncIntervalMs' | 'busyTimeoutMs' | 'minCheckpointPageN' | 'truncatePageN' | 'checkpointIntervalMs' | 'validationIntervalMs'>
   >;
 }
 
@@ -137,19 +141,26 @@ export class Store {
     // Compaction learns the newest L0 TXID from the replicator, never from a listing.
     let replicatedTxid = (): bigint | undefined => undefined;
     const cache = new LevelMaxCache({ l0MaxTxid: () => replicatedTxid() });
+    const compaction = this.#options.compaction;
+    const validationIntervalMs = spec.replicator?.validationIntervalMs ?? (compaction === false ? undefined : compaction?.validationIntervalMs);
     const replicator = await DbReplicator.open({
       ...spec.replicator,
+      ...(validationIntervalMs === undefined ? {} : { validationIntervalMs }),
       dbPath: spec.path,
       client: spec.client,
       logger: this.#log,
       onL0File: (info) => cache.note(info),
+      // What was listed before files went missing no longer describes the replica.
+      onHeal: (snapshot) => {
+        cache.clear();
+        cache.note(snapshot);
+      },
       ...(spec.metaPath === undefined ? {} : { metaDir: spec.metaPath }),
     });
     replicatedTxid = () => {
       const t = replicator.status().replicatedTxid;
       return t === 0n ? undefined : t;
     };
-    const compaction = this.#options.compaction;
     let scheduler: LevelScheduler | undefined;
     if (compaction !== false) {
       const c = compaction ?? {};
@@ -173,7 +184,6 @@ export class Store {
         ...(c.snapshotRetentionMs === undefined ? {} : { snapshotRetentionMs: c.snapshotRetentionMs }),
         ...(c.l0RetentionMs === undefined ? {} : { l0RetentionMs: c.l0RetentionMs }),
         ...(c.l0RetentionCheckIntervalMs === undefined ? {} : { l0RetentionCheckIntervalMs: c.l0RetentionCheckIntervalMs }),
-        ...(c.validationIntervalMs === undefined ? {} : { validationIntervalMs: c.validationIntervalMs }),
         ...(c.deleteRemote === undefined ? {} : { deleteRemote: c.deleteRemote }),
         ...(c.verify === undefined ? {} : { verify: c.verify }),
         onEvent: (e) => {

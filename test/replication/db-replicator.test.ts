@@ -8,6 +8,7 @@ import { DbReplicator, type DbReplicatorOptions } from '../../src/replication/db
 import { DatabaseSetupError } from '../../src/replication/errors.js';
 import { FaultInjectingClient } from '../../src/storage/fault-injecting-client.js';
 import { FileReplicaClient } from '../../src/storage/file-replica-client.js';
+import { restore } from '../../src/restore/restore.js';
 import {
   assertAllStrict,
   inspectBytes,
@@ -69,6 +70,18 @@ async function assertReplicaMatches(r: Rig): Promise<bigint> {
   assert.equal(got.integrity, 'ok');
   assert.deepEqual(got.dump, logicalDump(r.app));
   return last.txid;
+}
+
+/** The replica restores, through the library's restore, to the application's database. */
+async function assertRestoreMatches(r: Rig): Promise<void> {
+  const out = join(r.dir, `restored-${Date.now()}-${Math.random().toString(36).slice(2)}.db`);
+  await restore({ client: new FileReplicaClient(r.replicaRoot), outputPath: out, integrityCheck: 'full' });
+  const db = new Database(out, { readonly: true });
+  try {
+    assert.deepEqual(logicalDump(db), logicalDump(r.app));
+  } finally {
+    db.close();
+  }
 }
 
 describe('DbReplicator', () => {
@@ -176,7 +189,7 @@ describe('DbReplicator', () => {
       });
     });
 
-    it(`writes a full image after a ${mode} checkpoint while it was stopped`, async () => {
+    it(`publishes exactly the pages that changed after a ${mode} checkpoint while it was stopped`, async () => {
       await withTempDir(async (dir) => {
         const r = await rig(dir);
         let rep = await r.open();
@@ -194,7 +207,9 @@ describe('DbReplicator', () => {
           const files = await replicaL0(r.replicaRoot);
           const last = await readLtxStrict(files[files.length - 1]!.path);
           assert.equal(last.header.maxTxid, 3n);
-          assert.equal(last.pages.length, last.header.commit, 'continuity unprovable: full image');
+          // The saved model of TXID 2 tells which pages the checkpointed commits changed.
+          assert.ok(last.pages.length < last.header.commit, `a diff against the model, not a full image: ${last.pages.length} of ${last.header.commit} pages`);
+          assert.ok(last.pages.length > 0);
           await assertReplicaMatches(r);
         } finally {
           await rep.close();
@@ -230,7 +245,7 @@ describe('DbReplicator', () => {
     });
   });
 
-  it('recovers from a deleted meta directory with a full image after the replica TXID', async () => {
+  it('goes on incrementally when its meta directory is deleted, and writes its lock file again', async () => {
     await withTempDir(async (dir) => {
       const r = await rig(dir);
       const rep = await r.open();
@@ -244,8 +259,9 @@ describe('DbReplicator', () => {
         assert.equal(await rep.syncAndWait({ timeoutMs: 5000 }), 3n);
         const files = await replicaL0(r.replicaRoot);
         const last = await readLtxStrict(files[files.length - 1]!.path);
-        assert.equal(last.pages.length, last.header.commit);
+        assert.ok(last.pages.length < last.header.commit, 'what the replicator knows is in memory: an incremental file');
         await assertReplicaMatches(r);
+        await assert.rejects(r.open(), /already replicated/, 'the lock file is back: a second replicator is refused');
         insert(r.app, 1);
         assert.equal(await rep.syncAndWait({ timeoutMs: 5000 }), 4n);
         await assertReplicaMatches(r);
@@ -256,7 +272,7 @@ describe('DbReplicator', () => {
     });
   });
 
-  it('re-uploads everything when the replica directory is deleted', async () => {
+  it('heals a deleted replica with a snapshot, so it restores again', async () => {
     await withTempDir(async (dir) => {
       const r = await rig(dir);
       const rep = await r.open();
@@ -268,8 +284,17 @@ describe('DbReplicator', () => {
         await rm(r.replicaRoot, { recursive: true });
         insert(r.app, 10);
         await rep.syncAndWait({ timeoutMs: 5000 });
-        assert.deepEqual((await replicaL0(r.replicaRoot)).map((f) => f.txid), [1n, 2n, 3n, 4n]);
-        await assertReplicaMatches(r);
+        // The upload of TXID 4 lists the replica first and finds it behind: a snapshot follows.
+        const deadline = Date.now() + 10_000;
+        const snapshots = async (): Promise<string[]> => (await readdir(join(r.replicaRoot, 'ltx', '9')).catch(() => [])).filter((n) => n.endsWith('.ltx'));
+        while (Date.now() < deadline && (await snapshots()).length === 0) {
+          await new Promise((res) => setTimeout(res, 20));
+        }
+        assert.deepEqual(await snapshots(), ['0000000000000001-0000000000000004.ltx']);
+        assert.deepEqual((await replicaL0(r.replicaRoot)).map((f) => f.txid), [4n]);
+        await assertRestoreMatches(r);
+        const v = await rep.verify();
+        assert.equal(v.ok, true, v.problems.join('; '));
       } finally {
         await rep.close();
         r.app.close();
@@ -429,11 +454,12 @@ describe('DbReplicator', () => {
         await rep.syncAndWait({ timeoutMs: 5000 });
         insert(r.app, 50);
         const saltBefore = (await readFile(`${r.dbPath}-wal`)).readUInt32BE(16);
-        await rep.sync(); // past the threshold: the replicator checkpoints and takes its read transaction again
-        assert.notEqual((await readFile(`${r.dbPath}-wal`)).readUInt32BE(16), saltBefore, 'the checkpoint restarts the WAL');
+        await rep.sync(); // past the threshold: the replicator checkpoints everything it copied and moves its pin
         insert(r.app, 50);
-        // A read transaction begun on a fully checkpointed WAL would read the database file alone,
-        // and no checkpoint could copy a single frame while it lasts.
+        assert.notEqual((await readFile(`${r.dbPath}-wal`)).readUInt32BE(16), saltBefore, "the application's next write restarts the WAL");
+        // The pin on read mark 0 that let the WAL restart lets no checkpoint copy a frame; the next
+        // sync moves it onto the new generation, and the application's checkpoints work again.
+        await rep.sync();
         const [row] = r.app.pragma('wal_checkpoint(PASSIVE)') as { busy: number; log: number; checkpointed: number }[];
         assert.ok(row!.checkpointed >= 1, `the application's checkpoint copied nothing: ${JSON.stringify(row)}`);
         await rep.syncAndWait({ timeoutMs: 5000 });

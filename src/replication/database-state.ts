@@ -1,0 +1,105 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import { isErrno } from '../io/durable-fs.js';
+import { lockPgno } from '../ltx/constants.js';
+import { sameSalts, WAL_HEADER_SIZE } from '../sqlite/wal-header.js';
+import type { WalPageMap } from '../sqlite/wal-page-map.js';
+import { readWalFrame } from '../sqlite/wal-reader.js';
+import type { DatabaseFile } from './database-file.js';
+import { WalChangedError } from './errors.js';
+import { generationMap, type WalPosition } from './wal-follower.js';
+
+/** Bytes read per call when streaming database pages. */
+export const DB_READ_CHUNK_BYTES = 1024 * 1024;
+
+export interface PageVisitor {
+  (pgno: number, data: Uint8Array): void | Promise<void>;
+}
+
+/**
+ * The database as SQLite sees it at a WAL position: the database file, with
+ * each page the generation has written up to the position read from its
+ * newest frame there instead, cut to the size of the last commit. Pages
+ * past the end of the file that the WAL does not hold read as zeros, as
+ * SQLite reads them.
+ *
+ * This is only the database's state while checkpoints cannot copy frames
+ * past the position into the file, i.e. while a pin taken before the WAL
+ * was read to `pos` is held (see SqliteSession). A WAL restart underneath
+ * is detected when a frame is fetched (WalChangedError).
+ */
+export class DatabaseState {
+  private constructor(
+    readonly pageSize: number,
+    /** Database size in pages. */
+    readonly commit: number,
+    private readonly db: DatabaseFile,
+    private readonly wal: FileHandle | undefined,
+    private readonly walPath: string,
+    /** The generation's pages up to the position; empty without frames. */
+    readonly map: WalPageMap | undefined,
+  ) {}
+
+  /** Opens the view; close() it when done. */
+  static async open(db: DatabaseFile, walPath: string, pageSize: number, pos: WalPosition): Promise<DatabaseState> {
+    let wal: FileHandle | undefined;
+    let map: WalPageMap | undefined;
+    if (pos.salts !== null && pos.offset > WAL_HEADER_SIZE) {
+      try {
+        wal = await open(walPath, 'r');
+      } catch (err) {
+        if (isErrno(err, 'ENOENT')) throw new WalChangedError(`${walPath}: the WAL is gone while the database was being read`, { cause: err });
+        throw err;
+      }
+      try {
+        map = await generationMap(wal, walPath, pos.salts, pos.offset);
+      } catch (err) {
+        await wal.close();
+        throw err;
+      }
+    }
+    const commit = map !== undefined && map.commit > 0 ? map.commit : Math.floor((await db.size()) / pageSize);
+    return new DatabaseState(pageSize, commit, db, wal, walPath, map);
+  }
+
+  /** Calls `visit` for every page 1..commit except the lock page, in order. The data is valid only during the call. */
+  async forEachPage(visit: PageVisitor, signal?: AbortSignal): Promise<void> {
+    const { pageSize, commit } = this;
+    const lock = lockPgno(pageSize);
+    const pagesPerChunk = Math.max(1, Math.floor(DB_READ_CHUNK_BYTES / pageSize));
+    const chunk = new Uint8Array(pagesPerChunk * pageSize);
+    const zero = new Uint8Array(pageSize);
+    for (let first = 1; first <= commit; first += pagesPerChunk) {
+      signal?.throwIfAborted();
+      const count = Math.min(pagesPerChunk, commit - first + 1);
+      const got = Math.floor((await this.db.read(chunk, (first - 1) * pageSize, count * pageSize)) / pageSize);
+      for (let i = 0; i < count; i++) {
+        const pgno = first + i;
+        if (pgno === lock) continue;
+        const offset = this.map?.pages.get(pgno);
+        if (offset !== undefined) await visit(pgno, await this.#walPage(pgno, offset));
+        else await visit(pgno, i < got ? chunk.subarray(i * pageSize, (i + 1) * pageSize) : zero);
+      }
+    }
+  }
+
+  /** One page as of the position. */
+  async page(pgno: number): Promise<Uint8Array> {
+    const offset = this.map?.pages.get(pgno);
+    if (offset !== undefined) return this.#walPage(pgno, offset);
+    const buf = new Uint8Array(this.pageSize);
+    await this.db.read(buf, (pgno - 1) * this.pageSize);
+    return buf;
+  }
+
+  async close(): Promise<void> {
+    await this.wal?.close();
+  }
+
+  async #walPage(pgno: number, offset: number): Promise<Uint8Array> {
+    const frame = await readWalFrame(this.wal!, offset, this.pageSize, { file: this.walPath });
+    if (frame.pgno !== pgno || !sameSalts(frame, this.map!)) {
+      throw new WalChangedError(`${this.walPath}: frame at offset ${offset} changed while it was being read (the WAL restarted)`);
+    }
+    return frame.data;
+  }
+}
