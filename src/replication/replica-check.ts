@@ -91,8 +91,14 @@ export async function checkReplica(input: ReplicaCheckInput): Promise<ReplicaChe
     const name = `level ${f.level} file ${formatFilename(f.minTxid, f.maxTxid)}`;
     try {
       const body = await input.client.openLtxFile(f.level, f.minTxid, f.maxTxid, input.signal === undefined ? {} : { signal: input.signal });
-      const summary = await verifyLtx(new IterableSource(body), { file: name });
-      if (summary.size !== f.size) throw new Error(`read ${summary.size} bytes, the listing says ${f.size}`);
+      const it = body[Symbol.asyncIterator]();
+      try {
+        const summary = await verifyLtx(new IterableSource({ [Symbol.asyncIterator]: () => it }), { file: name });
+        if (summary.size !== f.size) throw new Error(`read ${summary.size} bytes, the listing says ${f.size}`);
+      } finally {
+        // The decoder stops at the trailer; the stream (and its file handle) must still be let go.
+        await it.return?.();
+      }
       input.verified.add(key);
     } catch (err) {
       if (input.signal?.aborted === true) throw err;
