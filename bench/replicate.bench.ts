@@ -3,48 +3,64 @@
  *
  * This process is the application: for BURST_MS it commits small
  * transactions as fast as better-sqlite3 can (WAL, synchronous=NORMAL, one
- * ~100-byte row per transaction into a table with an index), while tidemark
- * replicates the database from a child process
- * (bench/replicate/replicator-child.ts) with the default 1 s sync interval.
- * The burst runs twice: to a directory replica, then to an S3 replica on
- * s3rver on loopback (in a process of its own). Measured for each:
+ * ~100-byte row per transaction into a table with an index; see
+ * bench/replicate/write-burst.ts), while tidemark replicates the database
+ * from a child process (bench/replicate/replicator-child.ts) with the default
+ * 1 s sync interval. The burst runs to a directory replica, then to an S3
+ * replica on s3rver on loopback (in a process of its own). Measured for each:
  * - transactions committed and tx/s, with commit latency percentiles;
  * - the replicator's CPU seconds (user + sys) and peak RSS;
  * - how long after the burst the replica holds the last transaction;
  * - the replica's size;
- * - restore wall time and MB/s, checking the restored row count.
+ * - restore wall time and MB/s, checking the restored row count;
+ * - freshness: the gaps between the L0 files uploaded during the burst, and
+ *   how stale restores to timestamps within the burst are
+ *   (bench/replicate/l0-gaps.ts, timestamp-staleness.ts).
+ * For the directory replica, also:
+ * - the same burst with no replicator, alternating with bursts next to it,
+ *   for the replicator's cost in application throughput (writer-throughput.ts);
+ * - a second application's deferred read-then-write transactions failing with
+ *   SQLITE_BUSY next to the burst and the replicator, with controls
+ *   (deferred-writer.ts);
+ * - how long after an application's last commit, once it has exited, the
+ *   replica holds it (exit-to-replica.ts).
  * Then, for S3, the requests an idle replicator makes in IDLE_WINDOW_MS
  * (counted by a proxy in front of s3rver): there should be none.
- * Results: bench/results/replicate.json (the directory run at the top level,
- * the S3 run under `s3`, the idle count under `s3Idle`).
+ * Results: bench/results/replicate.json (the directory run at the top level
+ * with the figures above under `freshness`, `throughputWithout`,
+ * `throughputWith`, `deferredWriter` and `exitToReplicaMs`; the S3 run under
+ * `s3`, the idle count under `s3Idle`; anything that went wrong in the new
+ * measurements under `errors`).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
+import type { LtxHeader } from '../src/ltx/header.js';
 import { restore } from '../src/restore/index.js';
 import { FileReplicaClient, type ReplicaClient } from '../src/storage/index.js';
 import { S3ReplicaClient } from '../src/storage/s3/index.js';
 import { FaultProxy } from '../test/storage/s3/fault-proxy.js';
 import { testS3Client } from '../test/storage/s3/helpers.js';
-import { S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, startS3Server, type S3TestServer } from '../test/storage/s3/s3-server.js';
-import { READY_LINE, type ChildReport } from './replicate/protocol.js';
+import { startS3Server, type S3TestServer } from '../test/storage/s3/s3-server.js';
+import { killIfRunning, type Child } from './replicate/child-process.js';
 import { ClientReplicaWatch, replicaBytes } from './replicate/client-replica-watch.js';
+import { DEFERRED_BUSY_TIMEOUT_MS, DEFERRED_PAUSE_MS, deferredAloneWithReplicator, deferredWithBurst, type DeferredRun } from './replicate/deferred-writer.js';
+import { exitToReplica, type ExitToReplica } from './replicate/exit-to-replica.js';
+import { l0Gaps, type L0Gaps } from './replicate/l0-gaps.js';
 import { ReplicaWatch, dirBytes } from './replicate/replica-watch.js';
+import { startReplicator, stopReplicator } from './replicate/replicator-process.js';
+import { round } from './replicate/stats.js';
+import { timestampStaleness, type Staleness } from './replicate/timestamp-staleness.js';
 import { walEnd, type WalEnd } from './replicate/wal-end.js';
+import { BURST_MS, PAYLOAD_BYTES, INSERT_EVENT, openDb, writeBurst, writerFigures } from './replicate/write-burst.js';
+import { THROUGHPUT_RUNS, throughput, throughputRatio, unreplicatedBurst } from './replicate/writer-throughput.js';
 import { machineInfo } from './machine.js';
 
-const BURST_MS = 10_000;
-/** Payload bytes per row; with the key and timestamp a row is about 100 bytes. */
-const PAYLOAD_BYTES = 72;
-/** Random bytes the payloads are sliced from, so generating rows costs next to nothing. */
-const PAYLOAD_POOL_BYTES = 1024 * 1024;
 /** Replica polling period: fine enough for a lag measured against a 1 s sync interval. */
 const POLL_MS = 10;
 /** An idle replicator is watched this long for S3 requests. */
@@ -61,97 +77,21 @@ const S3_BUCKET = 'tidemark-bench';
 const SYNC_INTERVAL_MS = 1000;
 /** Give up waiting for the replica after this long: several sync intervals plus a slow checkpoint. */
 const CATCH_UP_TIMEOUT_MS = 30_000;
-/** How long the replicator gets to open, and to close and report, before the run fails. */
-const CHILD_TIMEOUT_MS = 30_000;
-/** Commit latencies are kept for this many transactions at most (8 bytes each). */
-const MAX_LATENCY_SAMPLES = 4_000_000;
 const MIB = 1024 * 1024;
 
 const here = dirname(fileURLToPath(import.meta.url));
 const resultsDir = join(here, 'results');
-const childScript = join(here, 'replicate', 'replicator-child.ts');
-
-interface Child {
-  proc: ChildProcess;
-  lines: AsyncIterator<string>;
-}
-
-async function nextLine(child: Child, what: string): Promise<string> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`replicator child: no ${what} within ${CHILD_TIMEOUT_MS} ms`)), CHILD_TIMEOUT_MS);
-  });
-  try {
-    const r = await Promise.race([child.lines.next(), timeout]);
-    if (r.done === true) throw new Error(`replicator child exited before its ${what} (exit ${child.proc.exitCode ?? child.proc.signalCode})`);
-    return r.value;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** s3rver's credentials, handed to the replicator the way a user would: through Litestream's variables. */
-function childEnv(): NodeJS.ProcessEnv {
-  return { ...process.env, LITESTREAM_ACCESS_KEY_ID: S3RVER_ACCESS_KEY_ID, LITESTREAM_SECRET_ACCESS_KEY: S3RVER_SECRET_ACCESS_KEY };
-}
-
-async function startReplicator(dbPath: string, replica: string): Promise<Child> {
-  // stderr is inherited so a failing replicator explains itself.
-  const proc = spawn(process.execPath, ['--import', 'tsx', childScript, dbPath, replica], {
-    cwd: join(here, '..'),
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: childEnv(),
-  });
-  const child: Child = { proc, lines: createInterface({ input: proc.stdout! })[Symbol.asyncIterator]() };
-  const line = await nextLine(child, 'ready line');
-  if (line !== READY_LINE) throw new Error(`replicator child: unexpected output ${JSON.stringify(line)}`);
-  return child;
-}
-
-async function stopReplicator(child: Child): Promise<ChildReport> {
-  child.proc.kill('SIGTERM');
-  return JSON.parse(await nextLine(child, 'report')) as ChildReport;
-}
-
-function percentile(sorted: Float64Array, p: number): number {
-  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
-}
-
-const round = (x: number, digits = 2): number => Number(x.toFixed(digits));
-
-/** Commits one-row transactions for BURST_MS; returns the count and per-commit latencies (ms). */
-function writeBurst(db: Database.Database): { txs: number; seconds: number; latencies: Float64Array } {
-  const insert = db.prepare('INSERT INTO events (key, at, payload) VALUES (?, ?, ?)');
-  const pool = randomBytes(PAYLOAD_POOL_BYTES);
-  const latencies = new Float64Array(MAX_LATENCY_SAMPLES);
-  // Keys spread over the whole index, as ids or hashes would, so each commit touches an index page somewhere.
-  let seed = 0x2545f491;
-  let txs = 0;
-  const start = performance.now();
-  const end = start + BURST_MS;
-  let now = start;
-  while (now < end) {
-    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-    const at = (seed >>> 8) % (PAYLOAD_POOL_BYTES - PAYLOAD_BYTES);
-    // Not in an explicit transaction, so every run() is its own committed transaction.
-    insert.run(seed.toString(16).padStart(8, '0') + txs.toString(16).padStart(8, '0'), Date.now(), pool.subarray(at, at + PAYLOAD_BYTES));
-    const after = performance.now();
-    if (txs < MAX_LATENCY_SAMPLES) latencies[txs] = after - now;
-    txs++;
-    now = after;
-  }
-  return { txs, seconds: (now - start) / 1000, latencies: latencies.subarray(0, Math.min(txs, MAX_LATENCY_SAMPLES)).sort() };
-}
 
 /** Tells when a replica has caught up, and how much it holds. */
 interface Watch {
   covers(end: WalEnd): Promise<boolean>;
-  l0Files(): Promise<number>;
+  /** The replica's L0 headers in TXID order. */
+  l0Headers(): Promise<LtxHeader[]>;
   bytes(): Promise<number>;
 }
 
 interface Target {
-  name: 'file' | 's3';
+  name: string;
   /** What the replicator child is given: a directory or a URL. */
   replica: string;
   /** A client on the same replica for this process, to restore from. */
@@ -166,7 +106,7 @@ function dirWatch(replicaDir: string): Watch {
   const w = new ReplicaWatch(replicaDir);
   return {
     covers: async (end) => w.covers(end),
-    l0Files: async () => w.l0Headers().length,
+    l0Headers: async () => w.l0Headers(),
     bytes: async () => dirBytes(replicaDir),
   };
 }
@@ -175,22 +115,31 @@ function clientWatch(client: ReplicaClient): Watch {
   const w = new ClientReplicaWatch(client);
   return {
     covers: (end) => w.covers(end),
-    l0Files: async () => (await w.l0Headers()).length,
+    l0Headers: () => w.l0Headers(),
     bytes: () => replicaBytes(client),
   };
 }
 
-function openDb(dbPath: string): Database.Database {
-  const db = new Database(dbPath);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.exec(`CREATE TABLE events (id INTEGER PRIMARY KEY, key TEXT NOT NULL, at INTEGER NOT NULL, payload BLOB NOT NULL);
-           CREATE INDEX events_key ON events(key);`);
-  return db;
+/** A directory replica of its own for the run `name` in `dir`. */
+function fileTarget(dir: string, name: string): Target {
+  const replicaDir = join(dir, `replica-${name}`);
+  return { name, replica: replicaDir, client: new FileReplicaClient(replicaDir), watch: dirWatch(replicaDir), pollMs: POLL_MS };
+}
+
+interface BurstOptions {
+  /** Measure the L0 gaps and the staleness of timestamp restores (freshness). */
+  freshness?: boolean;
+}
+
+interface BurstRun {
+  /** The figures replicate.json has always held for a run: writer, replicator, replica, restore. */
+  figures: Record<string, unknown>;
+  txPerSec: number;
+  freshness?: { l0Gap: L0Gaps; timestampRestore: Staleness };
 }
 
 /** One burst replicated to `target`, then a restore from it. */
-async function burstRun(dir: string, target: Target): Promise<Record<string, unknown>> {
+async function burstRun(dir: string, target: Target, opts: BurstOptions = {}): Promise<BurstRun> {
   const dbPath = join(dir, `${target.name}.db`);
   const restoredPath = join(dir, `restored-${target.name}`, 'app.db');
   let child: Child | undefined;
@@ -211,7 +160,10 @@ async function burstRun(dir: string, target: Target): Promise<Record<string, unk
     }
     const catchUpMs = performance.now() - burstEnd;
     const bytes = await watch.bytes();
-    const l0Files = await watch.l0Files();
+    // Listed while the replicator still runs, seconds after the burst: nothing has had time to remove an L0 file.
+    const headers = await watch.l0Headers();
+    const l0Files = headers.length;
+    const window = { startMs: burst.startedAtMs, endMs: burst.endedAtMs };
 
     const report = await stopReplicator(child);
     child = undefined;
@@ -228,40 +180,43 @@ async function burstRun(dir: string, target: Target): Promise<Record<string, unk
     if (restoredRows !== sourceRows) throw new Error(`${target.name}: restored ${restoredRows} rows, the source has ${sourceRows}`);
     if (quickCheck !== 'ok') throw new Error(`${target.name}: restored database fails quick_check: ${String(quickCheck)}`);
 
+    let freshness: BurstRun['freshness'];
+    if (opts.freshness === true) {
+      console.log(`restoring ${target.name} as of timestamps within the burst ...`);
+      const stalenessDir = join(dir, `staleness-${target.name}`);
+      mkdirSync(stalenessDir, { recursive: true });
+      freshness = { l0Gap: l0Gaps(headers, window, SYNC_INTERVAL_MS), timestampRestore: await timestampStaleness(target.client, stalenessDir, window) };
+    }
+
     const usage = report.resourceUsage;
+    const writer = writerFigures(burst);
     return {
-      writer: {
-        transactions: burst.txs,
-        seconds: round(burst.seconds, 3),
-        txPerSec: Math.round(burst.txs / burst.seconds),
-        commitLatencyMs: {
-          p50: round(percentile(burst.latencies, 0.5), 4),
-          p99: round(percentile(burst.latencies, 0.99), 4),
-          p999: round(percentile(burst.latencies, 0.999), 4),
-          max: round(percentile(burst.latencies, 1), 3),
+      figures: {
+        writer,
+        replicator: {
+          cpuSeconds: round((usage.userCPUTime + usage.systemCPUTime) / 1e6, 3),
+          userCpuSeconds: round(usage.userCPUTime / 1e6, 3),
+          systemCpuSeconds: round(usage.systemCPUTime / 1e6, 3),
+          peakRssMiB: round(report.maxRssKiB / 1024, 1),
+          finalRssMiB: round(report.rssBytes / MIB, 1),
+        },
+        replica: { catchUpMs: Math.round(catchUpMs), bytes, mib: round(bytes / MIB, 2), l0Files },
+        restore: {
+          seconds: round(restoreSeconds, 3),
+          dbBytes: restored.bytes,
+          dbMiB: round(restored.bytes / MIB, 2),
+          mbPerSec: round(restored.bytes / 1e6 / restoreSeconds, 1),
+          filesMerged: restored.files,
+          rows: restoredRows,
+          rowsMatch: restoredRows === sourceRows,
         },
       },
-      replicator: {
-        cpuSeconds: round((usage.userCPUTime + usage.systemCPUTime) / 1e6, 3),
-        userCpuSeconds: round(usage.userCPUTime / 1e6, 3),
-        systemCpuSeconds: round(usage.systemCPUTime / 1e6, 3),
-        peakRssMiB: round(report.maxRssKiB / 1024, 1),
-        finalRssMiB: round(report.rssBytes / MIB, 1),
-      },
-      replica: { catchUpMs: Math.round(catchUpMs), bytes, mib: round(bytes / MIB, 2), l0Files },
-      restore: {
-        seconds: round(restoreSeconds, 3),
-        dbBytes: restored.bytes,
-        dbMiB: round(restored.bytes / MIB, 2),
-        mbPerSec: round(restored.bytes / 1e6 / restoreSeconds, 1),
-        filesMerged: restored.files,
-        rows: restoredRows,
-        rowsMatch: restoredRows === sourceRows,
-      },
+      txPerSec: writer['txPerSec'] as number,
+      ...(freshness === undefined ? {} : { freshness }),
     };
   } finally {
     // A run that failed part-way must not leave a replicator behind.
-    if (child !== undefined && child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill('SIGKILL');
+    killIfRunning(child);
   }
 }
 
@@ -277,7 +232,7 @@ async function idleRun(dir: string, s3: S3TestServer): Promise<Record<string, un
   let child: Child | undefined;
   try {
     const db = openDb(dbPath);
-    db.prepare('INSERT INTO events (key, at, payload) VALUES (?, ?, ?)').run('k', Date.now(), randomBytes(PAYLOAD_BYTES));
+    db.prepare(INSERT_EVENT).run('k', Date.now(), randomBytes(PAYLOAD_BYTES));
     db.close();
     child = await startReplicator(dbPath, `s3://${S3_BUCKET}/idle?endpoint=${proxy.endpoint}`);
     const started = performance.now();
@@ -306,7 +261,7 @@ async function idleRun(dir: string, s3: S3TestServer): Promise<Record<string, un
       beforeWindow: { firstUploadSeconds: round(firstUploadSeconds, 2), checkpointUploadSeconds, requests: beforeWindow },
     };
   } finally {
-    if (child !== undefined && child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill('SIGKILL');
+    killIfRunning(child);
     direct.destroy();
     await proxy.close();
   }
@@ -336,38 +291,136 @@ function summary(name: string, r: Record<string, unknown>): Record<string, { val
   };
 }
 
+const triple = (s: { p50: number | null; p99: number | null; max: number | null }): string => `${s.p50 ?? 'n/a'} / ${s.p99 ?? 'n/a'} / ${s.max ?? 'n/a'}`;
+
+function freshnessSummary(name: string, f: NonNullable<BurstRun['freshness']>): Record<string, { value: unknown }> {
+  const g = f.l0Gap;
+  const t = f.timestampRestore;
+  return {
+    [`${name}: L0 gap in burst p50 / p99 / max (ms)`]: { value: `${triple(g.gapMs)} (${g.filesInWindow} files, sync ${g.syncIntervalMs} ms)` },
+    [`${name}: timestamp restore staleness p50 / p99 / max (ms)`]: { value: `${triple(t.stalenessMs)} (${t.samples} restores, ${t.errors.length} errors)` },
+  };
+}
+
+/** One line per deferred-writer run: busy failures of attempts. */
+const busyLine = (r: DeferredRun): string => `${r.busy} of ${r.attempts} busy (${JSON.stringify(r.busyByCode)})${r.error === undefined ? '' : `; ${r.error}`}`;
+
+/** Everything in the new measurements that went wrong, as plain sentences. */
+function collectErrors(freshness: Record<string, BurstRun['freshness']>, exit: ExitToReplica, deferred: Record<string, DeferredRun>): string[] {
+  const out: string[] = [];
+  for (const [name, f] of Object.entries(freshness)) {
+    if (f === undefined) continue;
+    for (const e of f.timestampRestore.errors) out.push(`${name}: timestamp restore ${e.offsetMs} ms into the burst: ${e.error}`);
+    if (!f.l0Gap.l0ChainComplete) out.push(`${name}: the replica's L0 files do not run from TXID 1 without a gap: some were missing when listed`);
+  }
+  for (const e of exit.failures) out.push(`exit-to-replica run ${e.run}: ${e.error}`);
+  for (const [name, r] of Object.entries(deferred)) {
+    if (r.error !== undefined) out.push(`deferred writer, ${name}: ${r.error}`);
+    if (r.firstOtherError !== null) out.push(`deferred writer, ${name}: errors other than SQLITE_BUSY: ${JSON.stringify(r.otherErrors)}, first: ${r.firstOtherError}`);
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tidemark-bench-replicate-'));
+  // Other work on the machine competes with the writer and the replicator: recorded, to read the figures by.
+  const loadAverage1mBefore = round(loadavg()[0]!, 2);
   let s3: S3TestServer | undefined;
   let s3Client: S3ReplicaClient | undefined;
   try {
-    const replicaDir = join(dir, 'replica');
-    const file = await burstRun(dir, { name: 'file', replica: replicaDir, client: new FileReplicaClient(replicaDir), watch: dirWatch(replicaDir), pollMs: POLL_MS });
+    // Throughput without and with the replicator, alternating in pairs (without, with, with, without, ...);
+    // the first burst next to the replicator is the one every other figure of the directory replica comes from.
+    const without: number[] = [];
+    const withReplicator: number[] = [];
+    let file: BurstRun | undefined;
+    for (let pair = 0; pair < THROUGHPUT_RUNS; pair++) {
+      for (const replicated of pair % 2 === 0 ? [false, true] : [true, false]) {
+        if (!replicated) {
+          console.log(`writing for ${BURST_MS / 1000} s with no replicator ...`);
+          without.push(unreplicatedBurst(dir, `baseline-${without.length + 1}`).txPerSec);
+        } else if (file === undefined) {
+          file = await burstRun(dir, fileTarget(dir, 'file'), { freshness: true });
+          withReplicator.push(file.txPerSec);
+        } else {
+          withReplicator.push((await burstRun(dir, fileTarget(dir, `file-${withReplicator.length + 1}`))).txPerSec);
+        }
+      }
+    }
+    if (file === undefined) throw new Error('THROUGHPUT_RUNS must be at least 1');
+    const throughputWithout = throughput(without);
+    const throughputWith = throughput(withReplicator);
+
+    // Deferred read-then-write transactions of a second application: next to the burst and the
+    // replicator, then the two controls (the burst alone, the replicator alone).
+    console.log(`writing for ${BURST_MS / 1000} s with the deferred writer beside, replicated ...`);
+    const deferredWithBoth = await deferredWithBurst(dir, 'deferred', { replicator: true });
+    console.log(`writing for ${BURST_MS / 1000} s with the deferred writer beside, no replicator ...`);
+    const deferredNoReplicator = await deferredWithBurst(dir, 'deferred-control', { replicator: false });
+    console.log(`the deferred writer alone next to the replicator for ${BURST_MS / 1000} s ...`);
+    const deferredAlone = await deferredAloneWithReplicator(dir, BURST_MS);
+    const deferredRuns = { withBurstAndReplicator: deferredWithBoth, withBurstNoReplicator: deferredNoReplicator, aloneWithReplicator: deferredAlone };
+
+    console.log('last commit of an application that exits: waiting for it on the replica ...');
+    const exit = await exitToReplica(dir);
 
     s3 = await startS3Server([S3_BUCKET]);
     s3Client = testS3Client(s3.endpoint, S3_BUCKET, 'burst');
-    const s3Run = await burstRun(dir, {
-      name: 's3',
-      replica: `s3://${S3_BUCKET}/burst?endpoint=${s3.endpoint}`,
-      client: s3Client,
-      watch: clientWatch(s3Client),
-      // Each look is a listing plus ranged reads of new headers on the same server the replicator uploads to.
-      pollMs: POLL_MS * 5,
-    });
+    const s3Run = await burstRun(
+      dir,
+      {
+        name: 's3',
+        replica: `s3://${S3_BUCKET}/burst?endpoint=${s3.endpoint}`,
+        client: s3Client,
+        watch: clientWatch(s3Client),
+        // Each look is a listing plus ranged reads of new headers on the same server the replicator uploads to.
+        pollMs: POLL_MS * 5,
+      },
+      { freshness: true },
+    );
     const s3Idle = await idleRun(dir, s3);
 
+    const errors = collectErrors({ file: file.freshness, s3: s3Run.freshness }, exit, deferredRuns);
     const results = {
       benchmark: 'replicate',
       machine: machineInfo(),
+      load: { loadAverage1mBefore, loadAverage1mAfter: round(loadavg()[0]!, 2) },
       config: { burstMs: BURST_MS, rowBytes: PAYLOAD_BYTES + 16 + 8, syncIntervalMs: SYNC_INTERVAL_MS, journal: 'WAL', synchronous: 'NORMAL', replica: 'file' },
-      ...file,
-      s3: { server: 's3rver 3.7 on loopback, in a process of its own; path-style, plain HTTP', ...s3Run },
+      ...file.figures,
+      freshness: file.freshness,
+      throughputWithout,
+      throughputWith: {
+        ...throughputWith,
+        ratioToWithout: throughputRatio(throughputWith, throughputWithout),
+        order: 'alternating in pairs: without, with, with, without, ...; the first run with the replicator is the burst above',
+      },
+      deferredWriter: {
+        method:
+          `a second process runs BEGIN (deferred); SELECT max(id); INSERT; COMMIT in a loop with busy_timeout ${DEFERRED_BUSY_TIMEOUT_MS}, ` +
+          `${DEFERRED_PAUSE_MS} ms between transactions, for one burst; SQLite does not wait on a busy lock when a deferred transaction ` +
+          'upgrades to writing, so failures come from whoever holds the write lock or committed meanwhile: the controls tell the burst writer\'s from the replicator\'s',
+        pauseMs: DEFERRED_PAUSE_MS,
+        busyTimeoutMs: DEFERRED_BUSY_TIMEOUT_MS,
+        ...deferredRuns,
+      },
+      exitToReplicaMs: exit,
+      errors,
+      s3: { server: 's3rver 3.7 on loopback, in a process of its own; path-style, plain HTTP', ...s3Run.figures, freshness: s3Run.freshness },
       s3Idle,
     };
     console.table({
-      ...summary('file', file),
-      ...summary('s3', s3Run),
+      ...summary('file', file.figures),
+      ...freshnessSummary('file', file.freshness!),
+      'file: tx/s without / with replicator (median)': {
+        value: `${throughputWithout.medianTxPerSec} / ${throughputWith.medianTxPerSec} (x${results.throughputWith.ratioToWithout}; each ${without.join(', ')} / ${withReplicator.join(', ')})`,
+      },
+      'deferred writer: burst + replicator': { value: busyLine(deferredWithBoth) },
+      'deferred writer: burst, no replicator': { value: busyLine(deferredNoReplicator) },
+      'deferred writer: replicator only': { value: busyLine(deferredAlone) },
+      'exit to replica (ms, median; each)': { value: `${exit.median ?? 'n/a'}; ${exit.each.map((x) => x ?? 'failed').join(', ')}` },
+      ...summary('s3', s3Run.figures),
+      ...freshnessSummary('s3', s3Run.freshness!),
       [`s3 idle ${IDLE_WINDOW_MS / 1000} s: requests`]: { value: JSON.stringify(s3Idle['requests']) },
+      errors: { value: errors.length === 0 ? 'none' : errors.join('; ') },
     });
     mkdirSync(resultsDir, { recursive: true });
     writeFileSync(join(resultsDir, 'replicate.json'), `${JSON.stringify(results, null, 2)}\n`);

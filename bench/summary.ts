@@ -259,14 +259,76 @@ function eventlogSection(r: Json): string {
   return ['## Event log (eventlog.json)', table(['', 'measured', 'target', ''], rows)].join('\n\n');
 }
 
+/** "p50 / p99 / max" of a spread in replicate.json, or undefined when the file predates it. */
+function spreadText(x: unknown): string | undefined {
+  if (x === null || typeof x !== 'object') return undefined;
+  const s = x as Json;
+  return `${num(s.p50)} / ${num(s.p99)} / ${num(s.max)}`;
+}
+
+/** "busy of attempts" for one deferred-writer run. */
+function busyText(x: unknown): string {
+  if (x === null || typeof x !== 'object') return 'n/a';
+  const d = x as Json;
+  return `${num(d.busy)} of ${num(d.attempts)}`;
+}
+
+/** The freshness and application-effect rows; none for a replicate.json from before they were measured. */
+function replicateEffectRows(r: Json): string[][] {
+  const rows: string[][] = [];
+  const without = r.throughputWithout as Json | undefined;
+  const withR = r.throughputWith as Json | undefined;
+  if (without !== undefined && withR !== undefined) {
+    const each = (t: Json): string => (Array.isArray(t.txPerSec) ? t.txPerSec.map(num).join(', ') : 'n/a');
+    rows.push([`writer tx/s with no replicator (median of ${num(without.runs)}: ${each(without)})`, num(without.medianTxPerSec)]);
+    rows.push([`writer tx/s next to the replicator (median of ${num(withR.runs)}: ${each(withR)})`, num(withR.medianTxPerSec)]);
+    rows.push(['writer tx/s next to the replicator / without', times(typeof withR.ratioToWithout === 'number' ? withR.ratioToWithout : null)]);
+  }
+  const freshness = r.freshness as Json | undefined;
+  const gap = freshness?.l0Gap as Json | undefined;
+  const gapText = spreadText(gap?.gapMs);
+  if (gap !== undefined && gapText !== undefined) {
+    rows.push([`gap between L0 files during the burst, p50 / p99 / max (ms; ${num(gap.filesInWindow)} files, ${num(gap.syncIntervalMs)} ms sync interval)`, gapText]);
+  }
+  const stale = freshness?.timestampRestore as Json | undefined;
+  const staleText = spreadText(stale?.stalenessMs);
+  if (stale !== undefined && staleText !== undefined) {
+    const errors = Array.isArray(stale.errors) ? stale.errors.length : 0;
+    rows.push([
+      `staleness of a restore to a time within the burst, p50 / p99 / max (ms; ${num(stale.samples)} restores)`,
+      errors === 0 ? staleText : `${staleText} (**${errors} errors**)`,
+    ]);
+  }
+  const exit = r.exitToReplicaMs as Json | undefined;
+  if (exit !== undefined) {
+    const each = Array.isArray(exit.each) ? exit.each.map((x) => (x === null ? 'failed' : num(x))).join(', ') : 'n/a';
+    const failures = Array.isArray(exit.failures) ? exit.failures.length : 0;
+    rows.push([
+      `application's last commit on the replica after it exits (ms, median of ${num(exit.runs)}: ${each})`,
+      failures === 0 ? num(exit.median) : `${num(exit.median)} (**${failures} runs failed**)`,
+    ]);
+  }
+  const deferred = r.deferredWriter as Json | undefined;
+  if (deferred !== undefined) {
+    const label = `deferred read-then-write transactions failing with SQLITE_BUSY (busy_timeout ${num(deferred.busyTimeoutMs)})`;
+    rows.push([`${label}: next to the burst and the replicator`, busyText(deferred.withBurstAndReplicator)]);
+    rows.push([`${label}: next to the burst, no replicator`, busyText(deferred.withBurstNoReplicator)]);
+    rows.push([`${label}: next to the replicator only (target: 0)`, busyText(deferred.aloneWithReplicator)]);
+  }
+  return rows;
+}
+
 function replicateSection(r: Json): string {
   const w = (r.writer ?? {}) as Json;
   const rep = (r.replicator ?? {}) as Json;
   const replica = (r.replica ?? {}) as Json;
   const restore = (r.restore ?? {}) as Json;
+  const errors = Array.isArray(r.errors) ? (r.errors as unknown[]).map(String) : [];
+  const load = r.load as Json | undefined;
+  const loadText = load === undefined ? '' : ` The machine's 1-minute load average was ${num(load.loadAverage1mBefore)} before the run and ${num(load.loadAverage1mAfter)} after it.`;
   return [
     '## Replication of a write burst, writer in the benchmark process (replicate.json, file replica)',
-    'The application and tidemark\'s replicator (library API, separate process) during a 10 s burst; see the comparison above for the same through the CLIs.',
+    'The application and tidemark\'s replicator (library API, separate process) during a 10 s burst; see the comparison above for the same through the CLIs.' + loadText,
     table(
       ['', ''],
       [
@@ -277,8 +339,10 @@ function replicateSection(r: Json): string {
         ['replica (MiB)', num(replica.mib)],
         ['restore (s, in process)', num(restore.seconds)],
         ['restore MB/s', num(restore.mbPerSec)],
+        ...replicateEffectRows(r),
       ],
     ),
+    ...(errors.length === 0 ? [] : [`Errors in this run:\n${errors.map((e) => `- ${e}`).join('\n')}`]),
   ].join('\n\n');
 }
 
