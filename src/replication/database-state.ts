@@ -1,18 +1,25 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { isErrno } from '../io/durable-fs.js';
 import { lockPgno } from '../ltx/constants.js';
-import { sameSalts, WAL_HEADER_SIZE } from '../sqlite/wal-header.js';
-import type { WalPageMap } from '../sqlite/wal-page-map.js';
+import { sameSalts, type WalSalts } from '../sqlite/wal-header.js';
 import { readWalFrame } from '../sqlite/wal-reader.js';
 import type { DatabaseFile } from './database-file.js';
 import { WalChangedError } from './errors.js';
-import { generationMap, type WalPosition } from './wal-follower.js';
 
 /** Bytes read per call when streaming database pages. */
 export const DB_READ_CHUNK_BYTES = 1024 * 1024;
 
 export interface PageVisitor {
   (pgno: number, data: Uint8Array): void | Promise<void>;
+}
+
+/** Where the database stands in the WAL: the generation, its pages up to the position, and the size there. */
+export interface GenerationView {
+  readonly salts: WalSalts | null;
+  /** Page number → offset of its newest frame at the position. */
+  readonly pages: ReadonlyMap<number, number>;
+  /** Database size in pages at the position. */
+  readonly commit: number;
 }
 
 /**
@@ -24,8 +31,8 @@ export interface PageVisitor {
  *
  * This is only the database's state while checkpoints cannot copy frames
  * past the position into the file, i.e. while a pin taken before the WAL
- * was read to `pos` is held (see SqliteSession). A WAL restart underneath
- * is detected when a frame is fetched (WalChangedError).
+ * was read to the position is held (see SqliteSession). A WAL restart
+ * underneath is detected when a frame is fetched (WalChangedError).
  */
 export class DatabaseState {
   private constructor(
@@ -35,30 +42,21 @@ export class DatabaseState {
     private readonly db: DatabaseFile,
     private readonly wal: FileHandle | undefined,
     private readonly walPath: string,
-    /** The generation's pages up to the position; empty without frames. */
-    readonly map: WalPageMap | undefined,
+    private readonly view: GenerationView,
   ) {}
 
   /** Opens the view; close() it when done. */
-  static async open(db: DatabaseFile, walPath: string, pageSize: number, pos: WalPosition): Promise<DatabaseState> {
+  static async open(db: DatabaseFile, walPath: string, pageSize: number, view: GenerationView): Promise<DatabaseState> {
     let wal: FileHandle | undefined;
-    let map: WalPageMap | undefined;
-    if (pos.salts !== null && pos.offset > WAL_HEADER_SIZE) {
+    if (view.pages.size > 0) {
       try {
         wal = await open(walPath, 'r');
       } catch (err) {
         if (isErrno(err, 'ENOENT')) throw new WalChangedError(`${walPath}: the WAL is gone while the database was being read`, { cause: err });
         throw err;
       }
-      try {
-        map = await generationMap(wal, walPath, pos.salts, pos.offset);
-      } catch (err) {
-        await wal.close();
-        throw err;
-      }
     }
-    const commit = map !== undefined && map.commit > 0 ? map.commit : Math.floor((await db.size()) / pageSize);
-    return new DatabaseState(pageSize, commit, db, wal, walPath, map);
+    return new DatabaseState(pageSize, view.commit, db, wal, walPath, view);
   }
 
   /** Calls `visit` for every page 1..commit except the lock page, in order. The data is valid only during the call. */
@@ -75,7 +73,7 @@ export class DatabaseState {
       for (let i = 0; i < count; i++) {
         const pgno = first + i;
         if (pgno === lock) continue;
-        const offset = this.map?.pages.get(pgno);
+        const offset = this.view.pages.get(pgno);
         if (offset !== undefined) await visit(pgno, await this.#walPage(pgno, offset));
         else await visit(pgno, i < got ? chunk.subarray(i * pageSize, (i + 1) * pageSize) : zero);
       }
@@ -84,7 +82,7 @@ export class DatabaseState {
 
   /** One page as of the position. */
   async page(pgno: number): Promise<Uint8Array> {
-    const offset = this.map?.pages.get(pgno);
+    const offset = this.view.pages.get(pgno);
     if (offset !== undefined) return this.#walPage(pgno, offset);
     const buf = new Uint8Array(this.pageSize);
     await this.db.read(buf, (pgno - 1) * this.pageSize);
@@ -97,7 +95,7 @@ export class DatabaseState {
 
   async #walPage(pgno: number, offset: number): Promise<Uint8Array> {
     const frame = await readWalFrame(this.wal!, offset, this.pageSize, { file: this.walPath });
-    if (frame.pgno !== pgno || !sameSalts(frame, this.map!)) {
+    if (frame.pgno !== pgno || this.view.salts === null || !sameSalts(frame, this.view.salts)) {
       throw new WalChangedError(`${this.walPath}: frame at offset ${offset} changed while it was being read (the WAL restarted)`);
     }
     return frame.data;

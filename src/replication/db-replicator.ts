@@ -6,11 +6,9 @@ import { RetryReporter, silentLogger, type Logger } from '../logger.js';
 import { DatabaseChecksum, pageChecksum } from '../ltx/checksum.js';
 import { formatTxid } from '../ltx/file-name.js';
 import { lockPgno } from '../ltx/constants.js';
-import { readWalFrame } from '../sqlite/wal-reader.js';
 import { sameSalts, walFrameSize, WAL_HEADER_SIZE } from '../sqlite/wal-header.js';
-import type { WalPageMap } from '../sqlite/wal-page-map.js';
+import { WalIndexHeaderReader, type WalIndexHeader } from '../sqlite/wal-index-header.js';
 import type { LtxFileInfo, ReplicaClient } from '../storage/replica-client.js';
-import { open } from 'node:fs/promises';
 import { AsyncMutex } from './async-mutex.js';
 import { Backoff } from './backoff.js';
 import {
@@ -38,9 +36,9 @@ import { checkReplica, fingerprint } from './replica-check.js';
 import { saveModel, modelPath } from './model-file.js';
 import { ReplicatorLock } from './replicator-lock.js';
 import { writeSnapshot } from './snapshot.js';
+import { ChangeTracker } from './change-tracker.js';
 import { SqliteSession } from './sqlite-session.js';
 import { replicaMaxTxid, Uploader } from './uploader.js';
-import { NO_WAL_POSITION, positionAfter, readWalAfter, type WalPosition, type WalRead } from './wal-follower.js';
 
 /** How often the background loop syncs. */
 export const DEFAULT_SYNC_INTERVAL_MS = 1000;
@@ -56,8 +54,25 @@ export const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 export const MODEL_SAVE_INTERVAL_MS = 10_000;
 /** Database checksums of this many recent TXIDs are kept, so a snapshot can be checked against the TXID it stands for. */
 const CHECKSUM_HISTORY = 64;
-/** A reconcile that meets a WAL restart under it tries again this many times. */
+/** A reconcile (or a publish) that meets a WAL restart under it tries again this many times. */
 const RECONCILE_ATTEMPTS = 5;
+/** The pin is let go for a WAL restart once the WAL holds this many frames (SQLite's automatic checkpoint runs at 1000 pages). */
+export const VALVE_MIN_FRAMES = 1000;
+/** How long the pin stays off waiting for the application to restart the WAL. */
+export const VALVE_WAIT_MS = 10;
+/**
+ * While the WAL grows, the pin is moved this often between syncs (after the
+ * WAL index says what was committed), so the application's automatic
+ * checkpoints copy frames as they come rather than a sync interval's worth
+ * at once, and a restart needs little copying first.
+ */
+export const BUSY_WAL_TICK_MS = 20;
+/** How often the WAL index is looked at during that wait. */
+const VALVE_POLL_MS = 0.2;
+/** After this many waits without a restart, the next VALVE_BACKOFF_SYNCS syncs do not try. */
+const VALVE_MISSES_BEFORE_BACKOFF = 3;
+const VALVE_BACKOFF_SYNCS = 30;
+const VALVE_SLEEP = new Int32Array(new SharedArrayBuffer(4));
 /**
  * How often the replica and the database are checked against the model by
  * default. Each check lists the replica's levels (an idle database makes no
@@ -137,14 +152,14 @@ export interface WaitOptions {
 }
 
 /**
- * Whether what the WAL shows can be followed incrementally. `pinned`: the
- * database has been pinned since the position was copied, so no frame after
- * it can have been overwritten, and a restart of the WAL is continuous.
- * Anything else (start-up, a lost pin) means the next sync reconciles: it
- * compares the whole database with the model and publishes exactly the pages
- * that differ (or a full image without a model).
+ * Whether the WAL can be followed from the tracker's position: `known`
+ * when every commit since the last published file has been read (checked
+ * against the WAL index's commit count, or guaranteed by a pin held all
+ * along). Anything else (start-up, a count that does not add up) means the
+ * next sync reconciles: it compares the whole database with the model and
+ * publishes exactly the pages that differ (or a full image without a model).
  */
-type Continuity = { readonly kind: 'pinned' } | { readonly kind: 'unknown'; readonly reason: string };
+type Continuity = { readonly kind: 'known' } | { readonly kind: 'unknown'; readonly reason: string };
 
 /**
  * Replicates one SQLite database to one replica, Litestream v0.5 style: each
@@ -176,10 +191,27 @@ export class DbReplicator {
   #modelSavedAt = 0;
   readonly #modelSaveIntervalMs: number;
   readonly #checksums = new Map<bigint, bigint>();
-  #pos: WalPosition = NO_WAL_POSITION;
+  readonly #tracker: ChangeTracker;
+  /**
+   * The WAL index header reader. With it, every read of the WAL is checked
+   * against the index's commit count, so the database is pinned only while
+   * the replicator reads it and applications checkpoint and restart the WAL
+   * as if it were not there. Without it (no `-shm` file), the database stays
+   * pinned, so no frame can be overwritten before it is read.
+   */
+  readonly #index: WalIndexHeaderReader | null;
+  #lastIndex: WalIndexHeader | null = null;
   #continuity: Continuity;
-  /** The WAL has been copied at least up to the current pin's mark, so the pin may move on. */
+  /** The WAL has been read at least up to the current pin's mark, so the pin may move on (pinned mode). */
   #pinCovered = false;
+  /** The next read of the WAL reads frames and counts commits (the pin was let go since the last one). */
+  #countNextRead = false;
+  #valveMisses = 0;
+  #valveSkips = 0;
+  #busyTimer: NodeJS.Timeout | undefined;
+  #busySeenIChange: number | undefined;
+  /** Frames of the WAL when the pin before the current one was taken: what others could have checkpointed by now. */
+  #prevPinFrames: number | undefined;
   #syncedSinceCheckpoint = false;
   #behindChecked = false;
   #needsRebaseline = false;
@@ -204,7 +236,16 @@ export class DbReplicator {
 
   private constructor(
     o: DbReplicatorOptions,
-    parts: { session: SqliteSession; dbFile: DatabaseFile; lock: ReplicatorLock; meta: LocalMeta; txid: bigint; model: DatabaseModel | null; why: string },
+    parts: {
+      session: SqliteSession;
+      dbFile: DatabaseFile;
+      index: WalIndexHeaderReader | null;
+      lock: ReplicatorLock;
+      meta: LocalMeta;
+      txid: bigint;
+      model: DatabaseModel | null;
+      why: string;
+    },
   ) {
     this.dbPath = resolve(o.dbPath);
     this.walPath = `${this.dbPath}-wal`;
@@ -213,6 +254,8 @@ export class DbReplicator {
     this.#client = o.client;
     this.#session = parts.session;
     this.#dbFile = parts.dbFile;
+    this.#index = parts.index;
+    this.#tracker = new ChangeTracker(this.walPath, this.pageSize);
     this.#lock = parts.lock;
     this.#txid = parts.txid;
     this.#model = parts.model;
@@ -280,11 +323,18 @@ export class DbReplicator {
     const lock = await ReplicatorLock.acquire(dbPath, metaDir);
     let dbFile: DatabaseFile | undefined;
     let session: SqliteSession | undefined;
+    let index: WalIndexHeaderReader | null = null;
     try {
       dbFile = await DatabaseFile.open(dbPath);
       const meta = new LocalMeta(metaDir);
       await meta.removeStaleTemps();
       session = await SqliteSession.open(dbPath, o.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
+      // Opened after the connections (the pin made SQLite create it) and closed after them, like the database file.
+      index = await WalIndexHeaderReader.open(`${dbPath}-shm`);
+      if (index !== null && (await index.read()) === null) {
+        await index.close();
+        index = null;
+      }
       const txid = await meta.maxTxid();
       let model: DatabaseModel | null = null;
       let why = 'first sync';
@@ -293,12 +343,13 @@ export class DbReplicator {
         model = recovered.model;
         why = recovered.model === null ? `the local model of TXID ${formatTxid(txid)} is unusable: ${recovered.reason}` : 'start-up';
       }
-      const r = new DbReplicator(o, { session, dbFile, lock, meta, txid, model, why });
+      const r = new DbReplicator(o, { session, dbFile, index, lock, meta, txid, model, why });
       r.#uploader.start();
       r.#uploader.notify();
       return r;
     } catch (err) {
       session?.close();
+      await index?.close();
       await dbFile?.close();
       await lock.release();
       throw err;
@@ -387,12 +438,17 @@ export class DbReplicator {
   async snapshot(): Promise<LtxFileInfo> {
     this.#assertOpen();
     const at = await this.#mutex.run(async () => {
-      await this.#syncLocked(false);
-      // A pin moved past what was copied would let the image see newer pages.
-      if (!this.#pinCovered) await this.#syncLocked(false);
-      if (this.#txid === 0n || this.#model === null) throw new DatabaseNotReadyError(`${this.dbPath}: nothing synced yet to snapshot`);
+      await this.#syncLocked(false, true);
+      // A pin moved past what was read would let the image see newer pages.
+      if (!this.#pinCovered) await this.#syncLocked(false, true);
+      if (this.#txid === 0n || this.#model === null) {
+        throw new DatabaseNotReadyError(`${this.dbPath}: nothing synced yet to snapshot`);
+      }
+      if (this.#tracker.hasPending) {
+        throw new DatabaseNotReadyError(`${this.dbPath}: changes read from the WAL could not be published yet; the snapshot is taken after the next sync`);
+      }
       const release = this.#session.hold();
-      return { txid: this.#txid, pos: this.#pos, checksum: this.#model.checksum, release };
+      return { txid: this.#txid, pos: this.#tracker.pos, view: this.#tracker.view(true), checksum: this.#model.checksum, release };
     });
     try {
       const info = await writeSnapshot({
@@ -402,6 +458,7 @@ export class DbReplicator {
         pageSize: this.pageSize,
         txid: at.txid,
         pos: at.pos,
+        view: at.view,
         expectedChecksum: at.checksum,
       });
       this.#verified.add(fingerprint(info));
@@ -425,7 +482,7 @@ export class DbReplicator {
     return {
       localTxid: this.#txid,
       replicatedTxid: this.#uploader.replicatedTxid,
-      walSize: this.#pos.salts === null ? 0 : this.#pos.offset,
+      walSize: this.#tracker.pos.salts === null ? 0 : this.#tracker.pos.offset,
       lastSyncAt: this.#lastSyncAt,
       lastError: this.#lastError ?? this.#uploader.lastError,
       checksum: this.#model?.checksum,
@@ -461,6 +518,7 @@ export class DbReplicator {
       await this.#uploader.stop();
       await this.#saveModel(true).catch((err: unknown) => this.#log.warn('saving the model failed', { error: (err as Error).message }));
       this.#session.close();
+      await this.#index?.close();
       await this.#dbFile.close();
       await this.#lock.release();
     });
@@ -473,7 +531,12 @@ export class DbReplicator {
 
   // --- sync ---------------------------------------------------------------
 
-  async #syncLocked(allowCheckpoint: boolean): Promise<boolean> {
+  /**
+   * One sync. `keepPin` leaves the database pinned where the WAL was read
+   * (for a snapshot or a check of the whole database, which must read it
+   * as of the TXID just published).
+   */
+  async #syncLocked(allowCheckpoint: boolean, keepPin = false): Promise<boolean> {
     this.#assertOpen();
     if (!this.#behindChecked) {
       await this.#checkBehindReplica();
@@ -482,108 +545,157 @@ export class DbReplicator {
     if (this.#needsRebaseline) await this.#rebaseline('a local L0 file was lost before upload');
 
     const walStamp = await this.#walStamp();
-    if (this.#continuity.kind === 'pinned' && walStamp !== undefined && walStamp === this.#idleStamp) {
+    if (!keepPin && this.#continuity.kind === 'known' && !this.#tracker.hasPending && (await this.#unchanged(walStamp))) {
       this.#lastSyncAt = new Date();
       return false;
     }
-    const prevOffset = this.#pos.offset;
-    // Hand the pin over only once the WAL was copied up to where the current pin stands.
-    if (this.#pinCovered && !this.#session.held) {
-      await this.#session.advance();
-      this.#pinCovered = false;
-    } else if (!this.#session.pinned) {
-      await this.#session.advance();
-      this.#pinCovered = false;
-      this.#continuity = { kind: 'unknown', reason: 'the database was not pinned' };
+    const prevOffset = this.#tracker.pos.offset;
+    let wrote = false;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        await this.#pin();
+        try {
+          if (this.#continuity.kind !== 'known') wrote = await this.#reconcile(this.#continuity.reason);
+          else {
+            const lost = await this.#trackChanges();
+            if (lost !== null) {
+              if (this.#index === null) this.#log.warn('the WAL changed in a way the pin should have prevented; comparing the whole database', { reason: lost });
+              else this.#log.debug('commits may have gone unread; comparing the whole database', { reason: lost });
+              wrote = await this.#reconcile(lost);
+            } else wrote = await this.#publishPending();
+          }
+          break;
+        } catch (err) {
+          // A WAL restart under a read-mark-0 pin: the pages are read again from where the WAL stands now.
+          if (!(err instanceof WalChangedError) || attempt >= RECONCILE_ATTEMPTS) throw err;
+          await this.#session.advance();
+        }
+      }
+      this.#idleStamp = wrote ? undefined : walStamp;
+      if (wrote) {
+        this.#syncedSinceCheckpoint = true;
+        this.#uploader.notify();
+      }
+      if (allowCheckpoint) {
+        await this.#checkpointIfNeeded(prevOffset);
+        await this.#openValve();
+      }
+    } finally {
+      // A pin let go (valve, backstop) and not taken again: the database must not stay unpinned.
+      if (!this.#session.pinned) await this.#session.advance().catch(() => undefined);
     }
-
-    let wrote: boolean;
-    if (this.#continuity.kind !== 'pinned') wrote = await this.#reconcile(this.#continuity.reason);
-    else wrote = await this.#follow();
-    this.#idleStamp = wrote ? undefined : walStamp;
-    if (wrote) {
-      this.#syncedSinceCheckpoint = true;
-      this.#uploader.notify();
-    }
-    if (allowCheckpoint) await this.#checkpointIfNeeded(prevOffset);
     await this.#saveModel(false).catch((err: unknown) => this.#log.warn('saving the model failed', { error: (err as Error).message }));
     this.#lastSyncAt = new Date();
+    this.#scheduleBusyTick();
     return wrote;
   }
 
-  /** Copies the frames committed after the position; anything that cannot be followed is reconciled. */
-  async #follow(): Promise<boolean> {
-    const read = await readWalAfter(this.walPath, this.#pos);
-    switch (read.kind) {
-      case 'missing':
-        // Impossible while this process holds its lock on the database: something released it.
-        return this.#reconcile('the WAL was deleted while the database was pinned (a lock on the database file was lost)');
-      case 'shrunk':
-        return this.#reconcile(`the WAL is ${read.size} bytes, shorter than the ${this.#pos.offset} bytes already copied from it`);
-      case 'empty':
-        // Emptied by a TRUNCATE checkpoint: possible only once every frame had been copied.
-        this.#pinCovered = true;
-        return false;
-      case 'frames':
-        break;
-    }
-    if (read.map.maxOffset === read.map.offset) {
-      this.#pos = positionAfter(this.#pos, read);
-      this.#pinCovered = true;
-      return false;
-    }
-    try {
-      await this.#publishFrames(read);
-    } catch (err) {
-      if (err instanceof PublishGuardError) {
-        this.#log.warn('an L0 file failed its check before publishing; writing the pages that changed from the database instead', { error: err.message });
-        return this.#reconcile(err.message);
-      }
-      // Frames do not change under a pin; if they did, the pin was not what it seemed.
-      if (err instanceof WalChangedError) return this.#reconcile(err.message);
-      throw err;
-    }
-    this.#pinCovered = true;
-    return true;
+  /** Between syncs, while the WAL holds more than a little, the pin follows it (see BUSY_WAL_TICK_MS). */
+  #scheduleBusyTick(): void {
+    if (this.#index === null || this.#closed || this.#busyTimer !== undefined || this.#timer === undefined) return;
+    // Commits since the previous tick mean the WAL is busy; a tick interval without any ends the ticks until the next sync.
+    const seen = this.#lastIndex?.iChange;
+    if (seen === undefined || seen === this.#busySeenIChange) return;
+    this.#busySeenIChange = seen;
+    this.#busyTimer = setTimeout(() => {
+      this.#busyTimer = undefined;
+      void this.#mutex
+        .run(async () => {
+          if (this.#closed || this.#continuity.kind !== 'known' || this.#running) return;
+          await this.#pin();
+          const lost = await this.#trackChanges();
+          if (lost !== null) this.#continuity = { kind: 'unknown', reason: lost };
+          else await this.#openValve();
+          if (!this.#session.pinned) await this.#session.advance();
+        })
+        .catch((err: unknown) => this.#syncReport.failed(err))
+        .finally(() => this.#scheduleBusyTick());
+    }, BUSY_WAL_TICK_MS);
   }
 
-  /** Publishes the committed frames of a WAL read as the next L0 file. */
-  async #publishFrames(read: WalRead & { kind: 'frames' }): Promise<void> {
+  /** Pins the database for a read: the pin is handed over only once the WAL was read up to where the current one stands. */
+  async #pin(): Promise<void> {
+    if (!this.#session.pinned) {
+      if (this.#continuity.kind === 'known' && !this.#countNextRead) {
+        this.#continuity = { kind: 'unknown', reason: 'the database was not pinned' };
+      }
+      await this.#session.advance();
+      this.#pinCovered = false;
+      return;
+    }
+    if (this.#pinCovered && !this.#session.held) {
+      this.#prevPinFrames = this.#lastIndex?.mxFrame;
+      await this.#session.advance();
+      this.#pinCovered = false;
+    }
+  }
+
+  /** True when the WAL shows no commit since the last read (the index's counter, or the WAL file's stat). */
+  async #unchanged(walStamp: string | undefined): Promise<boolean> {
+    if (this.#index !== null) {
+      const h = await this.#index.read();
+      const last = this.#lastIndex;
+      return h !== null && last !== null && h.iChange === last.iChange && h.mxFrame === last.mxFrame && h.salt1 === last.salt1 && h.salt2 === last.salt2;
+    }
+    return walStamp !== undefined && walStamp === this.#idleStamp;
+  }
+
+  /** Reads the WAL's new commits into the tracker; the reason when some may have gone unread. */
+  async #trackChanges(): Promise<string | null> {
+    let index: WalIndexHeader | null = null;
+    if (this.#index !== null) {
+      index = await this.#index.read();
+      if (index === null) return 'the WAL index header could not be read';
+    }
+    const lost = index === null || this.#countNextRead ? await this.#tracker.track(index) : await this.#tracker.trackFromIndex(index, this.#index!);
+    if (lost === null) {
+      this.#lastIndex = index;
+      this.#pinCovered = true;
+      this.#countNextRead = false;
+    }
+    return lost;
+  }
+
+  /** Publishes the pages changed since the last L0 file, as they are now, as the next L0 file. */
+  async #publishPending(): Promise<boolean> {
+    const t = this.#tracker;
+    if (!t.hasPending) return false;
     const model = this.#model!;
-    const map = read.map;
-    const next = positionAfter(this.#pos, read);
+    const commit = t.pendingCommit ?? model.commit;
     const lock = lockPgno(this.pageSize);
+    const pgnos = new Set<number>();
+    for (const p of t.pending) if (p <= commit && p !== lock) pgnos.add(p);
     // A file that grows the database must carry every new page; the WAL does not always hold them (freed pages).
-    const fill: number[] = [];
-    for (let p = model.commit + 1; p <= map.commit; p++) if (p !== lock && !map.pages.has(p)) fill.push(p);
-    const pgnos = [...map.pages.keys(), ...fill].sort((a, b) => a - b);
+    for (let p = model.commit + 1; p <= commit; p++) if (p !== lock) pgnos.add(p);
+    const sorted = [...pgnos].sort((a, b) => a - b);
     const txid = this.#txid + 1n;
-    const wal = await open(this.walPath, 'r');
-    let state: DatabaseState | undefined;
+    const range = t.walRange();
+    const state = await DatabaseState.open(this.#dbFile, this.walPath, this.pageSize, { ...t.view(), commit });
     try {
-      if (fill.length > 0) state = await DatabaseState.open(this.#dbFile, this.walPath, this.pageSize, next);
       const content: L0Content = {
         txid,
         pageSize: this.pageSize,
-        commit: map.commit,
+        commit,
         full: false,
-        walOffset: map.offset,
-        walSize: map.maxOffset - map.offset,
-        salts: { salt1: map.salt1, salt2: map.salt2 },
-        what: `L0 file ${formatTxid(txid)} (WAL ${map.offset}-${map.maxOffset})`,
+        ...range,
+        what: `L0 file ${formatTxid(txid)} (WAL ${range.walOffset}-${range.walOffset + range.walSize})`,
         emit: async (write) => {
-          for (const pgno of pgnos) {
-            const offset = map.pages.get(pgno);
-            if (offset === undefined) await write(pgno, await state!.page(pgno));
-            else await write(pgno, await walFramePage(wal, this.walPath, map, pgno, offset));
-          }
+          for (const pgno of sorted) await write(pgno, await state.page(pgno));
         },
       };
-      await this.#publish(content, next);
+      try {
+        await this.#publish(content);
+      } catch (err) {
+        if (!(err instanceof PublishGuardError)) throw err;
+        this.#log.warn('an L0 file failed its check before publishing; writing the pages that changed from the database instead', { error: err.message });
+        this.#continuity = { kind: 'unknown', reason: err.message };
+        return this.#reconcile(err.message);
+      }
     } finally {
-      await wal.close();
-      await state?.close();
+      await state.close();
     }
+    t.published();
+    return true;
   }
 
   /**
@@ -604,52 +716,46 @@ export class DbReplicator {
   }
 
   async #reconcileOnce(reason: string): Promise<boolean> {
-    const read = await readWalAfter(this.walPath, NO_WAL_POSITION);
-    const pos = read.kind === 'frames' ? positionAfter(NO_WAL_POSITION, read) : NO_WAL_POSITION;
-    const state = await DatabaseState.open(this.#dbFile, this.walPath, this.pageSize, pos);
+    let index: WalIndexHeader | null = null;
+    if (this.#index !== null) {
+      index = await this.#index.read();
+      if (index === null) throw new WalChangedError(`${this.walPath}: the WAL index header could not be read`);
+    }
+    const t = this.#tracker;
+    await t.rebase(index, async () => Math.floor((await this.#dbFile.size()) / this.pageSize));
+    this.#lastIndex = index;
+    const state = await DatabaseState.open(this.#dbFile, this.walPath, this.pageSize, t.view());
     try {
       const model = this.#model !== null && this.#model.txid === this.#txid ? this.#model : null;
       const txid = this.#txid + 1n;
-      const salts = pos.salts ?? { salt1: 0, salt2: 0 };
-      const base = {
-        txid,
-        pageSize: this.pageSize,
-        commit: state.commit,
-        walOffset: WAL_HEADER_SIZE,
-        walSize: pos.offset - WAL_HEADER_SIZE,
-        salts,
-      };
+      const base = { txid, pageSize: this.pageSize, commit: state.commit, ...t.walRange() };
       if (model === null) {
         if (this.#txid > 0n) this.#log.info('writing a full database image', { txid: formatTxid(txid), reason });
-        await this.#publish(
-          { ...base, full: true, what: `full image L0 ${formatTxid(txid)}`, emit: (write) => state.forEachPage(write) },
-          pos,
-        );
+        await this.#publish({ ...base, full: true, what: `full image L0 ${formatTxid(txid)}`, emit: (write) => state.forEachPage(write) });
+        t.published();
         return true;
       }
       const changed: number[] = [];
       await state.forEachPage((pgno, data) => {
-        if (pgno > model.commit || pageChecksum(pgno, data) !== model.pageSum(pgno)) changed.push(pgno);
+        if (pageChecksum(pgno, data) !== model.pageSum(pgno)) changed.push(pgno);
       });
       if (changed.length === 0 && state.commit === model.commit) {
-        this.#pos = pos;
-        this.#continuity = { kind: 'pinned' };
+        this.#continuity = { kind: 'known' };
         this.#pinCovered = true;
+        t.published();
         this.#log.debug('database matches the replica', { txid: formatTxid(this.#txid), reason });
         return false;
       }
       this.#log.info('publishing the pages that changed unseen', { txid: formatTxid(txid), pages: changed.length, commit: state.commit, reason });
-      await this.#publish(
-        {
-          ...base,
-          full: false,
-          what: `reconciling L0 ${formatTxid(txid)}`,
-          emit: async (write) => {
-            for (const pgno of changed) await write(pgno, await state.page(pgno));
-          },
+      await this.#publish({
+        ...base,
+        full: false,
+        what: `reconciling L0 ${formatTxid(txid)}`,
+        emit: async (write) => {
+          for (const pgno of changed) await write(pgno, await state.page(pgno));
         },
-        pos,
-      );
+      });
+      t.published();
       return true;
     } finally {
       await state.close();
@@ -657,14 +763,13 @@ export class DbReplicator {
   }
 
   /** Writes an L0 file and, once it is durable, moves the model, the TXID and the WAL position on. */
-  async #publish(content: L0Content, next: WalPosition): Promise<void> {
+  async #publish(content: L0Content): Promise<void> {
     const metaLost = await this.#metaDirLost();
     const written = await writeL0(this.meta, content, content.full ? null : this.#model);
     if (metaLost) await this.#restoreLock();
     this.#model = written.change.applyTo(content.full ? null : this.#model, content.txid);
     this.#txid = content.txid;
-    this.#pos = next;
-    this.#continuity = { kind: 'pinned' };
+    this.#continuity = { kind: 'known' };
     this.#pinCovered = true;
     this.#checksums.set(content.txid, this.#model.checksum);
     if (this.#checksums.size > CHECKSUM_HISTORY) this.#checksums.delete(this.#checksums.keys().next().value!);
@@ -752,8 +857,9 @@ export class DbReplicator {
   // --- checkpoints ----------------------------------------------------------
 
   async #checkpointIfNeeded(prevOffset: number): Promise<void> {
-    if (this.#continuity.kind !== 'pinned') return;
-    const walSize = this.#pos.salts === null ? 0 : this.#pos.offset;
+    if (this.#continuity.kind !== 'known') return;
+    const pos = this.#tracker.pos;
+    const walSize = pos.salts === null ? 0 : pos.offset;
     const mode = await chooseCheckpoint(this.#policy, {
       pageSize: this.pageSize,
       origWalSize: Math.max(prevOffset, walSize),
@@ -762,16 +868,29 @@ export class DbReplicator {
       dbMtimeMs: async () => (await stat(this.dbPath)).mtimeMs,
       now: Date.now(),
     });
-    if (mode === 'PASSIVE') await this.#passiveCheckpoint();
-    else if (mode === 'TRUNCATE') await this.#truncateCheckpoint();
+    if (mode === 'PASSIVE') {
+      // An application that checkpoints itself keeps up with the pin as it moves; copying again here would only compete.
+      const h = this.#index?.readSync();
+      if (h != null && this.#lastIndex !== null && sameSalts(h, this.#lastIndex) && h.nBackfill > 0 && this.#backfillKeepsUp(h)) return;
+      await this.#passiveCheckpoint();
+    } else if (mode === 'TRUNCATE') {
+      // With the WAL index the valve lets the application restart the WAL; the blocking backstop is for when it does not.
+      if (this.#index !== null && this.#valveSkips === 0) return;
+      await this.#truncateCheckpoint();
+    }
+  }
+
+  /** Whether checkpoints by others have copied at least half of what the pin let them, i.e. someone else is checkpointing. */
+  #backfillKeepsUp(h: WalIndexHeader): boolean {
+    return h.nBackfill * 2 >= (this.#prevPinFrames ?? 0);
   }
 
   /**
-   * Copies into the database what the pin allows (at most what was copied
-   * into L0 files, once the pin is moved to the WAL's end). If that was
+   * Copies into the database what the pin allows: at most what was read,
+   * once the pin is moved to the WAL's end. In pinned mode, if that was
    * everything, the pin is moved again at once: the new one lands on read
    * mark 0, which lets the application's next write restart the WAL from the
-   * beginning.
+   * beginning (with the WAL index, the valve lets it go for that anyway).
    */
   async #passiveCheckpoint(): Promise<void> {
     // A pin on read mark 0 would let nothing be copied: move it to the WAL's end first.
@@ -781,10 +900,11 @@ export class DbReplicator {
     }
     const r = this.#session.checkpoint('PASSIVE');
     this.#syncedSinceCheckpoint = false;
-    const copiedFrames = this.#pos.salts === null ? 0 : (this.#pos.offset - WAL_HEADER_SIZE) / walFrameSize(this.pageSize);
-    if (r.busy === 0 && r.log >= 0 && r.log === r.checkpointed && r.log === copiedFrames && !this.#session.held) {
+    const pos = this.#tracker.pos;
+    const readFrames = pos.salts === null ? 0 : (pos.offset - WAL_HEADER_SIZE) / walFrameSize(this.pageSize);
+    if (r.busy === 0 && r.log >= 0 && r.log === r.checkpointed && r.log === readFrames && !this.#session.held) {
       await this.#session.advance();
-      // The new pin may have landed after a commit not copied yet: the next sync copies before it moves again.
+      // The new pin may have landed after a commit not read yet: the next sync reads before it moves again.
       this.#pinCovered = false;
     }
   }
@@ -793,13 +913,18 @@ export class DbReplicator {
    * The emergency backstop for a WAL that never found a quiet moment to
    * restart: TRUNCATE blocks writers while it copies everything and empties
    * the WAL. The pins must be let go for it, so anything committed between
-   * the last copy and the checkpoint may go into the database unseen;
-   * data_version tells, and then the next sync reconciles exactly.
+   * the last read and the checkpoint may go into the database unseen: with
+   * the WAL index the next read's commit count tells, otherwise data_version
+   * does, and then the next sync reconciles exactly.
    */
   async #truncateCheckpoint(): Promise<void> {
     if (this.#session.held) return;
     const before = this.#session.dataVersion();
-    await this.#follow();
+    const lost = await this.#trackChanges();
+    if (lost !== null) {
+      this.#continuity = { kind: 'unknown', reason: lost };
+      return;
+    }
     this.#session.unpin();
     let busy = 1;
     try {
@@ -807,12 +932,68 @@ export class DbReplicator {
     } finally {
       await this.#session.advance();
       this.#pinCovered = false;
+      this.#countNextRead = true;
     }
     this.#syncedSinceCheckpoint = false;
-    if (this.#session.dataVersion() !== before) {
+    if (this.#index === null && this.#session.dataVersion() !== before) {
       this.#continuity = { kind: 'unknown', reason: 'the database changed while the TRUNCATE backstop ran unpinned' };
     }
     this.#log.info('truncate checkpoint', { busy });
+  }
+
+  // --- letting the WAL restart --------------------------------------------------
+
+  /**
+   * While the database is pinned no application can restart its WAL, so
+   * under a sustained stream of commits the WAL would only grow. Once it
+   * holds VALVE_MIN_FRAMES frames, after a sync that read everything and a
+   * PASSIVE checkpoint that copied it into the database, the pin is let go
+   * for at most VALVE_WAIT_MS: the application's next automatic checkpoint
+   * finds almost nothing left to copy and its next transaction restarts the
+   * WAL. The wait is synchronous, so the pin is taken again right after the
+   * restart, before a second one could happen. What the old generation
+   * committed meanwhile is read at once from where it still is, and the
+   * count of commits in the WAL index proves that nothing was missed (or
+   * the next sync compares the whole database).
+   */
+  async #openValve(): Promise<void> {
+    const reader = this.#index;
+    if (reader === null || this.#session.held || this.#continuity.kind !== 'known') return;
+    if (this.#valveSkips > 0) {
+      this.#valveSkips--;
+      return;
+    }
+    const before = reader.readSync();
+    if (before === null || before.mxFrame < VALVE_MIN_FRAMES) return;
+    this.#session.unpin();
+    const deadline = performance.now() + VALVE_WAIT_MS;
+    let restarted = false;
+    try {
+      while (performance.now() < deadline) {
+        const h = reader.readSync();
+        if (h !== null && (h.salt1 !== before.salt1 || h.salt2 !== before.salt2)) {
+          restarted = true;
+          break;
+        }
+        Atomics.wait(VALVE_SLEEP, 0, 0, VALVE_POLL_MS);
+      }
+    } finally {
+      await this.#session.advance();
+      this.#pinCovered = false;
+    }
+    this.#countNextRead = true;
+    const lost = await this.#trackChanges();
+    if (lost !== null) {
+      this.#continuity = { kind: 'unknown', reason: lost };
+      this.#log.debug('commits may have gone unread while the WAL restarted; the next sync compares the whole database', { reason: lost });
+    }
+    this.#log.debug('pin let go for a WAL restart', { restarted, frames: before.mxFrame, lost: lost ?? 'none' });
+    if (restarted) this.#valveMisses = 0;
+    else if (++this.#valveMisses >= VALVE_MISSES_BEFORE_BACKOFF) {
+      // The application does not restart the WAL (automatic checkpoints off?): try less often.
+      this.#valveSkips = VALVE_BACKOFF_SYNCS;
+      this.#valveMisses = 0;
+    }
   }
 
   // --- verification and healing ------------------------------------------------
@@ -887,18 +1068,19 @@ export class DbReplicator {
   async #checkDatabase(): Promise<{ problem: string; checked: true } | null> {
     this.#lastLocalCheckRan = false;
     const at = await this.#mutex.run(async () => {
-      await this.#syncLocked(false);
-      if (!this.#pinCovered) await this.#syncLocked(false);
+      await this.#syncLocked(false, true);
+      if (!this.#pinCovered) await this.#syncLocked(false, true);
       const model = this.#model;
-      if (model === null || model.txid !== this.#txid || this.#continuity.kind !== 'pinned') return null;
       const stamp = `${this.#txid}:${await this.#walStamp()}:${await fileStamp(this.dbPath)}`;
-      if (stamp === this.#lastLocalCheck) return null;
-      return { txid: this.#txid, pos: this.#pos, checksum: model.checksum, stamp, release: this.#session.hold() };
+      if (model === null || model.txid !== this.#txid || this.#continuity.kind !== 'known' || this.#tracker.hasPending || stamp === this.#lastLocalCheck) {
+        return null;
+      }
+      return { txid: this.#txid, view: this.#tracker.view(true), checksum: model.checksum, stamp, release: this.#session.hold() };
     });
     if (at === null) return null;
     let sum: bigint;
     try {
-      const state = await DatabaseState.open(this.#dbFile, this.walPath, this.pageSize, at.pos);
+      const state = await DatabaseState.open(this.#dbFile, this.walPath, this.pageSize, at.view);
       try {
         const acc = new DatabaseChecksum(this.pageSize);
         await state.forEachPage((pgno, data) => acc.toggle(pgno, data));
@@ -919,7 +1101,7 @@ export class DbReplicator {
       return null;
     }
     const problem = `the database at TXID ${formatTxid(at.txid)} has checksum ${sum.toString(16)}, but the replica restores to ${at.checksum.toString(16)} (it changed without going through the WAL this replicator reads)`;
-    if (this.#continuity.kind === 'pinned') this.#continuity = { kind: 'unknown', reason: problem };
+    if (this.#continuity.kind === 'known') this.#continuity = { kind: 'unknown', reason: problem };
     return { problem, checked: true };
   }
 
@@ -965,11 +1147,14 @@ export class DbReplicator {
   async #tick(): Promise<void> {
     if (this.#closed || this.#running) return;
     this.#running = true;
+    const started = Date.now();
     let delay = this.#syncIntervalMs;
     try {
       await this.sync();
       this.#syncBackoff.reset();
       this.#syncReport.succeeded();
+      // Syncs keep their cadence: a slow one does not push every later one back.
+      delay = Math.max(0, this.#syncIntervalMs - (Date.now() - started));
     } catch (err) {
       // Also recorded in lastError by sync(); retried with backoff.
       delay = this.#syncBackoff.next();
@@ -1017,6 +1202,8 @@ export class DbReplicator {
     this.#timer = undefined;
     if (this.#validationTimer !== undefined) clearTimeout(this.#validationTimer);
     this.#validationTimer = undefined;
+    if (this.#busyTimer !== undefined) clearTimeout(this.#busyTimer);
+    this.#busyTimer = undefined;
     if (this.#watchTimer !== undefined) clearTimeout(this.#watchTimer);
     this.#watchTimer = undefined;
     this.#watcher?.close();
@@ -1031,13 +1218,4 @@ async function fileStamp(path: string): Promise<string> {
   } catch {
     return 'missing';
   }
-}
-
-/** A page from a frame the map names, checked to be the frame the map saw (frames are fixed while the database is pinned). */
-async function walFramePage(wal: Awaited<ReturnType<typeof open>>, walPath: string, map: WalPageMap, pgno: number, offset: number): Promise<Uint8Array> {
-  const frame = await readWalFrame(wal, offset, map.pageSize, { file: walPath });
-  if (frame.pgno !== pgno || !sameSalts(frame, map)) {
-    throw new WalChangedError(`${walPath}: frame at offset ${offset} changed while it was being copied`);
-  }
-  return frame.data;
 }

@@ -7,7 +7,7 @@ import { makeHeader } from '../ltx/header.js';
 import { WAL_HEADER_SIZE } from '../sqlite/wal-header.js';
 import type { LtxFileInfo, ReplicaClient } from '../storage/replica-client.js';
 import type { DatabaseFile } from './database-file.js';
-import { DatabaseState, DB_READ_CHUNK_BYTES } from './database-state.js';
+import { DatabaseState, DB_READ_CHUNK_BYTES, type GenerationView } from './database-state.js';
 import { PublishGuardError } from './errors.js';
 import type { WalPosition } from './wal-follower.js';
 
@@ -21,8 +21,10 @@ export interface SnapshotInput {
   readonly pageSize: number;
   /** The TXID the snapshot stands for: the last one published. */
   readonly txid: bigint;
-  /** Where the WAL had been copied to for that TXID. */
+  /** Where the WAL had been read to for that TXID. */
   readonly pos: WalPosition;
+  /** The database as of that TXID: its WAL generation's pages and size. */
+  readonly view: GenerationView;
   /** The database checksum at that TXID (the model's); the image must add up to it. */
   readonly expectedChecksum?: bigint;
   readonly now?: () => number;
@@ -38,7 +40,7 @@ export interface SnapshotInput {
  */
 export async function writeSnapshot(input: SnapshotInput): Promise<LtxFileInfo> {
   const { pageSize } = input;
-  const state = await DatabaseState.open(input.db, input.walPath, pageSize, input.pos);
+  const state = await DatabaseState.open(input.db, input.walPath, pageSize, input.view);
   try {
     const header = makeHeader({
       flags: HEADER_FLAG_NO_CHECKSUM,

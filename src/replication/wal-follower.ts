@@ -2,101 +2,136 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { isErrno } from '../io/durable-fs.js';
 import type { WalChecksum } from '../sqlite/wal-checksum.js';
 import { WalFormatError } from '../sqlite/wal-errors.js';
-import { sameSalts, WAL_HEADER_SIZE, type WalHeader, type WalSalts } from '../sqlite/wal-header.js';
+import { sameSalts, walFrameSize, WAL_HEADER_SIZE, type WalHeader, type WalSalts } from '../sqlite/wal-header.js';
+import type { WalIndexHeader } from '../sqlite/wal-index-header.js';
 import { walPageMap, type WalPageMap } from '../sqlite/wal-page-map.js';
 import { readWalHeader, WalFrameReader } from '../sqlite/wal-reader.js';
-import { WalChangedError } from './errors.js';
 
 /**
- * How far the replicator has copied the WAL: the generation it read last
- * (its salts) and the end of the last commit frame copied, with the running
+ * How far the replicator has read the WAL: the generation it read last
+ * (its salts) and the end of the last commit frame read, with the running
  * checksum there so the next read can validate frames without going back.
  */
 export interface WalPosition {
   /** null before any frame of any generation was read (no WAL, or an empty one). */
   readonly salts: WalSalts | null;
-  /** End of the last commit frame copied; WAL_HEADER_SIZE at the start of a generation. */
+  /** End of the last commit frame read; WAL_HEADER_SIZE at the start of a generation. */
   readonly offset: number;
   readonly checksum: WalChecksum;
 }
 
 export const NO_WAL_POSITION: WalPosition = Object.freeze({ salts: null, offset: WAL_HEADER_SIZE, checksum: Object.freeze({ s0: 0, s1: 0 }) });
 
-/** What the WAL holds beyond a position. */
-export type WalRead =
-  /** There is no WAL file: the database file holds every commit. */
-  | { readonly kind: 'missing' }
-  /** The WAL has no valid header (empty, truncated, or not written yet): no frames. */
-  | { readonly kind: 'empty'; readonly size: number }
+/** What was committed to the WAL after a position. */
+export interface WalChanges {
+  /** The WAL generation changed since the position (restarted, emptied, deleted or created). */
+  readonly restarted: boolean;
+  /** There is no WAL file. */
+  readonly deleted: boolean;
+  /** Commits the old generation still shows after the position, when it restarted (null: none readable). */
+  readonly tail: WalPageMap | null;
   /**
-   * Committed frames after the position in the same generation, or from the
-   * start of a new generation (`restarted`). `map` may hold no page when
-   * nothing was committed since.
+   * Commits of the current generation after the position (from its first
+   * frame after a restart); pages beyond the final size are kept (SQLite
+   * reads them from their frames should the database grow again).
    */
-  | { readonly kind: 'frames'; readonly restarted: boolean; readonly header: WalHeader; readonly map: WalPageMap; readonly size: number }
-  /** The same generation, but shorter than what was already copied: something rewrote the WAL. */
-  | { readonly kind: 'shrunk'; readonly size: number };
+  readonly current: WalPageMap | null;
+  /** Transactions read: tail plus current. */
+  readonly commits: number;
+  /** Where reading stands now. */
+  readonly next: WalPosition;
+}
+
+export type WalRead =
+  | { readonly ok: true; readonly changes: WalChanges }
+  /** Commits may have gone unread (the reason says why); only a comparison of the whole database can tell what changed. */
+  | { readonly ok: false; readonly reason: string };
 
 /**
- * Reads what the WAL holds after `pos`, without judging it: whether a
- * restart is safe to follow incrementally is the caller's to decide (it is
- * when the database was pinned all along; see docs/replication.md).
+ * Reads what the WAL holds after `pos`, up to the last commit the WAL index
+ * (`index`, read after the database was pinned) knows of, and checks that
+ * nothing was missed: the index counts every commit (iChange), so the
+ * transactions read must be exactly the ones counted since `lastIChange`.
+ * That holds across any number of restarts, truncations and deletions of
+ * the WAL, and is what lets the replicator leave the WAL unpinned between
+ * reads. Without an index (`index` null) nothing is counted: the caller must
+ * know otherwise that no frame was overwritten (it held a pin all along).
+ *
  * Frames are validated as SQLite's recovery validates them, so a frame being
- * written, a torn one, or a stale one from an older generation ends the read.
+ * written, a torn one, or a stale one from an older generation ends a read.
  */
-export async function readWalAfter(walPath: string, pos: WalPosition): Promise<WalRead> {
+export async function readWalChanges(walPath: string, pageSize: number, pos: WalPosition, index: WalIndexHeader | null, lastIChange: number | undefined): Promise<WalRead> {
+  const counted = index !== null && lastIChange !== undefined;
+  const expected = counted ? (index.iChange - lastIChange) >>> 0 : undefined;
   let fh: FileHandle;
   try {
     fh = await open(walPath, 'r');
   } catch (err) {
-    if (isErrno(err, 'ENOENT')) return { kind: 'missing' };
-    throw err;
+    if (!isErrno(err, 'ENOENT')) throw err;
+    return verdict({ restarted: pos.salts !== null, deleted: true, tail: null, current: null, commits: 0, next: NO_WAL_POSITION }, expected, 'the WAL was deleted');
   }
   try {
     const size = (await fh.stat()).size;
-    if (size < WAL_HEADER_SIZE) return { kind: 'empty', size };
-    let header: WalHeader;
-    try {
-      header = await readWalHeader(fh, { file: walPath });
-    } catch (err) {
-      // SQLite treats a WAL without a valid header as holding no frames; so does this.
-      if (err instanceof WalFormatError) return { kind: 'empty', size };
-      throw err;
+    let header: WalHeader | null = null;
+    if (size >= WAL_HEADER_SIZE) {
+      try {
+        header = await readWalHeader(fh, { file: walPath });
+      } catch (err) {
+        // SQLite treats a WAL without a valid header as holding no frames; so does this.
+        if (!(err instanceof WalFormatError)) throw err;
+      }
     }
-    if (pos.salts !== null && sameSalts(header, pos.salts)) {
-      if (size < pos.offset) return { kind: 'shrunk', size };
-      const reader = await WalFrameReader.resume(fh, { offset: pos.offset, salt1: header.salt1, salt2: header.salt2, checksum: pos.checksum }, { file: walPath });
-      return { kind: 'frames', restarted: false, header, map: await walPageMap(reader), size };
+    const limit = index === null ? undefined : WAL_HEADER_SIZE + index.mxFrame * walFrameSize(pageSize);
+    const sameGeneration = pos.salts !== null && header !== null && sameSalts(header, pos.salts) && (index === null || sameSalts(index, pos.salts));
+    if (sameGeneration) {
+      if (size < pos.offset || (limit !== undefined && limit < pos.offset)) {
+        return { ok: false, reason: `the WAL holds less than the ${pos.offset} bytes already read from it` };
+      }
+      const reader = await WalFrameReader.resume(fh, { offset: pos.offset, salt1: pos.salts!.salt1, salt2: pos.salts!.salt2, checksum: pos.checksum }, { file: walPath });
+      const current = await walPageMap(reader, { keepBeyondCommit: true, ...(limit === undefined ? {} : { until: limit }) });
+      if (limit !== undefined && current.maxOffset !== limit) {
+        return { ok: false, reason: `the WAL's committed frames end at ${current.maxOffset}, the WAL index says ${limit}` };
+      }
+      return verdict({ restarted: false, deleted: false, tail: null, current, commits: current.commits, next: after(current, pos) }, expected, 'the WAL changed');
     }
-    const reader = await WalFrameReader.open(fh, { file: walPath });
-    return { kind: 'frames', restarted: true, header, map: await walPageMap(reader), size };
+
+    // A new generation: what the old one committed after the position is still there unless overwritten.
+    let tail: WalPageMap | null = null;
+    if (pos.salts !== null && header !== null && size > pos.offset) {
+      const reader = await WalFrameReader.continueGeneration(fh, { offset: pos.offset, salt1: pos.salts.salt1, salt2: pos.salts.salt2, checksum: pos.checksum }, { file: walPath });
+      tail = await walPageMap(reader, { keepBeyondCommit: true });
+    }
+    let current: WalPageMap | null = null;
+    const headerIsCurrent = header !== null && (index === null || sameSalts(header, index));
+    if (headerIsCurrent && (index === null || index.mxFrame > 0)) {
+      const reader = await WalFrameReader.open(fh, { file: walPath });
+      current = await walPageMap(reader, { keepBeyondCommit: true, ...(limit === undefined ? {} : { until: limit }) });
+      if (limit !== undefined && current.maxOffset !== limit) {
+        return { ok: false, reason: `the WAL's committed frames end at ${current.maxOffset}, the WAL index says ${limit}` };
+      }
+    } else if (index !== null && index.mxFrame > 0) {
+      return { ok: false, reason: 'the WAL header and the WAL index name different generations' };
+    }
+    const next = current !== null ? after(current, NO_WAL_POSITION) : header !== null && headerIsCurrent ? startOf(header) : NO_WAL_POSITION;
+    const commits = (tail?.commits ?? 0) + (current?.commits ?? 0);
+    return verdict({ restarted: pos.salts !== null, deleted: false, tail, current, commits, next }, expected, 'the WAL restarted');
   } finally {
     await fh.close();
   }
 }
 
-/** The position after a read: the end of its last commit, or unchanged when nothing was committed. */
-export function positionAfter(pos: WalPosition, read: WalRead): WalPosition {
-  // No frames: an emptied WAL's next generation has new salts, so it still reads as a restart.
-  if (read.kind !== 'frames') return pos;
-  const m = read.map;
-  if (m.maxOffset === m.offset && !read.restarted) return pos;
-  return { salts: { salt1: m.salt1, salt2: m.salt2 }, offset: m.maxOffset, checksum: m.checksum };
+/** OK when the commits read are the ones the WAL index counted (or when nothing was counted). */
+function verdict(changes: WalChanges, expected: number | undefined, what: string): WalRead {
+  if (expected === undefined || changes.commits === expected) return { ok: true, changes };
+  return { ok: false, reason: `${what}: ${expected} transaction(s) were committed since the last read, ${changes.commits} could be read` };
 }
 
-/**
- * The committed stretch of one generation from its first frame to `end`, as
- * a page map, for reading the database as of that point. Throws
- * WalChangedError when the generation is no longer there.
- */
-export async function generationMap(fh: FileHandle, walPath: string, salts: WalSalts, end: number): Promise<WalPageMap> {
-  const reader = await WalFrameReader.open(fh, { file: walPath });
-  if (!sameSalts(reader.header, salts)) {
-    throw new WalChangedError(`${walPath}: the WAL restarted while the database was being read; it is read again at the next sync`);
-  }
-  const map = await walPageMap(reader, { until: end });
-  if (map.maxOffset !== end) {
-    throw new WalChangedError(`${walPath}: committed WAL ends at ${map.maxOffset}, expected ${end}; it is read again at the next sync`);
-  }
-  return map;
+/** The position after a map: the end of its last commit, or `pos` when it read none. */
+function after(map: WalPageMap, pos: WalPosition): WalPosition {
+  if (map.commits === 0) return map.offset === WAL_HEADER_SIZE && pos.salts === null ? { salts: { salt1: map.salt1, salt2: map.salt2 }, offset: map.offset, checksum: map.checksum } : pos;
+  return { salts: { salt1: map.salt1, salt2: map.salt2 }, offset: map.maxOffset, checksum: map.checksum };
+}
+
+function startOf(header: WalHeader): WalPosition {
+  return { salts: { salt1: header.salt1, salt2: header.salt2 }, offset: WAL_HEADER_SIZE, checksum: header.checksum };
 }

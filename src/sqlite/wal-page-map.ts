@@ -18,6 +18,8 @@ export interface WalPageMap extends WalSalts {
   readonly commit: number;
   /** Frames in [offset, maxOffset). */
   readonly frames: number;
+  /** Commit frames (transactions) in [offset, maxOffset). */
+  readonly commits: number;
   /** Valid frames after the last commit: a transaction in progress (or abandoned). */
   readonly uncommittedFrames: number;
   /** The running checksum at maxOffset, for resuming there with WalFrameReader.resume. */
@@ -31,9 +33,11 @@ export interface WalPageMap extends WalSalts {
  * of its last committed version. A transaction's pages enter the map only when
  * its commit frame is read, so a transaction still being written (or torn) adds
  * nothing. Pages beyond the final database size are dropped, as a checkpoint
- * would drop them: they were freed by a shrink (VACUUM) later in the WAL.
+ * would drop them: they were freed by a shrink (VACUUM) later in the WAL
+ * (`keepBeyondCommit` keeps them: SQLite still reads such a page from its
+ * newest frame should the database grow past it again).
  */
-export async function walPageMap(reader: WalFrameReader, options: { until?: number } = {}): Promise<WalPageMap> {
+export async function walPageMap(reader: WalFrameReader, options: { until?: number; keepBeyondCommit?: boolean } = {}): Promise<WalPageMap> {
   const until = options.until ?? Infinity;
   const pages = new Map<number, number>();
   const pending = new Map<number, number>();
@@ -42,6 +46,7 @@ export async function walPageMap(reader: WalFrameReader, options: { until?: numb
   let commit = 0;
   let committedFrames = 0;
   let pendingFrames = 0;
+  let commits = 0;
 
   // `until` bounds the read to a stretch already known to end on a commit, whatever was appended since.
   for (let frame = reader.offset < until ? await reader.next() : null; frame !== null; frame = reader.offset < until ? await reader.next() : null) {
@@ -53,11 +58,14 @@ export async function walPageMap(reader: WalFrameReader, options: { until?: numb
       committedFrames += pendingFrames;
       pendingFrames = 0;
       commit = frame.commit;
+      commits++;
       end = reader.position;
     }
   }
-  for (const pgno of pages.keys()) {
-    if (pgno > commit) pages.delete(pgno);
+  if (options.keepBeyondCommit !== true) {
+    for (const pgno of pages.keys()) {
+      if (pgno > commit) pages.delete(pgno);
+    }
   }
 
   return {
@@ -67,6 +75,7 @@ export async function walPageMap(reader: WalFrameReader, options: { until?: numb
     maxOffset: end.offset,
     commit,
     frames: committedFrames,
+    commits,
     uncommittedFrames: pendingFrames,
     checksum: end.checksum,
     salt1: reader.salt1,

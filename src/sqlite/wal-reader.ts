@@ -89,6 +89,28 @@ export function assertFrameOffset(offset: number, pageSize: number, file?: strin
   }
 }
 
+/** A frame's 24-byte header as it is on disk. */
+export interface WalFrameHeader extends WalSalts {
+  readonly pgno: number;
+  readonly commit: number;
+  /** The running checksum through this frame, as stored. */
+  readonly checksum: WalChecksum;
+}
+
+/** Reads the header of the frame at `offset`; null when the WAL ends before it. */
+export async function readWalFrameHeader(fh: FileHandle, offset: number): Promise<WalFrameHeader | null> {
+  const buf = new Uint8Array(WAL_FRAME_HEADER_SIZE);
+  if ((await readAt(fh, buf, 0, WAL_FRAME_HEADER_SIZE, offset)) < WAL_FRAME_HEADER_SIZE) return null;
+  const v = new DataView(buf.buffer);
+  return {
+    pgno: v.getUint32(0),
+    commit: v.getUint32(WAL_FRAME_COMMIT_OFFSET),
+    salt1: v.getUint32(WAL_FRAME_SALT1_OFFSET),
+    salt2: v.getUint32(WAL_FRAME_SALT2_OFFSET),
+    checksum: { s0: v.getUint32(WAL_FRAME_CHECKSUM1_OFFSET), s1: v.getUint32(WAL_FRAME_CHECKSUM2_OFFSET) },
+  };
+}
+
 /**
  * Reads the frame at `offset` as it is on disk, without validating its salts or
  * checksum (they are returned for the caller to judge). For fetching pages named
@@ -226,6 +248,21 @@ export class WalFrameReader {
       );
     }
     return new WalFrameReader(fh, header, { offset, salt1, salt2, checksum: prev.checksum }, options);
+  }
+
+  /**
+   * A reader that goes on with the generation `position` names from where it
+   * stands, whatever generation the WAL header names now: for reading what an
+   * older generation still holds past a restart (frames must carry its salts
+   * and continue its checksum, so anything overwritten ends the read). The
+   * header only supplies the page size and byte order, which every generation
+   * of one WAL shares.
+   */
+  static async continueGeneration(fh: FileHandle, position: WalPosition, options: WalFrameReaderOptions = {}): Promise<WalFrameReader> {
+    const current = await readWalHeader(fh, options);
+    assertFrameOffset(position.offset, current.pageSize, options.file);
+    const header: WalHeader = { ...current, salt1: position.salt1, salt2: position.salt2 };
+    return new WalFrameReader(fh, header, position, options);
   }
 
   get salt1(): number {

@@ -95,9 +95,13 @@ describe('faults: each one heals or is refused, and the replica is never silentl
         r.insert(50);
         await rep.syncAndWait({ timeoutMs: WAIT_MS });
         await rm(r.replica, { recursive: true });
-        await until('a check reports the damage and how it was healed', () => rep.status().validation?.ok === false);
+        let v = rep.status().validation;
+        await until('a check reports the damage and how it was healed', () => {
+          v = rep.status().validation;
+          return v?.ok === false;
+        });
         await assertRestores(r);
-        const v = rep.status().validation!;
+        assert.ok(v !== undefined);
         assert.equal(v.ok, false, 'the check that found the damage reports it');
         assert.match(v.problems.join('; '), /cannot be restored|restores only/);
         assert.match(v.healedBy ?? '', /^snapshot 1-/);
