@@ -490,6 +490,15 @@ export class DbReplicator {
     };
   }
 
+  /**
+   * Local L0 files with a TXID above this one are still needed: they bring the
+   * saved model forward after a restart. Whoever prunes local copies (L0
+   * retention) keeps them.
+   */
+  get localL0KeepFrom(): bigint {
+    return this.#modelSavedTxid;
+  }
+
   /** The database checksum the replica restores to at `txid`, for recent TXIDs. */
   checksumAt(txid: bigint): bigint | undefined {
     return this.#checksums.get(txid);

@@ -1,7 +1,7 @@
 import { open, readdir, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import type { Dirent } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { AtomicFileSink } from '../io/atomic-file.js';
+import { AtomicFileSink, TMP_SUFFIX } from '../io/atomic-file.js';
 import { fsyncDir, isErrno } from '../io/durable-fs.js';
 import { makeDirs } from '../io/make-dirs.js';
 import { formatFilename, parseFilename } from '../ltx/file-name.js';
@@ -37,6 +37,9 @@ export const FILE_READ_CHUNK_SIZE = 256 * 1024;
 
 /** Every file this backend stores lives under `<root>/ltx`; nothing else under the root is touched. */
 const LTX_DIR = 'ltx';
+
+/** Levels 0..9, the snapshot level included. */
+const MAX_LEVEL = 9;
 
 /** Key for the queue that serialises directory creation across all writers of one client. */
 const DIR_QUEUE_KEY = '';
@@ -79,7 +82,13 @@ export class FileReplicaClient implements ReplicaClient, V03ReplicaClient {
     this.root = resolve(root);
   }
 
-  /** Checks that the root, if it exists, is a directory; a missing root is created by the first write. */
+  /**
+   * Checks that the root, if it exists, is a directory (a missing root is
+   * created by the first write), and removes the temporary files a writer
+   * killed mid-upload left behind. A replica has one writer (see
+   * ReplicatorLock); should another process be uploading after all, its
+   * rename fails and that upload is retried.
+   */
   async init(signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
     for (const dir of [this.root, join(this.root, LTX_DIR)]) {
@@ -91,6 +100,7 @@ export class FileReplicaClient implements ReplicaClient, V03ReplicaClient {
         throw asStorageError(err, `file replica: cannot use ${dir}`);
       }
     }
+    for (let level = 0; level <= MAX_LEVEL; level++) await removeStaleTemps(ltxLevelDir(this.root, level));
   }
 
   async *ltxFiles(level: number, seek = 0n, opts: ListOptions = {}): AsyncGenerator<LtxFileInfo> {
@@ -410,6 +420,17 @@ function cmp(a: bigint, b: bigint): number {
 }
 
 /** Keeps a StorageError as it is; wraps anything else with what was being done. */
+/** Deletes upload temporaries in a level directory; failures are left for the next start. */
+async function removeStaleTemps(dir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) if (name.endsWith(TMP_SUFFIX)) await unlink(join(dir, name)).catch(() => undefined);
+}
+
 function asStorageError(err: unknown, doing: string): StorageError {
   if (err instanceof StorageError) return err;
   const detail = err instanceof Error ? err.message : String(err);

@@ -1,5 +1,7 @@
 import { resolve } from 'node:path';
 import {
+  toLocalL0Files,
+  type LocalL0Files,
   compactionJobs,
   CompactionLevels,
   LevelMaxCache,
@@ -173,7 +175,7 @@ export class Store {
       const jobs = compactionJobs({
         client: spec.client,
         levels: c.levels ?? new CompactionLevels(),
-        localL0: new FileReplicaClient(spec.metaPath ?? defaultMetaDir(spec.path)),
+        localL0: keepingModelFiles(new FileReplicaClient(spec.metaPath ?? defaultMetaDir(spec.path)), () => replicator.localL0KeepFrom),
         cache,
         snapshot: async () => {
           // An unchanged database keeps its newest snapshot rather than writing the same image again.
@@ -248,6 +250,15 @@ export class Store {
     await m.scheduler?.stop();
     await m.replicator.close({ timeoutMs, finalSync });
   }
+}
+
+/** The meta directory's L0 files, as L0 retention sees them: copies the replicator still needs are not deleted. */
+function keepingModelFiles(local: FileReplicaClient, keepFrom: () => bigint): LocalL0Files {
+  const files = toLocalL0Files(local);
+  return {
+    ...files,
+    delete: (list) => files.delete!(list.filter((f) => f.maxTxid <= keepFrom())),
+  };
 }
 
 function logCompactionEvent(log: Logger, e: CompactionEvent): void {
