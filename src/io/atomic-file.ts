@@ -22,8 +22,8 @@ export class AtomicFileSink implements ByteSink {
     private readonly fh: FileHandle,
   ) {}
 
-  /** `tmpPath` defaults to `<path>.tmp`; a writer that shares the directory with other processes names its own. */
-  static async create(path: string, tmpPath = join(dirname(path), basename(path) + TMP_SUFFIX)): Promise<AtomicFileSink> {
+  static async create(path: string): Promise<AtomicFileSink> {
+    const tmpPath = join(dirname(path), basename(path) + TMP_SUFFIX);
     const fh = await open(tmpPath, 'w');
     return new AtomicFileSink(path, tmpPath, fh);
   }

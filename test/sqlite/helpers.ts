@@ -262,3 +262,30 @@ export function runWorkload(db: Database.Database, seed: number, transactions: n
     })();
   }
 }
+
+export interface RawFrameHeader {
+  pgno: number;
+  commit: number;
+}
+
+/**
+ * The frame headers of a WAL's current generation, parsed by hand (no code
+ * under test): frames from the first on whose salts are the header's, up to
+ * the last commit frame among them. What SQLite's recovery would count as
+ * committed, checksums aside (a WAL written by SQLite itself has them right).
+ */
+export function committedFrameHeaders(wal: Uint8Array, pageSize: number, from = WAL_HEADER_SIZE): RawFrameHeader[] {
+  if (wal.length < WAL_HEADER_SIZE) return [];
+  const v = new DataView(wal.buffer, wal.byteOffset, wal.length);
+  const salt1 = v.getUint32(16);
+  const salt2 = v.getUint32(20);
+  const frameSize = walFrameSize(pageSize);
+  const out: RawFrameHeader[] = [];
+  let committed = 0;
+  for (let at = from; at + frameSize <= wal.length; at += frameSize) {
+    if (v.getUint32(at + 8) !== salt1 || v.getUint32(at + 12) !== salt2) break;
+    out.push({ pgno: v.getUint32(at), commit: v.getUint32(at + 4) });
+    if (out[out.length - 1]!.commit !== 0) committed = out.length;
+  }
+  return out.slice(0, committed);
+}
