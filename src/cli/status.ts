@@ -1,4 +1,8 @@
 import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { readLockHolder, type LockHolder } from '../io/owner-lock.js';
+import { REPLICATOR_LOCK_FILE } from '../replication/replicator-lock.js';
+import { loadValidation, type SavedValidation } from '../replication/validation-file.js';
 import type { Command } from 'commander';
 import { resolveDatabases, type ResolvedDatabase } from '../config/index.js';
 import { formatTxid } from '../ltx/file-name.js';
@@ -24,6 +28,10 @@ interface DbStatus {
   replicatedTxid: bigint | undefined;
   replicaError: string | undefined;
   error: string | undefined;
+  /** Who replicates the database now, from its lock file. */
+  replicator: LockHolder | undefined;
+  /** The replicator's last check of the replica and the database. */
+  check: SavedValidation | undefined;
 }
 
 export function registerStatus(program: Command): void {
@@ -46,6 +54,11 @@ export function registerStatus(program: Command): void {
         replicated_txid: r.replicatedTxid === undefined ? null : formatTxid(r.replicatedTxid),
         ...(r.replicaError === undefined ? {} : { replica_error: r.replicaError }),
         ...(r.error === undefined ? {} : { error: r.error }),
+        replicator:
+          r.replicator === undefined
+            ? null
+            : { pid: r.replicator.pid, host: r.replicator.hostname, since: r.replicator.since, running: r.replicator.liveness },
+        last_check: r.check ?? null,
       }));
       process.stdout.write(JSON.stringify(out, null, 2) + '\n');
       return;
@@ -56,8 +69,10 @@ export function registerStatus(program: Command): void {
       r.localTxid === undefined ? '-' : formatTxid(r.localTxid),
       humanBytes(r.walSize),
       r.replicatedTxid !== undefined ? formatTxid(r.replicatedTxid) : r.replicaError !== undefined ? `unreachable: ${r.replicaError}` : '-',
+      describeReplicator(r.replicator),
+      describeCheck(r.check),
     ]);
-    process.stdout.write(formatTable([['database', 'status', 'local txid', 'wal size', 'replicated txid'], ...table]));
+    process.stdout.write(formatTable([['database', 'status', 'local txid', 'wal size', 'replicated txid', 'replicator', 'last check'], ...table]));
   });
 }
 
@@ -70,7 +85,11 @@ async function dbStatus(d: ResolvedDatabase, online: boolean): Promise<DbStatus>
     replicatedTxid: undefined,
     replicaError: undefined,
     error: undefined,
+    replicator: undefined,
+    check: await loadValidation(d.metaPath),
   };
+  const lock = await readLockHolder(join(d.metaPath, REPLICATOR_LOCK_FILE)).catch(() => undefined);
+  if (lock?.state === 'held') s.replicator = lock.holder;
   try {
     await stat(d.path);
   } catch {
@@ -107,6 +126,18 @@ async function replicaMaxTxid(d: ResolvedDatabase): Promise<bigint | undefined> 
     for await (const f of client.ltxFiles(level, 0n, { signal })) if (max === undefined || f.maxTxid > max) max = f.maxTxid;
   }
   return max;
+}
+
+function describeReplicator(h: LockHolder | undefined): string {
+  if (h === undefined) return '-';
+  const state = h.liveness === 'dead' ? ', not running (stale lock)' : '';
+  return `pid ${h.pid} on ${h.hostname}${state}`;
+}
+
+function describeCheck(c: SavedValidation | undefined): string {
+  if (c === undefined) return '-';
+  if (c.ok) return `ok at ${c.at}`;
+  return `diverged at ${c.at}: ${c.problems.join('; ')}${c.healed_by === undefined ? '' : `; healed by ${c.healed_by}`}`;
 }
 
 /** Sizes as Go's humanize.Bytes prints them (SI units): `0 B`, `4.1 kB`, `12 MB`. */

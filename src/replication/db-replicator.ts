@@ -34,6 +34,7 @@ import { defaultMetaDir, LocalMeta } from './local-meta.js';
 import { recoverModel } from './model-recovery.js';
 import { checkReplica, fingerprint } from './replica-check.js';
 import { saveModel, modelPath } from './model-file.js';
+import { saveValidation } from './validation-file.js';
 import { ReplicatorLock } from './replicator-lock.js';
 import { writeSnapshot } from './snapshot.js';
 import { ChangeTracker } from './change-tracker.js';
@@ -1062,6 +1063,7 @@ export class DbReplicator {
     };
     const previous = this.#validation;
     this.#validation = status;
+    await saveValidation(this.meta.dir, status).catch((err: unknown) => this.#log.warn('saving the check result failed', { error: (err as Error).message }));
     if (!status.ok) {
       const same = previous !== undefined && !previous.ok && previous.problems.join('\n') === problems.join('\n');
       if (!same) this.#log.error('the replica diverged from the database', { problems: problems.join('; '), healed_by: healedBy ?? 'not healed' });

@@ -73,13 +73,16 @@ describe('config-driven commands: databases, ltx, status, reset (built bin)', ()
     const r = cli(['status', '-config', config]);
     assert.equal(r.code, 0, r.stderr);
     const a = r.stdout.split('\n').find((l) => l.startsWith(dbA))!;
-    assert.match(a, /\sok\s+0000000000000002\s+.*B\s+0000000000000002$/);
+    // No replicator runs now, and none has checked the replica yet.
+    assert.match(a, /\sok\s+0000000000000002\s+.*B\s+0000000000000002\s+-\s+-$/);
     const x = r.stdout.split('\n').find((l) => l.startsWith(dirDb))!;
     assert.match(x, /\snot initialized\s/);
     const off = JSON.parse(cli(['status', '-config', config, '-offline', '-json', dbA]).stdout) as Record<string, unknown>[];
     assert.equal(off.length, 1);
     assert.equal(off[0]!['local_txid'], '0000000000000002');
     assert.equal(off[0]!['replicated_txid'], null);
+    assert.equal(off[0]!['replicator'], null);
+    assert.equal(off[0]!['last_check'], null);
   });
 
   it('reset removes the local state only; the next sync continues after the replica with a full image', () => {

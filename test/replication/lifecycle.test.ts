@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
@@ -206,6 +206,49 @@ describe('replicate -once', () => {
       await run(process.execPath, [BIN, 'replicate', '-once', db, replica]);
       const after = await restore({ client: new FileReplicaClient(replica), outputPath: join(dir, 'txid-check-2.db') });
       assert.equal(after.txid, before.txid);
+    });
+  });
+});
+
+describe('tidemark status while replicate runs', () => {
+  it('names the running replicator and shows its last check, a divergence and how it was healed', async () => {
+    await withTempDir(async (dir) => {
+      const db = join(dir, 'app.db');
+      const replica = join(dir, 'replica');
+      await shell(db, 'PRAGMA journal_mode=WAL; CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);');
+      const config = join(dir, 'litestream.yml');
+      await writeFile(config, ['validation:', '  interval: 200ms', 'dbs:', `  - path: ${db}`, `    monitor-interval: ${SYNC_INTERVAL}`, '    replica:', `      path: ${replica}`].join('\n') + '\n');
+      const d = await startDaemon(['-config', config]);
+      try {
+        const status = async (): Promise<Record<string, unknown>> => {
+          const { stdout } = await run(process.execPath, [BIN, 'status', '-config', config, '-offline', '-json']);
+          return (JSON.parse(stdout) as Record<string, unknown>[])[0]!;
+        };
+        const until = async (what: string, cond: (s: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> => {
+          const deadline = Date.now() + STOP_TIMEOUT_MS;
+          for (;;) {
+            const s = await status();
+            if (cond(s)) return s;
+            assert.ok(Date.now() < deadline, `timed out waiting until ${what}: ${JSON.stringify(s)}`);
+            await sleep(50);
+          }
+        };
+        const first = await until('a check has run', (s) => s['last_check'] !== null);
+        assert.deepEqual((first['replicator'] as { pid: number }).pid, d.proc.pid);
+        assert.equal((first['last_check'] as { ok: boolean }).ok, true);
+        await rm(replica, { recursive: true });
+        const diverged = await until('the deletion is found', (s) => (s['last_check'] as { ok: boolean }).ok === false);
+        const check = diverged['last_check'] as { problems: string[]; healed_by: string };
+        assert.match(check.problems.join(' '), /cannot be restored/);
+        assert.match(check.healed_by, /^snapshot 1-/);
+        const { stdout: table } = await run(process.execPath, [BIN, 'status', '-config', config, '-offline']);
+        assert.match(table, new RegExp(`pid ${d.proc.pid} on \\S+`));
+        await until('the replica is right again', (s) => (s['last_check'] as { ok: boolean }).ok === true);
+        assert.deepEqual(await restoreRows(dir, replica, 'healed'), [1]);
+      } finally {
+        assert.equal(await stopDaemon(d), 0, d.stderr());
+      }
+      assert.match(d.stderr(), /level=ERROR msg="the replica diverged from the database"/, 'the divergence is logged as one error');
     });
   });
 });

@@ -1,0 +1,40 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeBytesAtomic } from '../io/durable-fs.js';
+import { formatTxid } from '../ltx/file-name.js';
+import type { ValidationStatus } from './db-replicator.js';
+
+/** `<meta>/validation.json`: the last check of the replica and the database, for `tidemark status` to show without the daemon. */
+export const VALIDATION_FILE = 'validation.json';
+
+/** The file's content, as `status` prints it. */
+export interface SavedValidation {
+  readonly at: string;
+  readonly txid: string;
+  readonly ok: boolean;
+  readonly problems: readonly string[];
+  readonly restorable_txid: string;
+  readonly healed_by?: string;
+}
+
+export async function saveValidation(metaDir: string, v: ValidationStatus): Promise<void> {
+  const saved: SavedValidation = {
+    at: v.at.toISOString(),
+    txid: formatTxid(v.txid),
+    ok: v.ok,
+    problems: v.problems,
+    restorable_txid: formatTxid(v.restorableTxid),
+    ...(v.healedBy === undefined ? {} : { healed_by: v.healedBy }),
+  };
+  await writeBytesAtomic(join(metaDir, VALIDATION_FILE), new TextEncoder().encode(`${JSON.stringify(saved)}\n`));
+}
+
+/** The last saved check; undefined when there is none or it cannot be read. */
+export async function loadValidation(metaDir: string): Promise<SavedValidation | undefined> {
+  try {
+    const v = JSON.parse(await readFile(join(metaDir, VALIDATION_FILE), 'utf8')) as SavedValidation;
+    return typeof v.ok === 'boolean' && typeof v.at === 'string' ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
