@@ -159,13 +159,6 @@ export function buildReplica(sec: Section, ctx: ReplicaBuildContext): ReplicaCon
       ctx.warn({ message: `${key} does not apply to ${type} replicas and is ignored`, location: v.keyLocation });
     }
   }
-  const validation = settings.get('validation-interval');
-  if (validation !== undefined) {
-    ctx.warn({
-      message: 'validation-interval on a replica has no effect (nor in Litestream); set validation.interval at the top level',
-      location: validation.keyLocation,
-    });
-  }
   const name = sec.string('name');
   if (name !== undefined) {
     ctx.warn({ message: 'name is deprecated and ignored', location: sec.keyLocationOf('name') });

@@ -109,11 +109,8 @@ describe('warnings', () => {
       'dbs:\n  - path: /db\n    replica:\n      path: /r\n      bucket: b\n      region: us-east-1\n',
       ['5:7 dbs[0].replica.bucket: bucket does not apply to file replicas and is ignored', '6:7 dbs[0].replica.region: region does not apply to file replicas and is ignored'],
     ],
-    [
-      'validation-interval does nothing',
-      'validation-interval: 1m\ndbs:\n  - path: /db\n    replica: {path: /r}\n',
-      ['1:1 validation-interval: validation-interval on a replica has no effect (nor in Litestream); set validation.interval at the top level'],
-    ],
+    // Unlike in Litestream, a replica's validation-interval takes effect: it is no warning.
+    ['validation-interval is used', 'validation-interval: 1m\ndbs:\n  - path: /db\n    replica: {path: /r}\n', []],
     ['pattern without dir', 'dbs:\n  - path: /db\n    pattern: "*.db"\n    replica: {path: /r}\n', ["3:5 dbs[0].pattern: pattern is ignored without 'dir'"]],
     ['path on a nats replica', 'dbs:\n  - path: /db\n    replica:\n      url: nats://h/b\n      path: x\n', ['5:7 dbs[0].replica.path: path is ignored for nats replicas (the bucket holds the files)']],
   ];
