@@ -172,7 +172,7 @@ export function buildReplica(sec: Section, ctx: ReplicaBuildContext): ReplicaCon
     url: builtUrl,
     name,
     syncIntervalMs: (syncInterval?.value as number | undefined) ?? DEFAULT_REPLICA_SYNC_INTERVAL_MS,
-    validationIntervalMs: validation?.value as number | undefined,
+    validationIntervalMs: settings.get('validation-interval')?.value as number | undefined,
     autoRecover: (settings.get('auto-recover')?.value as boolean | undefined) ?? false,
     options,
     source: sec.src.location(sec.node, sec.keyPath),
