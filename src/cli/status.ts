@@ -136,7 +136,9 @@ function describeReplicator(h: LockHolder | undefined): string {
 
 function describeCheck(c: SavedValidation | undefined): string {
   if (c === undefined) return '-';
-  if (c.ok) return `ok at ${c.at}`;
+  const d = c.last_divergence;
+  const earlier = c.ok && d !== undefined ? ` (diverged at ${d.at}: ${d.problems.join('; ')}${d.healed_by === undefined ? '' : `; healed by ${d.healed_by}`})` : '';
+  if (c.ok) return `ok at ${c.at}${earlier}`;
   return `diverged at ${c.at}: ${c.problems.join('; ')}${c.healed_by === undefined ? '' : `; healed by ${c.healed_by}`}`;
 }
 

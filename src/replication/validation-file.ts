@@ -15,9 +15,15 @@ export interface SavedValidation {
   readonly problems: readonly string[];
   readonly restorable_txid: string;
   readonly healed_by?: string;
+  /** The most recent check that found something wrong (this one, or an earlier one). */
+  readonly last_divergence?: { readonly at: string; readonly problems: readonly string[]; readonly healed_by?: string };
 }
 
 export async function saveValidation(metaDir: string, v: ValidationStatus): Promise<void> {
+  const previous = v.ok ? (await loadValidation(metaDir))?.last_divergence : undefined;
+  const divergence = v.ok
+    ? previous
+    : { at: v.at.toISOString(), problems: v.problems, ...(v.healedBy === undefined ? {} : { healed_by: v.healedBy }) };
   const saved: SavedValidation = {
     at: v.at.toISOString(),
     txid: formatTxid(v.txid),
@@ -25,6 +31,7 @@ export async function saveValidation(metaDir: string, v: ValidationStatus): Prom
     problems: v.problems,
     restorable_txid: formatTxid(v.restorableTxid),
     ...(v.healedBy === undefined ? {} : { healed_by: v.healedBy }),
+    ...(divergence === undefined ? {} : { last_divergence: divergence }),
   };
   await writeBytesAtomic(join(metaDir, VALIDATION_FILE), new TextEncoder().encode(`${JSON.stringify(saved)}\n`));
 }

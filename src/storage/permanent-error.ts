@@ -30,6 +30,8 @@ const MAX_CAUSE_DEPTH = 8;
 
 interface ErrorShape {
   code?: unknown;
+  Code?: unknown;
+  name?: unknown;
   status?: unknown;
   statusCode?: unknown;
   permanent?: unknown;
@@ -43,6 +45,9 @@ export function isPermanentError(err: unknown): boolean {
     const s = e as ErrorShape;
     if (s.permanent === true) return true;
     if (typeof s.code === 'string' && (PERMANENT_ERRNO.has(s.code) || PERMANENT_CODES.has(s.code))) return true;
+    // The AWS SDK names its errors by the service's code, in `Code` and `name`.
+    if (typeof s.Code === 'string' && PERMANENT_CODES.has(s.Code)) return true;
+    if (typeof s.name === 'string' && PERMANENT_CODES.has(s.name)) return true;
     const status = [s.status, s.statusCode, s.$metadata?.httpStatusCode].find((x) => typeof x === 'number') as number | undefined;
     if (status !== undefined && status >= 400 && status < 500 && !TRANSIENT_4XX.has(status)) return true;
   }

@@ -26,7 +26,13 @@ async function fillDisk(tmpPath: string): Promise<boolean> {
     await lstat(tmpPath);
     return false;
   } catch {
-    await symlink(DEV_FULL, tmpPath);
+    try {
+      await symlink(DEV_FULL, tmpPath);
+    } catch (err) {
+      // The replicator created its temporary file between the look and the link: the next round fills it.
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
+    }
     return true;
   }
 }
