@@ -265,7 +265,9 @@ export class DbReplicator {
     this.#syncIntervalMs = o.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS;
     this.#validationIntervalMs = o.validationIntervalMs ?? DEFAULT_VALIDATION_INTERVAL_MS;
     this.#onHeal = o.onHeal;
-    this.#modelSaveIntervalMs = Math.min(MODEL_SAVE_INTERVAL_MS, Math.max(0, o.localL0RetentionMs ?? MODEL_SAVE_INTERVAL_MS));
+    // Local L0 files are pruned no sooner than their retention: the model must be saved more often than that for them to go.
+    const retention = o.localL0RetentionMs ?? 0;
+    this.#modelSaveIntervalMs = retention > 0 ? Math.min(MODEL_SAVE_INTERVAL_MS, retention) : MODEL_SAVE_INTERVAL_MS;
     this.#syncBackoff = new Backoff(this.#syncIntervalMs, DEFAULT_SYNC_BACKOFF_MAX_MS);
     this.#log = (o.logger ?? silentLogger).with({ db: this.dbPath });
     this.#syncReport = new RetryReporter(this.#log, 'sync');
