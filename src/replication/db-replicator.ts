@@ -351,7 +351,7 @@ export class DbReplicator {
       r.#uploader.notify();
       return r;
     } catch (err) {
-      session?.close();
+      await session?.close();
       await index?.close();
       await dbFile?.close();
       await lock.release();
@@ -529,7 +529,7 @@ export class DbReplicator {
     await this.#mutex.run(async () => {
       await this.#uploader.stop();
       await this.#saveModel(true).catch((err: unknown) => this.#log.warn('saving the model failed', { error: (err as Error).message }));
-      this.#session.close();
+      await this.#session.close();
       await this.#index?.close();
       await this.#dbFile.close();
       await this.#lock.release();
@@ -910,7 +910,7 @@ export class DbReplicator {
       await this.#session.advance();
       this.#pinCovered = false;
     }
-    const r = this.#session.checkpoint('PASSIVE');
+    const r = await this.#session.checkpoint('PASSIVE');
     this.#syncedSinceCheckpoint = false;
     const pos = this.#tracker.pos;
     const readFrames = pos.salts === null ? 0 : (pos.offset - WAL_HEADER_SIZE) / walFrameSize(this.pageSize);
@@ -940,7 +940,7 @@ export class DbReplicator {
     this.#session.unpin();
     let busy = 1;
     try {
-      busy = this.#session.checkpoint('TRUNCATE').busy;
+      busy = (await this.#session.checkpoint('TRUNCATE')).busy;
     } finally {
       await this.#session.advance();
       this.#pinCovered = false;

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
+import { checkpointThread } from './checkpoint-thread.js';
 import { DatabaseSetupError, ReplicationError } from './errors.js';
 
 /** How long to wait between attempts when SQLite reports the database busy. */
@@ -42,7 +43,9 @@ const PIN_QUERY = 'SELECT count(*) FROM sqlite_master';
  * connections take turns: the next pin is taken before the previous one is
  * let go, so the database is never unpinned (see docs/replication.md).
  *
- * A third connection runs checkpoints; it is never inside a transaction.
+ * A third connection converts the database to WAL mode and answers
+ * data_version; it is never inside a transaction. Checkpoints run on a
+ * connection of the checkpoint thread.
  *
  * better-sqlite3 is synchronous, so no connection waits inside SQLite
  * (busy_timeout 0) except the TRUNCATE backstop: a busy database is retried
@@ -159,23 +162,22 @@ export class SqliteSession {
   }
 
   /**
-   * Runs PRAGMA wal_checkpoint on the checkpoint connection. PASSIVE copies
-   * what no pin protects and never waits; TRUNCATE waits up to busyTimeoutMs
-   * for writers and readers inside SQLite: it is the emergency backstop, and
-   * blocking is its point (the pins must be let go first, or it waits on them).
+   * Runs PRAGMA wal_checkpoint on the checkpoint thread (see
+   * checkpoint-thread.ts), so that copying a large WAL into the database
+   * does not block the event loop. PASSIVE copies what no pin protects and
+   * never waits; TRUNCATE waits up to busyTimeoutMs for writers and readers:
+   * it is the emergency backstop, and blocking is its point (the pins must be
+   * let go first, or it waits on them).
    */
-  checkpoint(mode: CheckpointMode): CheckpointResult {
-    const wait = mode === 'TRUNCATE' ? this.busyTimeoutMs : 0;
-    if (wait > 0) this.ckpt.pragma(`busy_timeout = ${wait}`);
-    try {
-      const row = this.ckpt.pragma(`wal_checkpoint(${mode})`) as CheckpointResult[];
-      return row[0] ?? { busy: 1, log: -1, checkpointed: -1 };
-    } finally {
-      if (wait > 0) this.ckpt.pragma('busy_timeout = 0');
-    }
+  checkpoint(mode: CheckpointMode): Promise<CheckpointResult> {
+    return checkpointThread().checkpoint(this.path, mode, mode === 'TRUNCATE' ? this.busyTimeoutMs : 0);
   }
 
-  close(): void {
+  /** Closes the checkpoint thread's connection first, then the pins and the checkpoint connection. */
+  async close(): Promise<void> {
+    await checkpointThread()
+      .release(this.path)
+      .catch(() => undefined);
     this.unpin();
     for (const db of [...this.pins, this.ckpt]) db.close();
   }
