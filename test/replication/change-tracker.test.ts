@@ -5,17 +5,15 @@
 // current generation after a restart.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { sameSalts, walFrameSize, WAL_HEADER_SIZE } from '../../src/sqlite/wal-header.js';
-import { WalIndexHeaderReader, type WalIndexHeader } from '../../src/sqlite/wal-index-header.js';
 import { ChangeTracker } from '../../src/replication/change-tracker.js';
 import { WalChangedError } from '../../src/replication/errors.js';
 import { NO_WAL_POSITION, type WalPosition } from '../../src/replication/wal-follower.js';
 import { committedFrameHeaders } from '../sqlite/helpers.js';
 import { openAppDb, withTempDir } from './helpers.js';
+import { withWalRig, type WalRig } from './wal-rig.js';
 
 const PAGE_SIZE = 4096;
 const FRAME = walFrameSize(PAGE_SIZE);
@@ -26,50 +24,10 @@ const EQUIVALENCE_RUNS = 20;
 const SPILL_CACHE_PAGES = 5;
 const SPILL_ROWS = 60;
 
-interface Rig {
-  dbPath: string;
-  walPath: string;
-  db: Database.Database;
-  reader: WalIndexHeaderReader;
-  index(): Promise<WalIndexHeader>;
-  wal(): Promise<Buffer>;
-  insert(rows: number): void;
-  pageCount(): number;
-}
+type Rig = WalRig;
 
-async function withRig<T>(fn: (r: Rig) => Promise<T>): Promise<T> {
-  return withTempDir(async (dir) => {
-    const dbPath = join(dir, 'app.db');
-    const db = openAppDb(dbPath, PAGE_SIZE);
-    let reader: WalIndexHeaderReader | null = null;
-    try {
-      db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)');
-      reader = await WalIndexHeaderReader.open(`${dbPath}-shm`);
-      assert.ok(reader !== null);
-      const r = reader;
-      const stmt = db.prepare('INSERT INTO t (v) VALUES (randomblob(?))');
-      return await fn({
-        dbPath,
-        walPath: `${dbPath}-wal`,
-        db,
-        reader: r,
-        async index() {
-          const h = await r.read();
-          assert.ok(h !== null);
-          return h;
-        },
-        wal: () => readFile(`${dbPath}-wal`),
-        insert: (rows) =>
-          db.transaction(() => {
-            for (let i = 0; i < rows; i++) stmt.run(ROW_BYTES);
-          })(),
-        pageCount: () => db.pragma('page_count', { simple: true }) as number,
-      });
-    } finally {
-      db.close();
-      await reader?.close();
-    }
-  });
+function withRig<T>(fn: (r: Rig) => Promise<T>): Promise<T> {
+  return withWalRig(PAGE_SIZE, ROW_BYTES, fn);
 }
 
 /** The page numbers a generation's frames carry from `fromOffset` to its last commit, and their newest frames. */

@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { pageChecksum } from '../../src/ltx/checksum.js';
 import { CHECKSUM_FLAG, lockPgno, PENDING_BYTE } from '../../src/ltx/constants.js';
 import { DatabaseModel, ModelChange } from '../../src/replication/db-model.js';
+import { blob } from '../sqlite/helpers.js';
 
 /** The smallest page size: the lock page (PENDING_BYTE / 512 + 1) is then reachable with ~2M pages. */
 const PAGE_SIZE = 512;
@@ -20,17 +21,7 @@ const CHANGE_RUNS = 80;
 
 /** Deterministic page content, different per seed. */
 function page(seed: number, size = PAGE_SIZE): Uint8Array {
-  const out = new Uint8Array(size);
-  let x = (seed * 2654435761 + 0x9e3779b9) >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
+  return blob(seed, size);
 }
 
 /** The reference: page contents by page number, with nothing incremental about it. */

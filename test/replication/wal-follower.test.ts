@@ -10,13 +10,13 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { walFrameSize, WAL_HEADER_SIZE } from '../../src/sqlite/wal-header.js';
 import { WalIndexHeaderReader, type WalIndexHeader } from '../../src/sqlite/wal-index-header.js';
 import type { WalPageMap } from '../../src/sqlite/wal-page-map.js';
 import { NO_WAL_POSITION, readWalChanges, type WalChanges, type WalPosition, type WalRead } from '../../src/replication/wal-follower.js';
 import { committedFrameHeaders } from '../sqlite/helpers.js';
 import { openAppDb, withTempDir } from './helpers.js';
+import { withWalRig, type WalRig } from './wal-rig.js';
 
 const PAGE_SIZE = 4096;
 const FRAME = walFrameSize(PAGE_SIZE);
@@ -59,47 +59,10 @@ function changesOf(read: WalRead, label: string): WalChanges {
   return read.changes;
 }
 
-interface Rig {
-  dbPath: string;
-  walPath: string;
-  db: Database.Database;
-  index(): Promise<WalIndexHeader>;
-  wal(): Promise<Buffer>;
-  insert(rows: number, txs?: number): void;
-}
+type Rig = WalRig;
 
-async function withRig<T>(fn: (r: Rig) => Promise<T>): Promise<T> {
-  return withTempDir(async (dir) => {
-    const dbPath = join(dir, 'app.db');
-    const db = openAppDb(dbPath, PAGE_SIZE);
-    let reader: WalIndexHeaderReader | null = null;
-    try {
-      db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)');
-      reader = await WalIndexHeaderReader.open(`${dbPath}-shm`);
-      assert.ok(reader !== null);
-      const r = reader;
-      const stmt = db.prepare('INSERT INTO t (v) VALUES (randomblob(?))');
-      return await fn({
-        dbPath,
-        walPath: `${dbPath}-wal`,
-        db,
-        async index() {
-          const h = await r.read();
-          assert.ok(h !== null);
-          return h;
-        },
-        wal: () => readFile(`${dbPath}-wal`),
-        insert(rows, txs = 1) {
-          for (let t = 0; t < txs; t++) db.transaction(() => {
-            for (let i = 0; i < rows; i++) stmt.run(ROW_BYTES);
-          })();
-        },
-      });
-    } finally {
-      db.close();
-      await reader?.close();
-    }
-  });
+function withRig<T>(fn: (r: Rig) => Promise<T>): Promise<T> {
+  return withWalRig(PAGE_SIZE, ROW_BYTES, fn);
 }
 
 /** Reads everything from the start of the WAL: the position at its end and the commit count there. */
