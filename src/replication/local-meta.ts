@@ -4,9 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { AtomicFileSink, TMP_SUFFIX, writeFileAtomic } from '../io/atomic-file.js';
 import { explainFsError, fsyncDir, isErrno } from '../io/durable-fs.js';
 import { makeDirs } from '../io/make-dirs.js';
-import { HEADER_SIZE } from '../ltx/constants.js';
 import { formatFilename, parseFilename } from '../ltx/file-name.js';
-import { decodeHeader, validateHeader, type DecodedLtxHeader } from '../ltx/header.js';
 import { LocalStateError, LocalWriteError } from './errors.js';
 
 /** Suffix of the meta directory next to the database: `<dir>/.<name>-tidemark`. */
@@ -60,33 +58,6 @@ export class LocalMeta {
   async maxTxid(): Promise<bigint> {
     const all = await this.txids();
     return all.length === 0 ? 0n : all[all.length - 1]!;
-  }
-
-  /** The header of one L0 file; null when the file is missing. Throws LocalStateError when it is unreadable. */
-  async readHeader(txid: bigint): Promise<DecodedLtxHeader | null> {
-    const path = this.pathOf(txid);
-    let fh;
-    try {
-      fh = await open(path, 'r');
-    } catch (err) {
-      if (isErrno(err, 'ENOENT')) return null;
-      throw new LocalStateError(`cannot open local L0 file ${path}`, { cause: err });
-    }
-    try {
-      const buf = new Uint8Array(HEADER_SIZE);
-      const { bytesRead } = await fh.read(buf, 0, HEADER_SIZE, 0);
-      const header = decodeHeader(buf.subarray(0, bytesRead), { file: path });
-      validateHeader(header, { file: path });
-      if (header.minTxid !== txid || header.maxTxid !== txid) {
-        throw new LocalStateError(`local L0 file ${path} holds TXIDs ${header.minTxid}-${header.maxTxid}, not ${txid}`);
-      }
-      return header;
-    } catch (err) {
-      if (err instanceof LocalStateError) throw err;
-      throw new LocalStateError(`local L0 file ${path} is corrupt: ${(err as Error).message}`, { cause: err });
-    } finally {
-      await fh.close();
-    }
   }
 
   /**
