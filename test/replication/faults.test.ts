@@ -292,6 +292,12 @@ describe('faults: each one heals or is refused, and the replica is never silentl
         const lines = second.stderr.trim().split('\n');
         assert.equal(lines.length, 1, second.stderr);
         assert.match(lines[0]!, new RegExp(`already replicated: lock .*held by pid ${first.pid}`));
+        const reset = await run(process.execPath, [BIN, 'reset', r.dbPath]).then(
+          () => assert.fail('reset must not pull the state from under a running replicator'),
+          (e: { code: number; stderr: string }) => e,
+        );
+        assert.notEqual(reset.code, 0);
+        assert.match(reset.stderr, new RegExp(`is being replicated \\(held by pid ${first.pid}.*stop that replicator`));
         first.kill('SIGKILL');
         await new Promise((res) => first.on('exit', res));
         r.insert(10);
