@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
@@ -18,6 +18,10 @@ const SYNC_INTERVAL = '100ms';
 /** Long enough for a few syncs and the upload after them. */
 const SETTLE_MS = 1500;
 const STOP_TIMEOUT_MS = 20_000;
+/** How long the back-to-back writer writes. */
+const BUSY_WRITER_MS = 4000;
+/** Generations of the WAL the test must see: the replicator must let it restart, again and again. */
+const MIN_GENERATIONS = 3;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -250,6 +254,65 @@ describe('tidemark status while replicate runs', () => {
         assert.equal(await stopDaemon(d), 0, d.stderr());
       }
       assert.match(d.stderr(), /level=ERROR msg="the replica diverged from the database"/, 'the divergence is logged as one error');
+    });
+  });
+});
+
+/** The salts in a WAL's header, which change at every restart; '' while there is none. */
+async function walSalts(path: string): Promise<string> {
+  try {
+    const fh = await open(path, 'r');
+    try {
+      const b = Buffer.alloc(8);
+      const { bytesRead } = await fh.read(b, 0, 8, 16);
+      return bytesRead === 8 ? b.toString('hex') : '';
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return '';
+  }
+}
+
+describe('a writer that commits back to back', () => {
+  it('keeps restarting its own WAL while replicate runs, and the replica ends equal to the database', async () => {
+    await withTempDir(async (dir) => {
+      const db = join(dir, 'busy.db');
+      const replica = join(dir, 'replica');
+      await shell(db, 'PRAGMA journal_mode=WAL; CREATE TABLE t (x INTEGER);');
+      const d = await startDaemon([db, replica]);
+      try {
+        // The application keeps SQLite's automatic checkpoint (1000 pages) and never pauses.
+        const writer = spawn(
+          process.execPath,
+          [
+            '-e',
+            `const D = require('better-sqlite3'); const db = new D(${JSON.stringify(db)}, { timeout: 5000 });
+             const ins = db.prepare('INSERT INTO t (x) VALUES (?)'); const end = Date.now() + ${BUSY_WRITER_MS}; let x = 0;
+             while (Date.now() < end) ins.run(x++); db.close(); console.log(x);`,
+          ],
+          { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+        );
+        let out = '';
+        writer.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+        const generations = new Set<string>();
+        const exited = new Promise<number | null>((res) => writer.on('exit', res));
+        let done = false;
+        void exited.then(() => (done = true));
+        while (!done) {
+          const head = await walSalts(`${db}-wal`);
+          if (head !== '') generations.add(head);
+          await sleep(20);
+        }
+        assert.equal(await exited, 0);
+        const rows = Number(out.trim());
+        assert.ok(rows > 1000, `the writer committed ${rows} rows`);
+        assert.ok(generations.size >= MIN_GENERATIONS, `the WAL restarted under the writer: ${generations.size} generations seen`);
+        await sleep(SETTLE_MS);
+        assert.deepEqual(await restoreRows(dir, replica, 'busy-restored'), range(0, rows));
+      } finally {
+        assert.equal(await stopDaemon(d), 0, d.stderr());
+      }
     });
   });
 });
