@@ -70,9 +70,9 @@ export const VALVE_WAIT_MS = 10;
 export const BUSY_WAL_TICK_MS = 20;
 /** How often the WAL index is looked at during that wait. */
 const VALVE_POLL_MS = 0.2;
-/** After this many waits without a restart, the next VALVE_BACKOFF_SYNCS syncs do not try. */
+/** After this many waits without a restart (or one that lost commits), the next VALVE_BACKOFF_TRIES chances are let pass. */
 const VALVE_MISSES_BEFORE_BACKOFF = 3;
-const VALVE_BACKOFF_SYNCS = 30;
+const VALVE_BACKOFF_TRIES = 30;
 const VALVE_SLEEP = new Int32Array(new SharedArrayBuffer(4));
 /**
  * How often the replica and the database are checked against the model by
@@ -1002,12 +1002,14 @@ export class DbReplicator {
     if (lost !== null) {
       this.#continuity = { kind: 'unknown', reason: lost };
       this.#log.debug('commits may have gone unread while the WAL restarted; the next sync compares the whole database', { reason: lost });
+      // Too slow to take the pin back in time (a loaded machine): each comparison reads the whole database, so wait a while.
+      this.#valveSkips = VALVE_BACKOFF_TRIES;
     }
     this.#log.debug('pin let go for a WAL restart', { restarted, frames: before.mxFrame, lost: lost ?? 'none' });
     if (restarted) this.#valveMisses = 0;
     else if (++this.#valveMisses >= VALVE_MISSES_BEFORE_BACKOFF) {
       // The application does not restart the WAL (automatic checkpoints off?): try less often.
-      this.#valveSkips = VALVE_BACKOFF_SYNCS;
+      this.#valveSkips = VALVE_BACKOFF_TRIES;
       this.#valveMisses = 0;
     }
   }
