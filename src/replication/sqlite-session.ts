@@ -74,7 +74,12 @@ export class SqliteSession {
     } catch (err) {
       for (const db of opened) db.close();
       if (err instanceof ReplicationError) throw err;
-      throw new DatabaseSetupError(`${path}: cannot open the database for replication: ${(err as Error).message}`, { cause: err });
+      const busy = (err as { code?: unknown }).code === 'SQLITE_BUSY';
+      throw new DatabaseSetupError(
+        `${path}: cannot open the database for replication: ${(err as Error).message}` +
+          (busy ? ' (another connection keeps it locked, as an application using PRAGMA locking_mode=EXCLUSIVE does; such a database cannot be replicated while it is open)' : ''),
+        { cause: err },
+      );
     }
   }
 

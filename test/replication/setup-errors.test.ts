@@ -47,4 +47,26 @@ describe('databases that cannot be replicated as they are', () => {
       }
     });
   });
+
+  it('a database an application holds with locking_mode=EXCLUSIVE: one clear error naming the likely cause, and the application goes on', async () => {
+    await withTempDir(async (dir) => {
+      const dbPath = join(dir, 'exclusive.db');
+      const app = new Database(dbPath);
+      app.pragma('journal_mode = WAL');
+      app.pragma('locking_mode = EXCLUSIVE');
+      app.exec('CREATE TABLE t (v TEXT); INSERT INTO t VALUES (1)');
+      try {
+        await assert.rejects(DbReplicator.open({ dbPath, client: new FileReplicaClient(join(dir, 'replica')) }), (err: unknown) => {
+          assert.ok(err instanceof DatabaseSetupError, String(err));
+          assert.match(err.message, /exclusive\.db: cannot open the database for replication: database is locked \(.*locking_mode=EXCLUSIVE/);
+          assert.equal(err.message.split('\n').length, 1);
+          return true;
+        });
+        app.exec('INSERT INTO t VALUES (2)');
+        assert.deepEqual(app.prepare('SELECT COUNT(*) AS n FROM t').get(), { n: 2 });
+      } finally {
+        app.close();
+      }
+    });
+  });
 });
