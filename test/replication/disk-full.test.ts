@@ -1,8 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { lstat, mkdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { createLogger } from '../../src/logger.js';
 import { formatFilename } from '../../src/ltx/file-name.js';
@@ -10,7 +12,10 @@ import { DbReplicator } from '../../src/replication/db-replicator.js';
 import { LocalWriteError } from '../../src/replication/errors.js';
 import { restore } from '../../src/restore/restore.js';
 import { FileReplicaClient } from '../../src/storage/file-replica-client.js';
+import { BIN } from '../cli/helpers.js';
 import { logicalDump, openAppDb, withTempDir } from './helpers.js';
+
+const run = promisify(execFile);
 
 /*
  * A full disk, for real: the kernel's /dev/full fails every write with
@@ -47,6 +52,59 @@ async function keepDiskFull(tmpPath: string, ms: number, during?: (i: number) =>
     await new Promise((res) => setTimeout(res, 2));
   }
   return refills;
+}
+
+/** A file system this small cannot take an image of random pages. */
+const TINY_FS_SIZE = '64k';
+const IS_ROOT = process.getuid?.() === 0;
+/** The unshare flags that give a child a mount namespace of its own: root needs none else, others a user namespace. */
+const NAMESPACE_FLAGS = IS_ROOT ? ['-m'] : ['-r', '-m'];
+
+/** Whether a tiny tmpfs can be mounted in a namespace of a child's own here (unprivileged user namespaces may be disabled). */
+async function canMountTinyFs(dir: string): Promise<boolean> {
+  const probe = join(dir, 'probe');
+  await mkdir(probe);
+  return run('unshare', [...NAMESPACE_FLAGS, 'sh', '-c', `mount -t tmpfs -o size=${TINY_FS_SIZE} tidemark-probe "${probe}"`]).then(
+    () => true,
+    () => false,
+  );
+}
+
+interface RunResult {
+  code: number;
+  stderr: string;
+}
+
+/**
+ * `tidemark replicate -once db replica` with the replica's disk full for as
+ * long as it runs: a tiny tmpfs over the replica in a mount namespace of the
+ * child's own where the machine allows it, otherwise /dev/full behind every
+ * temporary name the upload opens.
+ */
+async function replicateOnceOntoFullDisk(dir: string, dbPath: string, replica: string): Promise<RunResult> {
+  if (await canMountTinyFs(dir)) {
+    const script = `mount -t tmpfs -o size=${TINY_FS_SIZE} tidemark-full "${replica}" && exec "${process.execPath}" "${BIN}" replicate -once "${dbPath}" "${replica}"`;
+    return run('unshare', [...NAMESPACE_FLAGS, 'sh', '-c', script]).then(
+      () => ({ code: 0, stderr: '' }),
+      (e: RunResult) => e,
+    );
+  }
+  await mkdir(join(replica, 'ltx', '0'), { recursive: true });
+  const tmp = join(replica, 'ltx', '0', formatFilename(1n, 1n) + '.tmp');
+  await fillDisk(tmp);
+  const child = spawn(process.execPath, [BIN, 'replicate', '-once', dbPath, replica], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  let exited = false;
+  const code = new Promise<number>((res) => child.on('exit', (c) => {
+    exited = true;
+    res(c ?? 1);
+  }));
+  while (!exited) {
+    await fillDisk(tmp);
+    await new Promise((res) => setTimeout(res, 2));
+  }
+  return { code: await code, stderr };
 }
 
 function insert(app: Database.Database, from: number, n: number): void {
@@ -169,6 +227,42 @@ describe('disk full', () => {
       } finally {
         restored.close();
         app.close();
+      }
+    });
+  });
+
+  it('replicate -once against a replica disk that stays full ends non-zero after about a minute, naming ENOSPC, and loses nothing', async () => {
+    await withTempDir(async (dir) => {
+      const dbPath = join(dir, 'app.db');
+      const replica = join(dir, 'replica');
+      const app = openAppDb(dbPath);
+      // Random bytes do not compress: far more than the tiny file system can take.
+      app.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)');
+      const blob = app.prepare('INSERT INTO t (v) VALUES (randomblob(1000))');
+      app.transaction(() => {
+        for (let i = 0; i < 500; i++) blob.run();
+      })();
+      app.close();
+      await mkdir(replica);
+      const started = Date.now();
+      const result = await replicateOnceOntoFullDisk(dir, dbPath, replica);
+      const elapsed = Date.now() - started;
+      assert.notEqual(result.code, 0, 'a replica that stays full fails the run');
+      const last = result.stderr.trim().split('\n').at(-1)!;
+      assert.match(last, /^tidemark: .*app\.db: (the replica upload has failed for 60 s|still failing after 60 s): .*ENOSPC/, result.stderr);
+      assert.ok(elapsed >= 55_000 && elapsed < 90_000, `ended about a minute after the disk stayed full: ${elapsed} ms`);
+
+      // With room again, the next run replicates every row.
+      await run(process.execPath, [BIN, 'replicate', '-once', dbPath, replica]);
+      const out = join(dir, 'restored.db');
+      await restore({ client: new FileReplicaClient(replica), outputPath: out, integrityCheck: 'full' });
+      const restored = new Database(out, { readonly: true });
+      const source = new Database(dbPath, { readonly: true });
+      try {
+        assert.deepEqual(logicalDump(restored), logicalDump(source));
+      } finally {
+        restored.close();
+        source.close();
       }
     });
   });
