@@ -2,6 +2,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { isErrno } from '../io/durable-fs.js';
 import { lockPgno } from '../ltx/constants.js';
 import { sameSalts, type WalSalts } from '../sqlite/wal-header.js';
+import { WalFormatError } from '../sqlite/wal-errors.js';
 import { readWalFrame } from '../sqlite/wal-reader.js';
 import type { DatabaseFile } from './database-file.js';
 import { WalChangedError } from './errors.js';
@@ -94,7 +95,16 @@ export class DatabaseState {
   }
 
   async #walPage(pgno: number, offset: number): Promise<Uint8Array> {
-    const frame = await readWalFrame(this.wal!, offset, this.pageSize, { file: this.walPath });
+    let frame;
+    try {
+      frame = await readWalFrame(this.wal!, offset, this.pageSize, { file: this.walPath });
+    } catch (err) {
+      // A restart that truncated the WAL (PRAGMA wal_checkpoint(TRUNCATE), journal_size_limit) is a restart like any other.
+      if (err instanceof WalFormatError && err.code === 'short-frame') {
+        throw new WalChangedError(`${this.walPath}: the WAL was cut short below offset ${offset} while it was being read (the WAL restarted)`, { cause: err });
+      }
+      throw err;
+    }
     if (frame.pgno !== pgno || this.view.salts === null || !sameSalts(frame, this.view.salts)) {
       throw new WalChangedError(`${this.walPath}: frame at offset ${offset} changed while it was being read (the WAL restarted)`);
     }
