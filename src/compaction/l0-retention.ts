@@ -64,6 +64,10 @@ export const L0_RETENTION_MEMO = 'l0-retention';
  *   that falls in a hole of L1), or if it lies before L1's first file and a
  *   snapshot holds it: snapshot retention trimmed L1 there, and the L0 file
  *   is no more needed than the L1 files were;
+ * - deleting stops where the first file kept can still be restored to
+ *   exactly: an L1 file (or the snapshot) ends just before it or at it.
+ *   Litestream deletes every file L1 holds, which can leave a kept file
+ *   whose predecessors are gone inside an L1 file that reaches past it;
  * - the newest L0 file is always kept, so the replica's position stays
  *   visible in L0 (and a replicator's newest local file is never touched);
  * - a createdAt the backend does not know (NaN or 0) counts as old enough.
@@ -126,6 +130,20 @@ export async function enforceL0Retention(o: L0RetentionOptions): Promise<L0Reten
       ? { key, recheckAt: firstRecent === undefined ? Infinity : firstRecent.createdAt.getTime() + o.l0RetentionMs }
       : undefined;
   if (tooRecent === 0 && doomed[doomed.length - 1] === l0[l0.length - 1]) doomed.pop();
+  // The first L0 file kept after a deletion must stay restorable to exactly: the levels must reach the TXID
+  // just before it, or the file itself. An L1 file that holds deleted files and reaches past a kept one
+  // would leave it unrestorable, so the deletion stops earlier.
+  const ends = new Set(l1Files.map((f) => f.maxTxid));
+  if (snapshotMax !== undefined) ends.add(snapshotMax);
+  const following = new Map(l0.map((f, i) => [f, l0[i + 1]]));
+  let cut = doomed.length;
+  while (cut > 0) {
+    const last = doomed[cut - 1]!;
+    const next = following.get(last);
+    if (ends.has(last.maxTxid) || next === undefined || ends.has(next.maxTxid)) break;
+    cut--;
+  }
+  doomed.length = cut;
   if (o.counters) o.counters.l0Retention = { eligible, notCompacted, tooRecent };
   if (doomed.length === 0) {
     cache?.setMemo(L0_RETENTION_MEMO, settled);

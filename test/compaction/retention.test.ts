@@ -203,6 +203,21 @@ describe('enforceL0Retention', () => {
     assert.deepEqual(await ranges(c, 0), ['4-4']);
   });
 
+  it('keeps every L0 file restorable to exactly: deleting stops where an L1 file reaching past a kept file begins', async () => {
+    const c = await replica();
+    // TXIDs 1..14 old, 15..16 recent; L1 holds 1-8 and 9-16, so deleting 9..14 would strand 15 and 16.
+    await fillL0(c, 1, 16, (t) => (t <= 14 ? 60 * MIN : MIN));
+    await fill(c, 1, [
+      [1, 8, 0.5],
+      [9, 16, 0.1],
+    ]);
+    const r = await enforceL0Retention({ client: c, l0RetentionMs: 5 * MIN, now: NOW });
+    assert.equal(r.eligible, 14);
+    assert.deepEqual(r.deleted.map((f) => Number(f.minTxid)), [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert.deepEqual((await ranges(c, 0))[0], '9-9');
+    for (const txid of [9n, 12n, 15n, 16n]) assert.equal((await calcRestorePlan(c, { txid })).txid, txid, `TXID ${txid} restorable`);
+  });
+
   it('never deletes an L0 file that falls in a hole of L1', async () => {
     const c = await replica();
     await fillL0(c, 1, 9, () => 60 * MIN);
