@@ -123,7 +123,7 @@ async function runDaemonLives(ctx: RunContext, cycle: number, random: () => numb
       ctx.stats.sigterms++;
       const r = await d.stop();
       if (!stoppedCleanly(r)) {
-        fail(ctx, 'daemon-stop', cycle, `SIGTERM: the daemon ${r.hung ? 'did not exit in time and was killed' : `exited with code=${r.code} signal=${r.signal}`}`);
+        fail(ctx, 'daemon-stop', cycle, `SIGTERM: the daemon ${r.hung ? 'did not exit in time and was killed' : `exited with code=${r.code} signal=${r.signal}`}`, d.tail(EXIT_TAIL_LINES).split('\n'));
       }
     } else {
       ctx.stats.sigkills++;

@@ -93,7 +93,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   // Registered before the harness's own cleanup hook, which kills the children and exits after this has printed.
   process.once('SIGINT', () => {
     console.log(`soak interrupted: ${last === undefined ? 'no cycle finished' : formatProgress(last)}`);
-    for (const f of last?.failures ?? []) console.log(`  - [${f.kind}] seed ${args.seed}, cycle ${f.cycle}: ${f.message}`);
+    for (const f of last?.failures ?? []) {
+      console.log(`  - [${f.kind}] seed ${args.seed}, cycle ${f.cycle}: ${f.message}`);
+      for (const d of f.details) console.log(`      ${d}`);
+    }
     if (last !== undefined) console.log(`  temporary directory left as it was: ${last.dir}`);
   });
   const summary = await runTorture({
