@@ -3,6 +3,7 @@ import { ReplicaUrlError } from './errors.js';
 import { FileReplicaClient } from './file-replica-client.js';
 import type { ReplicaClient } from './replica-client.js';
 import { LazyReplicaClient } from './lazy-replica-client.js';
+import { describeAbsReplica, resolveAbsSettings, type AbsSettings } from './abs/abs-settings.js';
 import { describeS3Replica, resolveS3Settings, type S3Settings } from './s3/s3-settings.js';
 
 /** Every scheme Litestream v0.5 accepts in a replica URL. */
@@ -143,16 +144,18 @@ const BARE_S3_URL_RE = /^s3:\/\/\/?$/i;
 
 /**
  * The client for a replica URL or path, with the replica's configuration keys
- * merged in as Litestream merges them (see resolveS3Settings for S3). The
- * directory and S3 backends exist; the other schemes Litestream supports are
- * recognised and refused.
+ * merged in as Litestream merges them (see resolveS3Settings for S3,
+ * resolveAbsSettings for Azure). The directory, S3 and Azure Blob Storage
+ * backends exist; the other schemes Litestream supports are recognised and
+ * refused.
  */
 export function createReplicaClient(url: string, options: ReplicaClientOptions = {}): ReplicaClient {
   if (BARE_S3_URL_RE.test(url)) return lazyS3Client(resolveS3Settings(undefined, url, options));
   const u = parseReplicaUrl(url);
   if (u.scheme === 'file') return new FileReplicaClient(u.path);
   if (u.scheme === 's3') return lazyS3Client(resolveS3Settings(u, url, options));
-  throw new ReplicaUrlError(url, `backend '${u.scheme}' is not available yet (available: file, s3)`);
+  if (u.scheme === 'abs') return lazyAbsClient(resolveAbsSettings(u, url, options));
+  throw new ReplicaUrlError(url, `backend '${u.scheme}' is not available yet (available: file, s3, abs)`);
 }
 
 /**
@@ -164,5 +167,13 @@ function lazyS3Client(settings: S3Settings): ReplicaClient {
   return new LazyReplicaClient('s3', describeS3Replica(settings), async () => {
     const { S3ReplicaClient } = await import('./s3/s3-replica-client.js');
     return new S3ReplicaClient(settings);
+  });
+}
+
+/** As lazyS3Client: settings checked now, the backend and @azure/storage-blob loaded on first use. */
+function lazyAbsClient(settings: AbsSettings): ReplicaClient {
+  return new LazyReplicaClient('abs', describeAbsReplica(settings), async () => {
+    const { AbsReplicaClient } = await import('./abs/abs-replica-client.js');
+    return new AbsReplicaClient(settings);
   });
 }
