@@ -2,7 +2,7 @@ import { posix, resolve } from 'node:path';
 import { ReplicaUrlError } from './errors.js';
 import { FileReplicaClient } from './file-replica-client.js';
 import type { ReplicaClient } from './replica-client.js';
-import { LazyReplicaClient } from './lazy-replica-client.js';
+import { LazyReplicaClient, LazyV03ReplicaClient } from './lazy-replica-client.js';
 import { describeAbsReplica, resolveAbsSettings, type AbsSettings } from './abs/abs-settings.js';
 import { describeS3Replica, resolveS3Settings, type S3Settings } from './s3/s3-settings.js';
 
@@ -164,7 +164,7 @@ export function createReplicaClient(url: string, options: ReplicaClientOptions =
  * directly for its S3-specific members.
  */
 function lazyS3Client(settings: S3Settings): ReplicaClient {
-  return new LazyReplicaClient('s3', describeS3Replica(settings), async () => {
+  return new LazyV03ReplicaClient('s3', describeS3Replica(settings), async () => {
     const { S3ReplicaClient } = await import('./s3/s3-replica-client.js');
     return new S3ReplicaClient(settings);
   });

@@ -7,6 +7,7 @@ import { absLevelPrefix, absLtxBlobName, absRootPrefix } from '../../../src/stor
 import { AbsRetry, isRetryableAbsError } from '../../../src/storage/abs/abs-retry.js';
 import { isPermanentError } from '../../../src/storage/permanent-error.js';
 import { toAbsStorageError } from '../../../src/storage/abs/abs-errors.js';
+import { isV03ReplicaClient } from '../../../src/storage/v03-replica-client.js';
 import { createReplicaClient, parseReplicaUrl, type RemoteReplicaUrl, type ReplicaClientOptions } from '../../../src/storage/replica-url.js';
 
 function resolve(url: string, options: ReplicaClientOptions = {}, env: NodeJS.ProcessEnv = {}): AbsSettings {
@@ -47,6 +48,14 @@ describe('resolveAbsSettings', () => {
     assert.equal(describeAbsReplica(s), 'abs://devstoreaccount1@mycontainer/db at http://127.0.0.1:10000/devstoreaccount1');
   });
 
+  it('takes ?endpoint= from the URL, with the option winning over it', () => {
+    const q = resolve('abs://acct@c0ntainer/p?endpoint=http%3A%2F%2F127.0.0.1%3A10000%2Facct', { 'account-key': 'k' });
+    assert.equal(q.endpoint, 'http://127.0.0.1:10000/acct');
+    assert.equal(q.path, 'p');
+    const both = resolve('abs://acct@c0ntainer/p?endpoint=http://a:1', { 'account-key': 'k', endpoint: 'http://b:2' });
+    assert.equal(both.endpoint, 'http://b:2');
+  });
+
   it('prefers a SAS token to an account key, from options or environment, without its leading ?', () => {
     assert.deepEqual(resolve('abs://acct@c0ntainer/p', { 'sas-token': '?sv=1&sig=x', 'account-key': 'k' }).credential, { kind: 'sas', token: 'sv=1&sig=x' });
     const fromEnv = resolve('abs://acct@c0ntainer/p', { 'account-key': 'k' }, { LITESTREAM_AZURE_SAS_TOKEN: 'sv=2' });
@@ -76,6 +85,9 @@ describe('resolveAbsSettings', () => {
     assert.ok(c instanceof LazyReplicaClient);
     assert.equal(c.type, 'abs');
     assert.equal(c.name, 'abs://acct@c0ntainer/db');
+    // Litestream reads v0.3 backups from file and S3 replicas only; restore must not look for them here.
+    assert.equal(isV03ReplicaClient(c), false);
+    assert.equal(isV03ReplicaClient(createReplicaClient('s3://bkt/db', { 'access-key-id': 'a', 'secret-access-key': 'b', region: 'us-east-1' })), true);
     assert.throws(() => createReplicaClient('abs://acct@c0ntainer/db', {}), /needs an account key/);
   });
 });
