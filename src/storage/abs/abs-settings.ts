@@ -43,7 +43,10 @@ type Fail = (reason: string) => never;
  * - `abs://[account@]container/path`; the `account-name`, `bucket` (the
  *   container) and `path` options may stand in for the URL's parts, but the
  *   container or the path may not be named in both;
- * - the endpoint is the `endpoint` option, else `https://<account>.blob.core.windows.net`;
+ * - the endpoint is the `endpoint` option, else `https://<account>.blob.core.windows.net`.
+ *   As a tidemark extension (Litestream's Azure URLs take no query), a URL may
+ *   carry `?endpoint=`, so a replica URL given on the command line can name an
+ *   emulator or a sovereign cloud; the option wins over it;
  * - credentials, in Litestream's priority: a SAS token (`sas-token`, else
  *   LITESTREAM_AZURE_SAS_TOKEN), else the account key (`account-key`, else
  *   LITESTREAM_AZURE_ACCOUNT_KEY) with the account name. The TIDEMARK_AZURE_*
@@ -75,7 +78,8 @@ export function resolveAbsSettings(
   const urlAccount = url.userinfo?.username;
   const accountName = opt('account-name') ?? (urlAccount === undefined || urlAccount === '' ? undefined : urlAccount);
 
-  const givenEndpoint = opt('endpoint');
+  const queryEndpoint = url.query.get('endpoint');
+  const givenEndpoint = opt('endpoint') ?? (queryEndpoint === null || queryEndpoint === '' ? undefined : queryEndpoint);
   let endpoint: string;
   if (givenEndpoint !== undefined) {
     endpoint = checkEndpoint(givenEndpoint, fail);
