@@ -4,6 +4,7 @@ import { FileReplicaClient } from './file-replica-client.js';
 import type { ReplicaClient } from './replica-client.js';
 import { LazyReplicaClient } from './lazy-replica-client.js';
 import { describeS3Replica, resolveS3Settings, type S3Settings } from './s3/s3-settings.js';
+import { describeSftpReplica, resolveSftpSettings, type SftpSettings } from './sftp/sftp-settings.js';
 
 /** Every scheme Litestream v0.5 accepts in a replica URL. */
 export const REPLICA_URL_SCHEMES = ['file', 's3', 'gs', 'abs', 'sftp', 'webdav', 'webdavs', 'nats'] as const;
@@ -143,8 +144,8 @@ const BARE_S3_URL_RE = /^s3:\/\/\/?$/i;
 
 /**
  * The client for a replica URL or path, with the replica's configuration keys
- * merged in as Litestream merges them (see resolveS3Settings for S3). The
- * directory and S3 backends exist; the other schemes Litestream supports are
+ * merged in as Litestream merges them (see resolveS3Settings for S3,
+ * resolveSftpSettings for SFTP). The directory, S3 and SFTP backends exist; the other schemes Litestream supports are
  * recognised and refused.
  */
 export function createReplicaClient(url: string, options: ReplicaClientOptions = {}): ReplicaClient {
@@ -152,7 +153,8 @@ export function createReplicaClient(url: string, options: ReplicaClientOptions =
   const u = parseReplicaUrl(url);
   if (u.scheme === 'file') return new FileReplicaClient(u.path);
   if (u.scheme === 's3') return lazyS3Client(resolveS3Settings(u, url, options));
-  throw new ReplicaUrlError(url, `backend '${u.scheme}' is not available yet (available: file, s3)`);
+  if (u.scheme === 'sftp') return lazySftpClient(resolveSftpSettings(u, url, options));
+  throw new ReplicaUrlError(url, `backend '${u.scheme}' is not available yet (available: file, s3, sftp)`);
 }
 
 /**
@@ -164,5 +166,13 @@ function lazyS3Client(settings: S3Settings): ReplicaClient {
   return new LazyReplicaClient('s3', describeS3Replica(settings), async () => {
     const { S3ReplicaClient } = await import('./s3/s3-replica-client.js');
     return new S3ReplicaClient(settings);
+  });
+}
+
+/** As for S3: settings (and the key file) are checked now, ssh2 loads on first use. */
+function lazySftpClient(settings: SftpSettings): ReplicaClient {
+  return new LazyReplicaClient('sftp', describeSftpReplica(settings), async () => {
+    const { SftpReplicaClient } = await import('./sftp/sftp-replica-client.js');
+    return new SftpReplicaClient(settings);
   });
 }
