@@ -260,6 +260,8 @@ export class SftpConnection {
         socket.destroy();
         reject(this.#connectError(err, hostKeyRejected));
       };
+      // ssh2 can emit more than one error as a connection dies; past the first, there is nobody left to tell.
+      client.on('error', () => undefined);
       client.once('error', fail);
       client.once('close', () => fail(Object.assign(new Error('Connection lost before the session was ready'), { code: 'ECONNRESET' })));
       client.once('ready', () => {
@@ -267,7 +269,6 @@ export class SftpConnection {
           if (err) return fail(err);
           if (settled) return;
           settled = true;
-          client.removeListener('error', fail);
           const extensions = new Set(Object.keys((sftp as unknown as { _extensions?: Record<string, string> })._extensions ?? {}));
           const s: LiveSession = { client, socket, sftp, extensions, closed: false };
           // Errors after the handshake end the session; the operation in flight sees its request fail.
