@@ -65,7 +65,13 @@ async function accepts(port: number): Promise<boolean> {
  * authorized_keys, password authentication (checked against /etc/shadow,
  * `UsePAM no`), and the in-process SFTP server. Only this sshd is stopped.
  */
-export async function startSftpServer(opts: { extraConfig?: string[] } = {}): Promise<SftpTestServer> {
+export interface SftpServerOptions {
+  extraConfig?: string[];
+  /** Where relative SFTP paths start (internal-sftp -d), instead of the user's home directory. */
+  startDir?: string;
+}
+
+export async function startSftpServer(opts: SftpServerOptions = {}): Promise<SftpTestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'tidemark-sshd-'));
   chmodSync(dir, 0o755);
   mkdirSync('/run/sshd', { recursive: true });
@@ -90,7 +96,7 @@ export async function startSftpServer(opts: { extraConfig?: string[] } = {}): Pr
       'UsePAM no',
       'StrictModes no',
       'PermitRootLogin yes',
-      'Subsystem sftp internal-sftp',
+      opts.startDir === undefined ? 'Subsystem sftp internal-sftp' : `Subsystem sftp internal-sftp -d ${opts.startDir}`,
       'LogLevel ERROR',
       ...(opts.extraConfig ?? []),
       '',
