@@ -2,14 +2,14 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger } from '../../../src/logger.js';
 import { isPermanentError } from '../../../src/storage/permanent-error.js';
 import { SftpAuthenticationError, SftpHostKeyMismatchError, SftpStorageError } from '../../../src/storage/sftp/sftp-errors.js';
 import { chunked, collect, makeLtxFile } from '../ltx-fixtures.js';
 import { testSftpClient } from './helpers.js';
-import { freePort, makeKeyPair, startSftpServer, type SftpTestServer } from './sftp-server.js';
+import { freePort, makeKeyPair, makePasswordUser, startSftpServer, type PasswordUser, type SftpTestServer } from './sftp-server.js';
 import { TcpFaultProxy } from './tcp-fault-proxy.js';
 
 const T0 = Date.UTC(2024, 4, 5, 6, 7, 8, 9);
@@ -17,25 +17,16 @@ const T0 = Date.UTC(2024, 4, 5, 6, 7, 8, 9);
 let srv: SftpTestServer;
 let proxy: TcpFaultProxy;
 /** A throwaway login with a known password, made with useradd, or undefined where that is not possible. */
-let pwUser: { name: string; password: string } | undefined;
+let pwUser: PasswordUser | undefined;
 
 before(async () => {
   srv = await startSftpServer();
   proxy = await TcpFaultProxy.start(srv.port);
-  const name = `tmsftp${randomBytes(3).toString('hex')}`;
-  const password = randomBytes(12).toString('base64url');
-  const home = join(srv.dir, 'home');
-  mkdirSync(home, { recursive: true });
-  const add = spawnSync('useradd', ['-M', '-d', home, '-s', '/bin/sh', name], { encoding: 'utf8' });
-  if (add.status === 0) {
-    const pw = spawnSync('chpasswd', [], { input: `${name}:${password}\n`, encoding: 'utf8' });
-    if (pw.status === 0 && spawnSync('chown', [name, home]).status === 0) pwUser = { name, password };
-    else spawnSync('userdel', [name]);
-  }
+  pwUser = makePasswordUser(srv.dir);
 });
 
 after(async () => {
-  if (pwUser !== undefined) spawnSync('userdel', [pwUser.name]);
+  pwUser?.remove();
   await proxy.close();
   await srv.stop();
 });
@@ -127,7 +118,7 @@ describe('SFTP authentication', () => {
   });
 
   it('password authentication: the right password logs in, a wrong one is one permanent error', async () => {
-    const dir = join(srv.dir, 'home', 'pw');
+    const dir = join(pwUser?.home ?? srv.dir, 'pw');
     if (pwUser !== undefined) {
       const ok = testSftpClient({ ...srv, user: pwUser.name }, dir, { password: pwUser.password, 'key-path': undefined });
       try {

@@ -1,4 +1,5 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
@@ -137,4 +138,31 @@ export async function startSftpServer(opts: SftpServerOptions = {}): Promise<Sft
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+export interface PasswordUser {
+  name: string;
+  password: string;
+  /** Its login directory, owned by it. */
+  home: string;
+  remove(): void;
+}
+
+/**
+ * A throwaway login with a random password (useradd, chpasswd) and its own
+ * home directory in `parent`, for password authentication, which the test
+ * user has no password for. Returns undefined where users cannot be made.
+ */
+export function makePasswordUser(parent: string): PasswordUser | undefined {
+  const name = `tmsftp${randomBytes(3).toString('hex')}`;
+  const password = randomBytes(12).toString('base64url');
+  const home = join(parent, name);
+  mkdirSync(home, { recursive: true });
+  if (spawnSync('useradd', ['-M', '-d', home, '-s', '/bin/sh', name]).status !== 0) return undefined;
+  const remove = (): void => void spawnSync('userdel', [name]);
+  if (spawnSync('chpasswd', [], { input: `${name}:${password}\n` }).status !== 0 || spawnSync('chown', [name, home]).status !== 0) {
+    remove();
+    return undefined;
+  }
+  return { name, password, home, remove };
 }
