@@ -8,6 +8,24 @@ import { KeyedQueue } from '../keyed-queue.js';
 import { checkByteRange, checkLevel, checkLtxFileKey } from '../ltx-file-key.js';
 import { peekLtxHeader, type PeekedLtxStream } from '../ltx-header-peek.js';
 import type { ListOptions, LtxFileInfo, OpenOptions, ReplicaClient } from '../replica-client.js';
+import {
+  checkV03Generation,
+  parseV03SnapshotName,
+  parseV03WalSegmentName,
+  sortV03Snapshots,
+  sortV03WalSegments,
+  V03_GENERATION_RE,
+  V03_GENERATIONS_DIR,
+  V03ObjectNotFoundError,
+  v03SnapshotKey,
+  v03SnapshotsPrefix,
+  v03WalPrefix,
+  v03WalSegmentKey,
+  type V03OpenOptions,
+  type V03ReplicaClient,
+  type V03SnapshotInfo,
+  type V03WalSegmentInfo,
+} from '../v03-replica-client.js';
 import { mapConcurrent } from '../s3/map-concurrent.js';
 import { SftpConnection, type SftpConnectionTuning, type SftpSession } from './sftp-connection.js';
 import { isSftpConnectionError, isSftpNotFound, SFTP_STATUS, sftpStatus, toSftpStorageError } from './sftp-errors.js';
@@ -47,8 +65,11 @@ export interface SftpClientTuning extends SftpConnectionTuning {
  * final name (posix-rename@openssh.com where offered), so a reader never
  * sees a partial file. A stale `.tmp` left by a killed upload is replaced by
  * the next upload of that file and ignored by listings.
+ *
+ * Backups a Litestream v0.3 left under `<path>/generations` (its SFTP client
+ * used the directory replica's layout) can be listed and read, never written.
  */
-export class SftpReplicaClient implements ReplicaClient {
+export class SftpReplicaClient implements ReplicaClient, V03ReplicaClient {
   readonly type = SFTP_REPLICA_TYPE;
   readonly settings: Readonly<SftpSettings>;
   /** `sftp://user@host:port/path`, as the replica is named in messages. */
@@ -111,18 +132,7 @@ export class SftpReplicaClient implements ReplicaClient {
   async *ltxFiles(level: number, seek = 0n, opts: ListOptions = {}): AsyncGenerator<LtxFileInfo> {
     checkLevel(level);
     const dir = this.levelDir(level);
-    const entries = await this.connection.run(
-      `listing ${dir}`,
-      async (s) => {
-        try {
-          return await this.connection.request<FileEntryWithStats[]>(s, (cb) => s.sftp.readdir(dir, cb));
-        } catch (err) {
-          if (isSftpNotFound(err)) return [];
-          throw err;
-        }
-      },
-      { signal: opts.signal },
-    );
+    const entries = await this.#readDirOrEmpty(dir, opts.signal);
     const found: LtxFileInfo[] = [];
     for (const e of entries) {
       if (e.attrs.isDirectory()) continue;
@@ -175,34 +185,34 @@ export class SftpReplicaClient implements ReplicaClient {
     const size = opts.size ?? 0;
     checkByteRange(offset, size);
     const path = this.filePath(level, minTxid, maxTxid);
-    // Stat first, so a missing file fails here; the handle is opened by the first read.
+    const notFound = (cause: unknown): Error => new ReplicaFileNotFoundError(level, minTxid, maxTxid, `${this.name}: ${path}`, { cause });
+    return this.#open(path, notFound, offset, size, opts.signal);
+  }
+
+  /**
+   * Stats the file first, so a missing one fails here; the handle is opened
+   * by the first read, so a stream that is never read holds none.
+   */
+  async #open(path: string, notFound: (cause: unknown) => Error, offset: number, size: number, signal: AbortSignal | undefined): Promise<AsyncIterable<Uint8Array>> {
     const st = await this.connection.run(
       `opening ${path}`,
       async (s) => {
         try {
           return await this.connection.request<Stats>(s, (cb) => s.sftp.stat(path, cb));
         } catch (err) {
-          if (isSftpNotFound(err)) throw new ReplicaFileNotFoundError(level, minTxid, maxTxid, `${this.name}: ${path}`, { cause: err });
+          if (isSftpNotFound(err)) throw notFound(err);
           throw err;
         }
       },
-      { signal: opts.signal },
+      { signal },
     );
     if (!st.isFile()) throw new StorageError(`${this.name}: reading ${path}: not a regular file`);
     // Replica files are replaced, never changed in place, so the size now is the size to read up to.
     const end = size > 0 ? Math.min(offset + size, st.size) : st.size;
-    return this.#readRange(path, level, minTxid, maxTxid, offset, end, opts.signal);
+    return this.#readRange(path, notFound, offset, end, signal);
   }
 
-  async *#readRange(
-    path: string,
-    level: number,
-    minTxid: bigint,
-    maxTxid: bigint,
-    start: number,
-    end: number,
-    signal: AbortSignal | undefined,
-  ): AsyncGenerator<Uint8Array> {
+  async *#readRange(path: string, notFound: (cause: unknown) => Error, start: number, end: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
     let pos = start;
     let session: SftpSession | undefined;
     let handle: Buffer | undefined;
@@ -218,7 +228,7 @@ export class SftpReplicaClient implements ReplicaClient {
                 try {
                   return [s, await this.connection.request<Buffer>(s, (cb) => s.sftp.open(path, 'r', cb))] as const;
                 } catch (err) {
-                  if (isSftpNotFound(err)) throw new ReplicaFileNotFoundError(level, minTxid, maxTxid, `${this.name}: ${path}`, { cause: err });
+                  if (isSftpNotFound(err)) throw notFound(err);
                   throw err;
                 }
               },
@@ -264,6 +274,63 @@ export class SftpReplicaClient implements ReplicaClient {
   async #closeHandle(s: SftpSession, handle: Buffer): Promise<void> {
     if (s.closed) return;
     await this.connection.request<void>(s, (cb) => s.sftp.close(handle, cb)).catch(() => undefined);
+  }
+
+  async v03Generations(signal?: AbortSignal): Promise<string[]> {
+    const entries = await this.#readDirOrEmpty(posix.join(this.root, V03_GENERATIONS_DIR), signal);
+    return entries
+      .filter((e) => e.attrs.isDirectory() && V03_GENERATION_RE.test(e.filename))
+      .map((e) => e.filename)
+      .sort();
+  }
+
+  async v03Snapshots(generation: string, signal?: AbortSignal): Promise<V03SnapshotInfo[]> {
+    checkV03Generation(generation);
+    const found: V03SnapshotInfo[] = [];
+    for (const e of await this.#readDirOrEmpty(posix.join(this.root, v03SnapshotsPrefix(generation)), signal)) {
+      const index = e.attrs.isDirectory() ? null : parseV03SnapshotName(e.filename);
+      // v0.3's SFTP client kept no timestamp but the mtime.
+      if (index !== null) found.push({ generation, index, size: e.attrs.size, createdAt: new Date(e.attrs.mtime * 1000) });
+    }
+    return sortV03Snapshots(found);
+  }
+
+  async v03WalSegments(generation: string, signal?: AbortSignal): Promise<V03WalSegmentInfo[]> {
+    checkV03Generation(generation);
+    const found: V03WalSegmentInfo[] = [];
+    for (const e of await this.#readDirOrEmpty(posix.join(this.root, v03WalPrefix(generation)), signal)) {
+      const pos = e.attrs.isDirectory() ? null : parseV03WalSegmentName(e.filename);
+      if (pos !== null) found.push({ generation, ...pos, size: e.attrs.size, createdAt: new Date(e.attrs.mtime * 1000) });
+    }
+    return sortV03WalSegments(found);
+  }
+
+  async openV03Snapshot(generation: string, index: number, opts: V03OpenOptions = {}): Promise<AsyncIterable<Uint8Array>> {
+    return this.#openV03(v03SnapshotKey(generation, index), opts.signal);
+  }
+
+  async openV03WalSegment(generation: string, index: number, offset: number, opts: V03OpenOptions = {}): Promise<AsyncIterable<Uint8Array>> {
+    return this.#openV03(v03WalSegmentKey(generation, index, offset), opts.signal);
+  }
+
+  #openV03(key: string, signal: AbortSignal | undefined): Promise<AsyncIterable<Uint8Array>> {
+    const path = posix.join(this.root, key);
+    return this.#open(path, (cause) => new V03ObjectNotFoundError(key, `${this.name}: ${path}`, { cause }), 0, 0, signal);
+  }
+
+  async #readDirOrEmpty(dir: string, signal: AbortSignal | undefined): Promise<FileEntryWithStats[]> {
+    return this.connection.run(
+      `listing ${dir}`,
+      async (s) => {
+        try {
+          return await this.connection.request<FileEntryWithStats[]>(s, (cb) => s.sftp.readdir(dir, cb));
+        } catch (err) {
+          if (isSftpNotFound(err)) return [];
+          throw err;
+        }
+      },
+      { signal },
+    );
   }
 
   async writeLtxFile(level: number, minTxid: bigint, maxTxid: bigint, data: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<LtxFileInfo> {

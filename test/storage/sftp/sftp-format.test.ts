@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, type Dirent } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, type Dirent } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { SftpReplicaClient } from '../../../src/storage/sftp/sftp-replica-client
 import { resolveSftpSettings } from '../../../src/storage/sftp/sftp-settings.js';
 import { LTX_TESTDATA, VECTOR_SETS, readManifest } from '../../helpers/testdata.js';
 import { chunked, collect, listAll } from '../ltx-fixtures.js';
+import { V03_EXPECTED_DB, V03_FIXTURE_GENERATION, V03_FIXTURE_REPLICA } from '../../restore/v03/helpers.js';
 import { TEST_TUNING, testSftpClient } from './helpers.js';
 import { startSftpServer, type SftpTestServer } from './sftp-server.js';
 
@@ -135,6 +136,25 @@ describe('SFTP URL paths', () => {
       } finally {
         client.destroy();
       }
+    }
+  });
+});
+
+describe('Litestream v0.3 backups on SFTP', () => {
+  it('lists and restores a v0.3 generation laid out as v0.3 laid it out on SFTP', async () => {
+    const dir = srv.mkdir('v03');
+    cpSync(V03_FIXTURE_REPLICA, dir, { recursive: true });
+    const client = testSftpClient(srv, dir);
+    const out = mkdtempSync(join(tmpdir(), 'tidemark-sftp-v03-'));
+    try {
+      assert.deepEqual(await client.v03Generations(), [V03_FIXTURE_GENERATION]);
+      assert.ok((await client.v03Snapshots(V03_FIXTURE_GENERATION)).length >= 1);
+      assert.ok((await client.v03WalSegments(V03_FIXTURE_GENERATION)).length >= 1);
+      await restore({ client, outputPath: join(out, 'restored.db') });
+      assert.deepEqual(readFileSync(join(out, 'restored.db')), readFileSync(V03_EXPECTED_DB));
+    } finally {
+      client.destroy();
+      rmSync(out, { recursive: true, force: true });
     }
   });
 });
