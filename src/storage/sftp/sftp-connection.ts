@@ -249,7 +249,10 @@ export class SftpConnection {
     };
     if (this.settings.password !== undefined) config.password = this.settings.password;
     if (this.settings.privateKey !== undefined) config.privateKey = this.settings.privateKey;
-    if (this.settings.hostKey !== undefined) config.algorithms = { serverHostKey: hostKeyAlgorithms(this.settings.hostKey.type) as never };
+    if (this.settings.hostKey !== undefined) {
+      type HostKeyAlgorithms = NonNullable<NonNullable<ConnectConfig['algorithms']>['serverHostKey']>;
+      config.algorithms = { serverHostKey: hostKeyAlgorithms(this.settings.hostKey.type) as HostKeyAlgorithms };
+    }
 
     const live = await new Promise<LiveSession>((resolve, reject) => {
       let settled = false;
@@ -336,7 +339,7 @@ function connectTcp(host: string, port: number, timeoutMs: number): Promise<Sock
     const socket = netConnect({ host, port });
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(Object.assign(new Error(`connecting to ${host}:${port} timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));
+      reject(Object.assign(new Error(`connecting to ${host}:${port} timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT', level: 'client-timeout' }));
     }, timeoutMs);
     socket.once('connect', () => {
       clearTimeout(timer);

@@ -48,6 +48,9 @@ interface Ssh2ErrorShape {
 /** Network errno codes after which a new connection may well succeed. */
 const TRANSIENT_NET_CODES = new Set(['ECONNLOST', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED']);
 
+/** Codes of a connection that never came up, as opposed to one that was lost. */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND']);
+
 /** Messages ssh2 gives a request or session cut off by a lost connection. */
 const LOST_CONNECTION_RE = /No response from server|Not connected|Keepalive timeout|Timed out while waiting for handshake|Connection lost|channel.*(closed|open failure)|Unable to start subsystem|write after end/i;
 
@@ -102,9 +105,12 @@ export function toSftpStorageError(err: unknown, replica: string, doing: string,
   }
   if (isSftpConnectionError(err)) {
     const what = typeof code === 'string' ? `${code}${raw.includes(code) ? '' : `: ${raw}`}` : raw;
-    return new SftpStorageError(`${replica}: ${doing}: cannot reach the SFTP server${tries} (${what}); check the host, the port and that the server is running`, typeof code === 'string' ? code : 'ECONNLOST', false, {
-      cause: err,
-    });
+    const level = (err as Ssh2ErrorShape | null)?.level;
+    const unreachable = (typeof code === 'string' && UNREACHABLE_CODES.has(code)) || level === 'client-timeout' || /waiting for handshake/i.test(raw);
+    const detail = unreachable
+      ? `cannot reach the SFTP server${tries} (${what}); check the host, the port and that the server is running`
+      : `lost the connection to the SFTP server${tries} (${what})`;
+    return new SftpStorageError(`${replica}: ${doing}: ${detail}`, typeof code === 'string' ? code : 'ECONNLOST', false, { cause: err });
   }
   if (status === SFTP_STATUS.FAILURE) {
     // OpenSSH answers a generic failure for ENOTDIR, EEXIST on mkdir over a file, a full disk…: it may clear, so it is retried upstream.

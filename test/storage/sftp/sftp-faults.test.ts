@@ -79,7 +79,7 @@ describe('SFTP uploads through broken connections', () => {
       await assert.rejects(client.writeLtxFile(1, 5n, 9n, chunked(bytes, 64 * 1024)), (err: unknown) => {
         assert.ok(err instanceof SftpStorageError, String(err));
         assert.equal(isPermanentError(err), false);
-        assert.match(err.message, /writing .*0000000000000005-0000000000000009\.ltx: cannot reach the SFTP server/);
+        assert.match(err.message, /writing .*0000000000000005-0000000000000009\.ltx: lost the connection to the SFTP server/);
         return true;
       });
       assert.equal(proxy.cuts, 1);
