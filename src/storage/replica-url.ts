@@ -5,6 +5,7 @@ import type { ReplicaClient } from './replica-client.js';
 import { LazyReplicaClient, LazyV03ReplicaClient } from './lazy-replica-client.js';
 import { describeAbsReplica, resolveAbsSettings, type AbsSettings } from './abs/abs-settings.js';
 import { describeS3Replica, resolveS3Settings, type S3Settings } from './s3/s3-settings.js';
+import { describeSftpReplica, resolveSftpSettings, type SftpSettings } from './sftp/sftp-settings.js';
 
 /** Every scheme Litestream v0.5 accepts in a replica URL. */
 export const REPLICA_URL_SCHEMES = ['file', 's3', 'gs', 'abs', 'sftp', 'webdav', 'webdavs', 'nats'] as const;
@@ -145,9 +146,9 @@ const BARE_S3_URL_RE = /^s3:\/\/\/?$/i;
 /**
  * The client for a replica URL or path, with the replica's configuration keys
  * merged in as Litestream merges them (see resolveS3Settings for S3,
- * resolveAbsSettings for Azure). The directory, S3 and Azure Blob Storage
- * backends exist; the other schemes Litestream supports are recognised and
- * refused.
+ * resolveAbsSettings for Azure, resolveSftpSettings for SFTP). The
+ * directory, S3, Azure Blob Storage and SFTP backends exist; the other
+ * schemes Litestream supports are recognised and refused.
  */
 export function createReplicaClient(url: string, options: ReplicaClientOptions = {}): ReplicaClient {
   if (BARE_S3_URL_RE.test(url)) return lazyS3Client(resolveS3Settings(undefined, url, options));
@@ -155,7 +156,8 @@ export function createReplicaClient(url: string, options: ReplicaClientOptions =
   if (u.scheme === 'file') return new FileReplicaClient(u.path);
   if (u.scheme === 's3') return lazyS3Client(resolveS3Settings(u, url, options));
   if (u.scheme === 'abs') return lazyAbsClient(resolveAbsSettings(u, url, options));
-  throw new ReplicaUrlError(url, `backend '${u.scheme}' is not available yet (available: file, s3, abs)`);
+  if (u.scheme === 'sftp') return lazySftpClient(resolveSftpSettings(u, url, options));
+  throw new ReplicaUrlError(url, `backend '${u.scheme}' is not available yet (available: file, s3, abs, sftp)`);
 }
 
 /**
@@ -175,5 +177,13 @@ function lazyAbsClient(settings: AbsSettings): ReplicaClient {
   return new LazyReplicaClient('abs', describeAbsReplica(settings), async () => {
     const { AbsReplicaClient } = await import('./abs/abs-replica-client.js');
     return new AbsReplicaClient(settings);
+  });
+}
+
+/** As for S3: settings (and the key file) are checked now, ssh2 loads on first use; it reads Litestream v0.3 backups too. */
+function lazySftpClient(settings: SftpSettings): ReplicaClient {
+  return new LazyV03ReplicaClient('sftp', describeSftpReplica(settings), async () => {
+    const { SftpReplicaClient } = await import('./sftp/sftp-replica-client.js');
+    return new SftpReplicaClient(settings);
   });
 }
