@@ -363,7 +363,6 @@ function parseUrlAt(sec: Section, url: string): ReplicaUrl {
   }
 }
 
-/** `/seg/seg` with each segment percent-encoded, or '' for an empty path. */
 /**
  * In a config file Litestream takes an SFTP path (from `path`, or from the
  * path of `url`) as absolute, while on the command line an `sftp://` URL's
@@ -378,6 +377,7 @@ function absoluteSftpUrl(url: string): string {
   return url.replace(/^(sftp:\/\/[^/?#]*)(\/(?!\/)[^?#]*)/i, (_, authority: string, path: string) => `${authority}/${path}`);
 }
 
+/** `/seg/seg` with each segment percent-encoded, or '' for an empty path. */
 export function encodePath(p: string | undefined): string {
   if (p === undefined || p === '') return '';
   const clean = posix.normalize('/' + p).replace(/^\/+/, '').replace(/\/+$/, '');

@@ -38,6 +38,14 @@ function through(dir: string) {
   return testSftpClient(srv, dir, {}, FAULT_TUNING, proxy.port);
 }
 
+async function waitFor(cond: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) assert.fail(`condition not met within ${timeoutMs} ms`);
+    await new Promise((res) => setTimeout(res, 5));
+  }
+}
+
 function insert(app: Database.Database, n: number, size = 300): void {
   const stmt = app.prepare('INSERT INTO t (v) VALUES (?)');
   app.transaction(() => {
@@ -246,7 +254,10 @@ describe('replication and restore over SFTP through cut and stalled connections'
             proxy.stall();
             setTimeout(() => proxy.resume(), STALL_MS);
           }
+          const cutsBefore = proxy.cuts;
           await rep.sync();
+          // Each round's upload runs under its own armed cut: on a loaded machine the next round must not re-arm it first.
+          await waitFor(() => proxy.cuts > cutsBefore || rep.status().replicatedTxid >= rep.status().localTxid, 30_000);
         }
         txid = await rep.syncAndWait({ timeoutMs: 60_000 });
         assert.ok(proxy.cuts >= 3, `connections were cut (${proxy.cuts})`);
