@@ -87,7 +87,9 @@ function appendUrlPath(url: string, rel: string): string {
   const slash = main.indexOf('/');
   const authorityEnd = arn !== null ? arn[0].length : slash < 0 ? main.length : slash;
   const path = safeDecode(main.slice(authorityEnd));
-  return `${scheme}${main.slice(0, authorityEnd)}${encodePath(posix.join(path, rel))}${tail}`;
+  // Two leading slashes mark an absolute sftp path (a config file's); joining must not fold them into one.
+  const absolute = path.startsWith('//') ? '/' : '';
+  return `${scheme}${main.slice(0, authorityEnd)}${absolute}${encodePath(posix.join(path, rel))}${tail}`;
 }
 
 function safeDecode(s: string): string {

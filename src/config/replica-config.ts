@@ -315,11 +315,11 @@ function replicaUrl(
         const host = str('host');
         if (host === undefined) throw sec.error("an sftp replica needs 'url' (sftp://user@host/path) or 'host'");
         if (str('user') === undefined) throw sec.error("an sftp replica needs a user ('user' or user@ in the url)");
-        return `sftp://${host}${encodePath(path)}`;
+        return `sftp://${host}${path?.startsWith('/') === true ? absoluteSftpPath(encodePath(path)) : encodePath(path)}`;
       }
       fillFromUserinfo('user', 'password');
       if (options['user'] === undefined) throw sec.errorAt('url', "an sftp replica needs a user ('user' or user@ in the url)");
-      return url!;
+      return absoluteSftpUrl(url!);
     }
     case 'webdav': {
       if (parsed !== undefined) {
@@ -361,6 +361,20 @@ function parseUrlAt(sec: Section, url: string): ReplicaUrl {
   } catch (err) {
     throw sec.errorAt('url', err instanceof Error ? err.message : String(err), err);
   }
+}
+
+/**
+ * In a config file Litestream takes an SFTP path (from `path`, or from the
+ * path of `url`) as absolute, while on the command line an `sftp://` URL's
+ * path is relative to the login directory. A second leading slash is how
+ * the SFTP backend is told a URL's path is absolute.
+ */
+function absoluteSftpPath(encoded: string): string {
+  return encoded === '' ? '' : `/${encoded}`;
+}
+
+function absoluteSftpUrl(url: string): string {
+  return url.replace(/^(sftp:\/\/[^/?#]*)(\/(?!\/)[^?#]*)/i, (_, authority: string, path: string) => `${authority}/${path}`);
 }
 
 /** `/seg/seg` with each segment percent-encoded, or '' for an empty path. */

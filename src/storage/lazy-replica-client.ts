@@ -7,7 +7,7 @@ import type { V03OpenOptions, V03ReplicaClient, V03SnapshotInfo, V03WalSegmentIn
  * a command that never touches S3 (a restore from a directory, `version`)
  * should not pay for it, and one that does pays once, in `init()`.
  */
-export class LazyReplicaClient implements ReplicaClient, V03ReplicaClient {
+export class LazyReplicaClient implements ReplicaClient {
   #client: Promise<ReplicaClient & Partial<V03ReplicaClient>> | undefined;
 
   constructor(
@@ -22,10 +22,9 @@ export class LazyReplicaClient implements ReplicaClient, V03ReplicaClient {
     return this.#client;
   }
 
-  async #v03(): Promise<V03ReplicaClient> {
-    const c = await this.#get();
-    if (typeof c.v03Generations !== 'function') throw new TypeError(`${this.type} replica client cannot read Litestream v0.3 backups`);
-    return c as unknown as V03ReplicaClient;
+  /** The loaded backend, for subclasses that expose more of it. */
+  protected loaded(): Promise<ReplicaClient & Partial<V03ReplicaClient>> {
+    return this.#get();
   }
 
   async init(signal?: AbortSignal): Promise<void> {
@@ -50,6 +49,20 @@ export class LazyReplicaClient implements ReplicaClient, V03ReplicaClient {
 
   async deleteAll(signal?: AbortSignal): Promise<void> {
     await (await this.#get()).deleteAll(signal);
+  }
+}
+
+/**
+ * A lazily loaded backend that can also read Litestream v0.3 backups. Kept
+ * apart from LazyReplicaClient because restore and `ltx` look for the v0.3
+ * methods to decide whether to consider v0.3 backups at all, so a backend
+ * without them must not seem to have them.
+ */
+export class LazyV03ReplicaClient extends LazyReplicaClient implements V03ReplicaClient {
+  async #v03(): Promise<V03ReplicaClient> {
+    const c = await this.loaded();
+    if (typeof c.v03Generations !== 'function') throw new TypeError(`${this.type} replica client cannot read Litestream v0.3 backups`);
+    return c as unknown as V03ReplicaClient;
   }
 
   async v03Generations(signal?: AbortSignal): Promise<string[]> {

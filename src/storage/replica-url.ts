@@ -2,8 +2,10 @@ import { posix, resolve } from 'node:path';
 import { ReplicaUrlError } from './errors.js';
 import { FileReplicaClient } from './file-replica-client.js';
 import type { ReplicaClient } from './replica-client.js';
-import { LazyReplicaClient } from './lazy-replica-client.js';
+import { LazyReplicaClient, LazyV03ReplicaClient } from './lazy-replica-client.js';
+import { describeAbsReplica, resolveAbsSettings, type AbsSettings } from './abs/abs-settings.js';
 import { describeS3Replica, resolveS3Settings, type S3Settings } from './s3/s3-settings.js';
+import { describeSftpReplica, resolveSftpSettings, type SftpSettings } from './sftp/sftp-settings.js';
 
 /** Every scheme Litestream v0.5 accepts in a replica URL. */
 export const REPLICA_URL_SCHEMES = ['file', 's3', 'gs', 'abs', 'sftp', 'webdav', 'webdavs', 'nats'] as const;
@@ -143,16 +145,19 @@ const BARE_S3_URL_RE = /^s3:\/\/\/?$/i;
 
 /**
  * The client for a replica URL or path, with the replica's configuration keys
- * merged in as Litestream merges them (see resolveS3Settings for S3). The
- * directory and S3 backends exist; the other schemes Litestream supports are
- * recognised and refused.
+ * merged in as Litestream merges them (see resolveS3Settings for S3,
+ * resolveAbsSettings for Azure, resolveSftpSettings for SFTP). The
+ * directory, S3, Azure Blob Storage and SFTP backends exist; the other
+ * schemes Litestream supports are recognised and refused.
  */
 export function createReplicaClient(url: string, options: ReplicaClientOptions = {}): ReplicaClient {
   if (BARE_S3_URL_RE.test(url)) return lazyS3Client(resolveS3Settings(undefined, url, options));
   const u = parseReplicaUrl(url);
   if (u.scheme === 'file') return new FileReplicaClient(u.path);
   if (u.scheme === 's3') return lazyS3Client(resolveS3Settings(u, url, options));
-  throw new ReplicaUrlError(url, `backend '${u.scheme}' is not available yet (available: file, s3)`);
+  if (u.scheme === 'abs') return lazyAbsClient(resolveAbsSettings(u, url, options));
+  if (u.scheme === 'sftp') return lazySftpClient(resolveSftpSettings(u, url, options));
+  throw new ReplicaUrlError(url, `backend '${u.scheme}' is not available yet (available: file, s3, abs, sftp)`);
 }
 
 /**
@@ -161,8 +166,24 @@ export function createReplicaClient(url: string, options: ReplicaClientOptions =
  * directly for its S3-specific members.
  */
 function lazyS3Client(settings: S3Settings): ReplicaClient {
-  return new LazyReplicaClient('s3', describeS3Replica(settings), async () => {
+  return new LazyV03ReplicaClient('s3', describeS3Replica(settings), async () => {
     const { S3ReplicaClient } = await import('./s3/s3-replica-client.js');
     return new S3ReplicaClient(settings);
+  });
+}
+
+/** As lazyS3Client: settings checked now, the backend and @azure/storage-blob loaded on first use. */
+function lazyAbsClient(settings: AbsSettings): ReplicaClient {
+  return new LazyReplicaClient('abs', describeAbsReplica(settings), async () => {
+    const { AbsReplicaClient } = await import('./abs/abs-replica-client.js');
+    return new AbsReplicaClient(settings);
+  });
+}
+
+/** As for S3: settings (and the key file) are checked now, ssh2 loads on first use; it reads Litestream v0.3 backups too. */
+function lazySftpClient(settings: SftpSettings): ReplicaClient {
+  return new LazyV03ReplicaClient('sftp', describeSftpReplica(settings), async () => {
+    const { SftpReplicaClient } = await import('./sftp/sftp-replica-client.js');
+    return new SftpReplicaClient(settings);
   });
 }

@@ -264,6 +264,7 @@ describe('replica locations of databases under a dir entry', () => {
     ['s3', 's3://bkt/base?region=auto#frag', 'a/y.db', 's3://bkt/base/a/y.db?region=auto#frag'],
     ['s3', 's3://arn:aws:s3:us-east-1:123456789012:accesspoint/ap/base', 'y.db', 's3://arn:aws:s3:us-east-1:123456789012:accesspoint/ap/base/y.db'],
     ['sftp', 'sftp://u@h:22/srv/b', 'y.db', 'sftp://u@h:22/srv/b/y.db'],
+    ['sftp', 'sftp://u@h:22//srv/b', 'y.db', 'sftp://u@h:22//srv/b/y.db'],
     ['abs', 'abs://acct@container/p%20q', 'y.db', 'abs://acct@container/p%20q/y.db'],
     ['s3', 's3://bkt/p', '.', 's3://bkt/p'],
   ];

@@ -213,7 +213,7 @@ dbs:
     path: '/var/lib/db',
     replica: {
       type: 'sftp',
-      url: 'sftp://backup.example.com:2222/backups/db',
+      url: 'sftp://backup.example.com:2222//backups/db',
       syncIntervalMs: 1000,
       options: {
         user: 'litestream',
@@ -232,7 +232,7 @@ dbs:
       password: hunter2
 `,
     path: '/var/lib/db',
-    replica: { type: 'sftp', url: 'sftp://user@host:22/path', syncIntervalMs: 1000, options: { password: 'hunter2', user: 'user' } },
+    replica: { type: 'sftp', url: 'sftp://user@host:22//path', syncIntervalMs: 1000, options: { password: 'hunter2', user: 'user' } },
   },
   {
     name: 'WebDAV by server URL',
@@ -632,7 +632,7 @@ dbs:
   it('each backend finds its own inherited settings', () => {
     assert.equal(r(3).url, 'abs://abs-container');
     assert.equal(r(3).options['account-name'], 'global-abs-account');
-    assert.equal(r(4).url, 'sftp://global.sftp.host/backup/path');
+    assert.equal(r(4).url, 'sftp://global.sftp.host//backup/path');
     assert.equal(r(4).options['user'], 'global-sftp-user');
   });
 

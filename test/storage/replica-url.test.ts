@@ -182,7 +182,7 @@ describe('createReplicaClient', () => {
   });
 
   it('refuses the backends that do not exist yet, by name', () => {
-    for (const scheme of ['gs', 'abs', 'sftp', 'webdav', 'webdavs', 'nats']) {
+    for (const scheme of ['gs', 'webdav', 'webdavs', 'nats']) {
       assert.throws(
         () => createReplicaClient(`${scheme}://host/path`),
         (err: unknown) => {
@@ -194,5 +194,12 @@ describe('createReplicaClient', () => {
       );
     }
     assert.throws(() => createReplicaClient('nope://x/y'), /unknown scheme 'nope'/);
+  });
+
+  it('makes an sftp client that loads its backend on first use, refusing a URL without a user at once', () => {
+    const c = createReplicaClient('sftp://u@host:2222/backups/db');
+    assert.equal(c.type, 'sftp');
+    assert.equal((c as { name?: string }).name, 'sftp://u@host:2222/backups/db');
+    assert.throws(() => createReplicaClient('sftp://host/path'), /replica URL "sftp:\/\/host\/path": user required/);
   });
 });
