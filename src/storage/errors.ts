@@ -6,6 +6,13 @@ export class StorageError extends TidemarkError {
   override name = 'StorageError';
 }
 
+/** `err` as it is if it is a StorageError already, else wrapped in one that says what was being done. */
+export function asStorageError(err: unknown, doing: string): StorageError {
+  if (err instanceof StorageError) return err;
+  const detail = err instanceof Error ? err.message : String(err);
+  return new StorageError(`${doing}: ${detail}`, { cause: err });
+}
+
 /** The LTX file asked for is not on the replica. */
 export class ReplicaFileNotFoundError extends StorageError {
   override name = 'ReplicaFileNotFoundError';

@@ -5,7 +5,7 @@ import { AtomicFileSink, TMP_SUFFIX } from '../io/atomic-file.js';
 import { fsyncDir, isErrno } from '../io/durable-fs.js';
 import { makeDirs } from '../io/make-dirs.js';
 import { formatFilename, parseFilename } from '../ltx/file-name.js';
-import { ReplicaFileNotFoundError, ReplicaUrlError, StorageError } from './errors.js';
+import { asStorageError, ReplicaFileNotFoundError, ReplicaUrlError, StorageError } from './errors.js';
 import { KeyedQueue } from './keyed-queue.js';
 import { checkByteRange, checkLevel, checkLtxFileKey } from './ltx-file-key.js';
 import { peekLtxHeader, type PeekedLtxStream } from './ltx-header-peek.js';
@@ -429,10 +429,4 @@ async function removeStaleTemps(dir: string): Promise<void> {
     return;
   }
   for (const name of names) if (name.endsWith(TMP_SUFFIX)) await unlink(join(dir, name)).catch(() => undefined);
-}
-
-function asStorageError(err: unknown, doing: string): StorageError {
-  if (err instanceof StorageError) return err;
-  const detail = err instanceof Error ? err.message : String(err);
-  return new StorageError(`${doing}: ${detail}`, { cause: err });
 }

@@ -2,11 +2,12 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { BlobItem, BlockBlobClient, ContainerClient, ContainerListBlobFlatSegmentResponse, StoragePipelineOptions } from '@azure/storage-blob';
 import { importBackendPackage } from '../backend-package.js';
-import { ReplicaFileNotFoundError, StorageError } from '../errors.js';
+import { asStorageError, ReplicaFileNotFoundError, StorageError } from '../errors.js';
 import { KeyedQueue } from '../keyed-queue.js';
 import { checkByteRange, checkLevel, checkLtxFileKey } from '../ltx-file-key.js';
 import { peekLtxHeader, type PeekedLtxStream } from '../ltx-header-peek.js';
 import type { ListOptions, LtxFileInfo, OpenOptions, ReplicaClient } from '../replica-client.js';
+import { nextChunk, readAtMost, SourceFailure } from '../upload-source.js';
 import { AbortFanout } from '../s3/abort-fanout.js';
 import { mapConcurrent } from '../s3/map-concurrent.js';
 import { parseContentRange, readBodyChunks } from '../s3/s3-read-stream.js';
@@ -68,11 +69,6 @@ interface RangedBody {
   end: number;
   /** The version read, so a resumed read does not splice two versions together. */
   etag: string | undefined;
-}
-
-/** Failures in the data being uploaded, kept apart from the upload's own failures. */
-class SourceFailure {
-  constructor(readonly error: unknown) {}
 }
 
 /**
@@ -499,38 +495,6 @@ function positive(n: number, what: string): number {
 
 async function* emptyStream(): AsyncGenerator<Uint8Array> {}
 
-function asStorageError(err: unknown, doing: string): StorageError {
-  if (err instanceof StorageError) return err;
-  const detail = err instanceof Error ? err.message : String(err);
-  return new StorageError(`${doing}: ${detail}`, { cause: err });
-}
-
-/**
- * Reads chunks (copied) until more than `limit` bytes have come or the data
- * ends: a file that fits in one request is known before anything is sent.
- * Errors of the data itself come out as SourceFailure.
- */
-async function readAtMost(data: AsyncIterator<Uint8Array>, limit: number, signal: AbortSignal | undefined): Promise<{ chunks: Buffer[]; done: boolean }> {
-  const chunks: Buffer[] = [];
-  let have = 0;
-  while (have <= limit) {
-    signal?.throwIfAborted();
-    const r = await nextOf(data);
-    if (r.done === true) return { chunks, done: true };
-    chunks.push(Buffer.from(r.value));
-    have += r.value.length;
-  }
-  return { chunks, done: false };
-}
-
-async function nextOf(data: AsyncIterator<Uint8Array>): Promise<IteratorResult<Uint8Array>> {
-  try {
-    return await data.next();
-  } catch (err) {
-    throw new SourceFailure(err);
-  }
-}
-
 /** The data cut into blocks of exactly `size` bytes (the last one shorter), each a buffer of its own. */
 async function* blocks(head: Buffer[], rest: AsyncIterator<Uint8Array>, size: number, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
   let pending: Buffer[] = [];
@@ -553,7 +517,7 @@ async function* blocks(head: Buffer[], rest: AsyncIterator<Uint8Array>, size: nu
   for (const c of head) yield* take(c);
   for (;;) {
     signal?.throwIfAborted();
-    const r = await nextOf(rest);
+    const r = await nextChunk(rest);
     if (r.done === true) break;
     // Copied: a source may reuse its buffer once asked for more.
     yield* take(Buffer.from(r.value));

@@ -17,11 +17,12 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { ReplicaFileNotFoundError, StorageError } from '../errors.js';
+import { asStorageError, ReplicaFileNotFoundError, StorageError } from '../errors.js';
 import { KeyedQueue } from '../keyed-queue.js';
 import { checkByteRange, checkLevel, checkLtxFileKey } from '../ltx-file-key.js';
 import { peekLtxHeader, type PeekedLtxStream } from '../ltx-header-peek.js';
 import type { ListOptions, LtxFileInfo, OpenOptions, ReplicaClient } from '../replica-client.js';
+import { readAtMost, SourceFailure } from '../upload-source.js';
 import {
   parseV03SnapshotName,
   parseV03WalSegmentName,
@@ -120,11 +121,6 @@ interface ListedKey {
   maxTxid: bigint;
   size: number;
   lastModified: Date;
-}
-
-/** Failures in the data being uploaded, kept apart from the upload's own failures. */
-class SourceFailure {
-  constructor(readonly error: unknown) {}
 }
 
 /**
@@ -798,33 +794,4 @@ function bucketRegionHeader(err: unknown): string | undefined {
   const headers = (err as { $response?: { headers?: Record<string, string> } } | null)?.$response?.headers;
   const region = headers?.['x-amz-bucket-region'];
   return region === undefined || region === '' ? undefined : region;
-}
-
-function asStorageError(err: unknown, doing: string): StorageError {
-  if (err instanceof StorageError) return err;
-  const detail = err instanceof Error ? err.message : String(err);
-  return new StorageError(`${doing}: ${detail}`, { cause: err });
-}
-
-/**
- * Reads chunks (copied) until more than `limit` bytes have come or the data
- * ends: a file that fits in one part is known before anything is sent. Errors
- * of the data itself come out as SourceFailure.
- */
-async function readAtMost(data: AsyncIterator<Uint8Array>, limit: number, signal: AbortSignal | undefined): Promise<{ chunks: Buffer[]; done: boolean }> {
-  const chunks: Buffer[] = [];
-  let have = 0;
-  while (have <= limit) {
-    signal?.throwIfAborted();
-    let r: IteratorResult<Uint8Array>;
-    try {
-      r = await data.next();
-    } catch (err) {
-      throw new SourceFailure(err);
-    }
-    if (r.done === true) return { chunks, done: true };
-    chunks.push(Buffer.from(r.value));
-    have += r.value.length;
-  }
-  return { chunks, done: false };
 }
