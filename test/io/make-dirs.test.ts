@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -24,6 +24,31 @@ async function makeDirsInChild(target: string, wrap: string[] = []): Promise<Chi
   const node = [process.execPath, '--import', 'tsx', CHILD, target];
   const [cmd, ...args] = [...wrap, ...node] as [string, ...string[]];
   const { stdout } = await run(cmd, args, { cwd: join(dirname(CHILD), '..', '..', '..') });
+  return JSON.parse(stdout.trim()) as ChildResult;
+}
+
+/** The built makeDirs (npm test builds first), copied where an unprivileged child can read it, with a JS child beside it. */
+const BUILT_IO = join(dirname(CHILD), '..', '..', '..', 'dist', 'io');
+const BUILT_CHILD = `import { makeDirs } from './make-dirs.js';
+try {
+  process.stdout.write(JSON.stringify({ created: await makeDirs(process.argv[2]) }) + '\\n');
+} catch (e) {
+  process.stdout.write(JSON.stringify({ code: e.code ?? null, message: e.message }) + '\\n');
+}
+`;
+
+/**
+ * makeDirs(`target`) in a child running as nobody. The child cannot be
+ * expected to read the repository (a clone under a 0700 directory, such as
+ * root's home), so it runs a copy of the built module from `dir`.
+ */
+async function makeDirsAsNobody(dir: string, target: string): Promise<ChildResult> {
+  const lib = join(dir, 'lib');
+  await mkdir(lib, { recursive: true, mode: 0o755 });
+  for (const f of ['make-dirs.js', 'durable-fs.js']) await copyFile(join(BUILT_IO, f), join(lib, f));
+  await writeFile(join(lib, 'child.mjs'), BUILT_CHILD);
+  await chmod(lib, 0o755);
+  const { stdout } = await run('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, join(lib, 'child.mjs'), target], { cwd: lib });
   return JSON.parse(stdout.trim()) as ChildResult;
 }
 
@@ -108,7 +133,6 @@ describe('makeDirs', () => {
   it('reports EACCES, not ENOENT, for a directory it may not write or search (as an unprivileged user)', async () => {
     await withTempDir(async (dir) => {
       // Root passes every permission check: the child runs as nobody then (and needs to reach the temporary directory).
-      const wrap = IS_ROOT ? ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups'] : [];
       await chmod(dir, 0o755);
       const noWrite = join(dir, 'no-write');
       const noSearch = join(dir, 'no-search');
@@ -117,7 +141,7 @@ describe('makeDirs', () => {
       await chmod(noWrite, 0o555);
       await chmod(noSearch, 0o600);
       for (const target of [join(noWrite, 'a', 'b'), join(noSearch, 'a', 'b')]) {
-        const result = await makeDirsInChild(target, wrap);
+        const result = IS_ROOT ? await makeDirsAsNobody(dir, target) : await makeDirsInChild(target);
         assert.ok('code' in result, `makeDirs(${target}) succeeded: ${JSON.stringify(result)}`);
         assert.equal(result.code, 'EACCES', result.message);
         assert.doesNotMatch(result.message, /ENOENT/);
