@@ -5,10 +5,11 @@ import type { ReplicaClient } from './replica-client.js';
 import { LazyReplicaClient, LazyV03ReplicaClient } from './lazy-replica-client.js';
 import { describeAbsReplica, resolveAbsSettings, type AbsSettings } from './abs/abs-settings.js';
 import { describeS3Replica, resolveS3Settings, type S3Settings } from './s3/s3-settings.js';
+import { resolveOssSettings } from './oss/oss-settings.js';
 import { describeSftpReplica, resolveSftpSettings, type SftpSettings } from './sftp/sftp-settings.js';
 
 /** Every scheme Litestream v0.5 accepts in a replica URL. */
-export const REPLICA_URL_SCHEMES = ['file', 's3', 'gs', 'abs', 'sftp', 'webdav', 'webdavs', 'nats'] as const;
+export const REPLICA_URL_SCHEMES = ['file', 's3', 'gs', 'abs', 'sftp', 'webdav', 'webdavs', 'nats', 'oss'] as const;
 export type ReplicaUrlScheme = (typeof REPLICA_URL_SCHEMES)[number];
 export type RemoteReplicaScheme = Exclude<ReplicaUrlScheme, 'file'>;
 
@@ -46,6 +47,7 @@ const AUTHORITY_NAME: Record<RemoteReplicaScheme, string> = {
   webdav: 'host',
   webdavs: 'host',
   nats: 'host',
+  oss: 'bucket',
 };
 
 /** The same test Litestream uses to tell a replica URL from a path. */
@@ -157,7 +159,8 @@ export function createReplicaClient(url: string, options: ReplicaClientOptions =
   if (u.scheme === 's3') return lazyS3Client(resolveS3Settings(u, url, options));
   if (u.scheme === 'abs') return lazyAbsClient(resolveAbsSettings(u, url, options));
   if (u.scheme === 'sftp') return lazySftpClient(resolveSftpSettings(u, url, options));
-  throw new ReplicaUrlError(url, `backend '${u.scheme}' is not available yet (available: file, s3, abs, sftp)`);
+  if (u.scheme === 'oss') return lazyOssClient(resolveOssSettings(u, url, options));
+  throw new ReplicaUrlError(url, `backend '${u.scheme}' is not available yet (available: file, s3, abs, sftp, oss)`);
 }
 
 /**
@@ -167,6 +170,14 @@ export function createReplicaClient(url: string, options: ReplicaClientOptions =
  */
 function lazyS3Client(settings: S3Settings): ReplicaClient {
   return new LazyV03ReplicaClient('s3', describeS3Replica(settings), async () => {
+    const { S3ReplicaClient } = await import('./s3/s3-replica-client.js');
+    return new S3ReplicaClient(settings);
+  });
+}
+
+/** OSS through its S3-compatible API: the S3 backend; Litestream v0.3 had no OSS replica, so there are no v0.3 backups to read. */
+function lazyOssClient(settings: S3Settings): ReplicaClient {
+  return new LazyReplicaClient('oss', describeS3Replica(settings), async () => {
     const { S3ReplicaClient } = await import('./s3/s3-replica-client.js');
     return new S3ReplicaClient(settings);
   });

@@ -141,7 +141,8 @@ interface ListedKey {
  *   and read (V03ReplicaClient), never written; see s3-v03-key-layout.ts.
  */
 export class S3ReplicaClient implements ReplicaClient, V03ReplicaClient {
-  readonly type = S3_REPLICA_TYPE;
+  /** 's3', or 'oss' for Alibaba Cloud OSS through its S3-compatible API. */
+  readonly type: string;
   readonly settings: Readonly<S3Settings>;
   /** `s3://bucket/path [at endpoint]`, as the replica is named in messages. */
   readonly name: string;
@@ -164,6 +165,7 @@ export class S3ReplicaClient implements ReplicaClient, V03ReplicaClient {
 
   constructor(settings: S3Settings, tuning: S3ClientTuning = {}) {
     this.settings = Object.freeze({ ...settings });
+    this.type = settings.scheme ?? S3_REPLICA_TYPE;
     this.name = describeS3Replica(settings);
     this.idleTimeoutMs = positive(tuning.idleTimeoutMs ?? DEFAULT_S3_IDLE_TIMEOUT_MS, 'idleTimeoutMs');
     this.connectTimeoutMs = positive(tuning.connectTimeoutMs ?? DEFAULT_S3_CONNECT_TIMEOUT_MS, 'connectTimeoutMs');

@@ -41,6 +41,8 @@ export type S3Encryption =
 
 /** Everything an S3 replica client needs, resolved from the URL, the replica options and the environment. */
 export interface S3Settings {
+  /** The URL scheme the replica was named by: 'oss' for Alibaba Cloud OSS through its S3-compatible API; 's3' when absent. */
+  scheme?: 's3' | 'oss';
   /** Bucket name, or an access point ARN. */
   bucket: string;
   /** Key prefix without leading or trailing '/'; '' for the bucket root. */
@@ -162,8 +164,8 @@ export function resolveS3Settings(
 }
 
 /** `s3://bucket/path`, how a replica is named in messages (never with credentials). */
-export function describeS3Replica(s: Pick<S3Settings, 'bucket' | 'path' | 'endpoint'>): string {
-  const name = `s3://${s.bucket}${s.path === '' ? '' : `/${s.path}`}`;
+export function describeS3Replica(s: Pick<S3Settings, 'bucket' | 'path' | 'endpoint' | 'scheme'>): string {
+  const name = `${s.scheme ?? 's3'}://${s.bucket}${s.path === '' ? '' : `/${s.path}`}`;
   return s.endpoint === undefined ? name : `${name} at ${s.endpoint}`;
 }
 
