@@ -3,7 +3,8 @@ import { UsageError } from '../errors.js';
 import { formatTxid } from '../ltx/file-name.js';
 import { listV03Backups, v03ListingRows, type V03ListingRow } from '../restore/v03/index.js';
 import type { LtxFileInfo } from '../storage/replica-client.js';
-import { createReplicaClient, isUrl } from '../storage/replica-url.js';
+import { replicaNameOf } from '../config/index.js';
+import { createReplicaClient, isUrl, type ReplicaClientOptions } from '../storage/replica-url.js';
 import { isV03ReplicaClient } from '../storage/v03-replica-client.js';
 import { addConfigOptions, configuredDatabase, formatTable, rfc3339, type ConfigFlags } from './cli-config.js';
 
@@ -13,6 +14,7 @@ const MAX_LEVEL = 9;
 interface LtxFlags extends ConfigFlags {
   level?: string;
   json?: boolean;
+  replica?: string;
 }
 
 function parseLevels(s: string | undefined): number[] {
@@ -31,24 +33,35 @@ export function registerLtx(program: Command): void {
       .description('list the LTX files of a replica: level, TXID range, size and creation time (with -level all, Litestream v0.3 backups too)')
       .argument('<DB_PATH|REPLICA_URL>', 'a database from the configuration file, or a replica URL')
       .option('--level <N>', 'level 0-9, or "all"', '0')
-      .option('--json', 'print JSON'),
+      .option('--json', 'print JSON')
+      .option('--replica <NAME>', 'of a database with several replicas, list this one (default: each)'),
   ).action(async (target: string, flags: LtxFlags) => {
     const levels = parseLevels(flags.level);
-    let url = target;
-    let options = {};
+    let replicas: { name: string; url: string; options: ReplicaClientOptions }[] = [{ name: target, url: target, options: {} }];
     if (!isUrl(target)) {
       const { db } = await configuredDatabase(flags, target);
-      url = db.replica.url;
-      options = db.replica.options;
+      replicas = db.replicas.map((r) => ({ name: replicaNameOf(r), url: r.url, options: r.options }));
+      if (flags.replica !== undefined) {
+        const named = replicas.filter((r) => r.name === flags.replica);
+        if (named.length === 0) throw new UsageError(`-replica ${flags.replica}: ${db.path} has no replica of that name (replicas: ${replicas.map((r) => r.name).join(', ')})`);
+        replicas = named;
+      }
+    } else if (flags.replica !== undefined) {
+      throw new UsageError(`-replica ${flags.replica}: only a database of the configuration file has named replicas`);
     }
-    const client = createReplicaClient(url, options);
-    await client.init();
-    const files: LtxFileInfo[] = [];
-    for (const level of levels) for await (const f of client.ltxFiles(level, 0n, { useMetadata: true })) files.push(f);
-    const v03: V03ListingRow[] = levels.length > 1 && isV03ReplicaClient(client) ? v03ListingRows(await listV03Backups(client)) : [];
+    const several = replicas.length > 1;
+    const files: (LtxFileInfo & { replica: string })[] = [];
+    const v03: (V03ListingRow & { replica: string })[] = [];
+    for (const r of replicas) {
+      const client = createReplicaClient(r.url, r.options);
+      await client.init();
+      for (const level of levels) for await (const f of client.ltxFiles(level, 0n, { useMetadata: true })) files.push({ ...f, replica: r.name });
+      if (levels.length > 1 && isV03ReplicaClient(client)) for (const row of v03ListingRows(await listV03Backups(client))) v03.push({ ...row, replica: r.name });
+    }
     if (flags.json) {
       const out = [
         ...files.map((f) => ({
+          ...(several ? { replica: f.replica } : {}),
           format: 'ltx',
           level: f.level,
           min_txid: formatTxid(f.minTxid),
@@ -56,17 +69,17 @@ export function registerLtx(program: Command): void {
           size: f.size,
           created: f.createdAt.toISOString(),
         })),
-        ...v03.map((r) => ({ format: r.format, kind: r.kind, generation: r.generation, index: r.index, offset: r.offset, size: r.size, created: r.createdAt.toISOString(), key: r.key })),
+        ...v03.map((r) => ({ ...(several ? { replica: r.replica } : {}), format: r.format, kind: r.kind, generation: r.generation, index: r.index, offset: r.offset, size: r.size, created: r.createdAt.toISOString(), key: r.key })),
       ];
       process.stdout.write(JSON.stringify(out, null, 2) + '\n');
       return;
     }
-    const rows = files.map((f) => [String(f.level), formatTxid(f.minTxid), formatTxid(f.maxTxid), String(f.size), rfc3339(f.createdAt)]);
-    process.stdout.write(formatTable([['level', 'min_txid', 'max_txid', 'size', 'created'], ...rows]));
+    const rows = files.map((f) => [...(several ? [f.replica] : []), String(f.level), formatTxid(f.minTxid), formatTxid(f.maxTxid), String(f.size), rfc3339(f.createdAt)]);
+    process.stdout.write(formatTable([[...(several ? ['replica'] : []), 'level', 'min_txid', 'max_txid', 'size', 'created'], ...rows]));
     if (v03.length > 0) {
-      const v03Rows = v03.map((r) => [r.kind, r.generation, String(r.index), String(r.offset), String(r.size), rfc3339(r.createdAt)]);
+      const v03Rows = v03.map((r) => [...(several ? [r.replica] : []), r.kind, r.generation, String(r.index), String(r.offset), String(r.size), rfc3339(r.createdAt)]);
       process.stdout.write('\nLitestream v0.3 backups:\n');
-      process.stdout.write(formatTable([['kind', 'generation', 'index', 'offset', 'size', 'created'], ...v03Rows]));
+      process.stdout.write(formatTable([[...(several ? ['replica'] : []), 'kind', 'generation', 'index', 'offset', 'size', 'created'], ...v03Rows]));
     }
   });
 }

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { CompactionLevels, enforceSnapshotRetention } from '../compaction/index.js';
-import { ConfigNotFoundError, resolveDatabases, type ResolvedDatabase, type TidemarkConfig } from '../config/index.js';
+import { ConfigNotFoundError, replicaNameOf, resolveDatabases, type ResolvedDatabase, type TidemarkConfig } from '../config/index.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TidemarkError, UsageError } from '../errors.js';
 import { formatTxid } from '../ltx/file-name.js';
@@ -101,11 +101,22 @@ export function registerReplicate(program: Command): void {
 async function planFromArgs(dbPath: string, urls: string[], flags: ReplicateFlags): Promise<Plan> {
   if (flags.config !== undefined) throw new UsageError('-config cannot be combined with DB_PATH and REPLICA_URL');
   if (urls.length === 0) throw new UsageError(`must specify a replica URL for ${dbPath}`);
-  if (urls.length > 1) throw new UsageError('more than one replica per database is not supported');
   const syncIntervalMs = parseDuration(flags.syncInterval ?? `${DEFAULT_SYNC_INTERVAL_MS}ms`, '-sync-interval');
   const url = urls[0]!;
+  // Several URLs are several replicas, named by type ("s3", then "s3-2", …), as Litestream v0.3 took them.
+  const names = new Map<string, number>();
+  const replicas = urls.map((u) => {
+    const client = createReplicaClient(u);
+    const n = (names.get(client.type) ?? 0) + 1;
+    names.set(client.type, n);
+    return { name: n === 1 ? client.type : `${client.type}-${n}`, client, displayName: redactUrl(u) };
+  });
   return {
-    databases: [{ path: dbPath, client: createReplicaClient(url), replicaName: redactUrl(url), replicator: { syncIntervalMs } }],
+    databases: [
+      urls.length === 1
+        ? { path: dbPath, client: replicas[0]!.client, replicaName: redactUrl(url), replicator: { syncIntervalMs } }
+        : { path: dbPath, replicas, replicator: { syncIntervalMs } },
+    ],
     watchers: [],
     compaction: {},
     exec: flags.exec,
@@ -148,11 +159,14 @@ async function planFromConfig(flags: ReplicateFlags): Promise<Plan> {
 
 function storeDatabase(db: ResolvedDatabase): StoreDatabase {
   const e = db.entry;
+  const replicas =
+    db.replicas.length > 1
+      ? { replicas: db.replicas.map((r) => ({ name: replicaNameOf(r), client: createReplicaClient(r.url, r.options), displayName: redactUrl(r.url) })) }
+      : { client: createReplicaClient(db.replica.url, db.replica.options), replicaName: redactUrl(db.replica.url) };
   return {
     path: db.path,
     metaPath: db.metaPath,
-    client: createReplicaClient(db.replica.url, db.replica.options),
-    replicaName: redactUrl(db.replica.url),
+    ...replicas,
     replicator: {
       syncIntervalMs: e.monitorIntervalMs,
       busyTimeoutMs: e.busyTimeoutMs,
@@ -193,23 +207,28 @@ async function runOnce(plan: Plan, flags: ReplicateFlags, logger: Logger): Promi
     for (const db of dbs) {
       const r = store.replicator(db.path)!;
       const txid = await syncOnce(db.path, r);
-      logger.info('synced', { db: db.path, replica: db.replicaName, txid: formatTxid(txid) });
-      if (flags.forceSnapshot) {
-        const snap = await r.snapshot();
-        logger.info('snapshot complete', { db: db.path, txid: formatTxid(snap.maxTxid), size: snap.size });
-      }
-      if (flags.enforceRetention) {
-        const result = await enforceSnapshotRetention({
-          client: db.client,
-          retentionMs: plan.snapshotRetentionMs,
-          ...(plan.compaction.levels === undefined ? {} : { levels: plan.compaction.levels }),
-          ...(plan.compaction.deleteRemote === undefined ? {} : { deleteRemote: plan.compaction.deleteRemote }),
-        });
-        logger.info('retention enforced', {
-          db: db.path,
-          snapshots_deleted: result.deletedSnapshots.length,
-          files_deleted: result.deletedFiles.length,
-        });
+      const targets = db.replicas ?? [{ name: db.client!.type, client: db.client!, displayName: db.replicaName }];
+      logger.info('synced', { db: db.path, replica: targets.map((t) => t.displayName ?? t.name).join(', '), txid: formatTxid(txid) });
+      for (const t of targets) {
+        const which = targets.length > 1 ? { replica: t.name } : {};
+        if (flags.forceSnapshot) {
+          const snap = await r.snapshot(targets.length > 1 ? { replica: t.name } : {});
+          logger.info('snapshot complete', { db: db.path, ...which, txid: formatTxid(snap.maxTxid), size: snap.size });
+        }
+        if (flags.enforceRetention) {
+          const result = await enforceSnapshotRetention({
+            client: t.client,
+            retentionMs: plan.snapshotRetentionMs,
+            ...(plan.compaction.levels === undefined ? {} : { levels: plan.compaction.levels }),
+            ...(plan.compaction.deleteRemote === undefined ? {} : { deleteRemote: plan.compaction.deleteRemote }),
+          });
+          logger.info('retention enforced', {
+            db: db.path,
+            ...which,
+            snapshots_deleted: result.deletedSnapshots.length,
+            files_deleted: result.deletedFiles.length,
+          });
+        }
       }
     }
   } catch (err) {

@@ -5,11 +5,12 @@ import { hex64 } from '../ltx/header.js';
 import {
   DEFAULT_RESTORE_PARALLELISM,
   INTEGRITY_CHECK_MODES,
+  chooseReplica,
   NoBackupsError,
   restore,
   type IntegrityCheckMode,
 } from '../restore/index.js';
-import { ConfigNotFoundError } from '../config/index.js';
+import { ConfigNotFoundError, replicaNameOf } from '../config/index.js';
 import { redactUrl } from '../storage/errors.js';
 import { createReplicaClient, isUrl, type ReplicaClientOptions } from '../storage/replica-url.js';
 import { addConfigOptions, configuredDatabase, DatabaseNotInConfigError, type ConfigFlags } from './cli-config.js';
@@ -23,11 +24,18 @@ interface RestoreFlags extends ConfigFlags {
   ifDbNotExists?: boolean;
   ifReplicaExists?: boolean;
   integrityCheck?: string;
+  replica?: string;
+}
+
+interface RestoreReplica {
+  name: string;
+  url: string;
+  options: ReplicaClientOptions;
 }
 
 interface RestoreSource {
-  url: string;
-  options: ReplicaClientOptions;
+  /** One replica, or a configured database's replicas (the primary first). */
+  replicas: RestoreReplica[];
   /** The database path when restoring a configured database: the default output. */
   dbPath: string | undefined;
 }
@@ -38,15 +46,26 @@ interface RestoreSource {
  * directory (with -config given, it must be a configured database).
  */
 async function resolveSource(target: string, flags: RestoreFlags): Promise<RestoreSource> {
-  if (isUrl(target)) return { url: target, options: {}, dbPath: undefined };
+  const direct = (): RestoreSource => {
+    if (flags.replica !== undefined) throw new UsageError(`-replica ${flags.replica}: only a database of the configuration file has named replicas`);
+    return { replicas: [{ name: target, url: target, options: {} }], dbPath: undefined };
+  };
+  if (isUrl(target)) return direct();
+  let db;
   try {
-    const { db } = await configuredDatabase(flags, target);
-    return { url: db.replica.url, options: db.replica.options, dbPath: db.path };
+    ({ db } = await configuredDatabase(flags, target));
   } catch (err) {
     const notThere = err instanceof ConfigNotFoundError || err instanceof DatabaseNotInConfigError;
     if (!notThere || flags.config !== undefined) throw err;
-    return { url: target, options: {}, dbPath: undefined };
+    return direct();
   }
+  const replicas = db.replicas.map((r) => ({ name: replicaNameOf(r), url: r.url, options: r.options }));
+  if (flags.replica === undefined) return { replicas, dbPath: db.path };
+  const named = replicas.find((r) => r.name === flags.replica);
+  if (named === undefined) {
+    throw new UsageError(`-replica ${flags.replica}: ${db.path} has no replica of that name (replicas: ${replicas.map((r) => r.name).join(', ')})`);
+  }
+  return { replicas: [named], dbPath: db.path };
 }
 
 function hex8(n: number): string {
@@ -69,7 +88,8 @@ export function registerRestore(program: Command): void {
       .option('--parallelism <N>', 'how many replica files to fetch at once', String(DEFAULT_RESTORE_PARALLELISM))
       .option('--if-db-not-exists', 'do nothing (exit 0) if the output already exists')
       .option('--if-replica-exists', 'do nothing (exit 0) if the replica holds no backups')
-      .option('--integrity-check <MODE>', `check the result before putting it in place: ${INTEGRITY_CHECK_MODES.join(', ')}`, 'none'),
+      .option('--integrity-check <MODE>', `check the result before putting it in place: ${INTEGRITY_CHECK_MODES.join(', ')}`, 'none')
+      .option('--replica <NAME>', 'restore from this replica of the database (default: the one with the newest state)'),
   ).action(async (target: string, flags: RestoreFlags) => {
     if (flags.txid !== undefined && flags.timestamp !== undefined) throw new UsageError('cannot specify both -txid and -timestamp');
     let txid: bigint | undefined;
@@ -96,8 +116,19 @@ export function registerRestore(program: Command): void {
     const source = await resolveSource(target, flags);
     const output = flags.output ?? flags.o ?? source.dbPath;
     if (output === undefined) throw new UsageError('output path required: pass -o PATH');
-    const replica = redactUrl(source.url);
-    const client = createReplicaClient(source.url, source.options);
+    const candidates = source.replicas.map((r) => ({ ...r, display: redactUrl(r.url), client: createReplicaClient(r.url, r.options) }));
+    let picked = candidates[0]!;
+    if (candidates.length > 1) {
+      await Promise.allSettled(candidates.map((c) => c.client.init()));
+      const choice = await chooseReplica(candidates, { ...(txid === undefined ? {} : { txid }), ...(timestamp === undefined ? {} : { timestamp }) });
+      picked = choice.chosen;
+      const others = choice.considered
+        .filter((c) => c.name !== picked.name)
+        .map((c) => `${c.name}: ${c.txid !== undefined ? `TXID ${hex64(c.txid)}` : (c.error?.message ?? 'unknown')}`);
+      if (choice.plan !== undefined) say(`restoring from replica ${picked.name} (TXID ${hex64(choice.plan.txid)}; ${others.join('; ')})`);
+    }
+    const replica = picked.display;
+    const client = picked.client;
     await client.init();
     try {
       const result = await restore({

@@ -4,7 +4,8 @@ import { readLockHolder, type LockHolder } from '../io/owner-lock.js';
 import { REPLICATOR_LOCK_FILE } from '../replication/replicator-lock.js';
 import { loadValidation, type SavedValidation } from '../replication/validation-file.js';
 import type { Command } from 'commander';
-import { resolveDatabases, type ResolvedDatabase } from '../config/index.js';
+import { replicaNameOf, resolveDatabases, type ReplicaConfig, type ResolvedDatabase } from '../config/index.js';
+import { redactUrl } from '../storage/errors.js';
 import { formatTxid } from '../ltx/file-name.js';
 import { LocalMeta } from '../replication/local-meta.js';
 import { createReplicaClient } from '../storage/replica-url.js';
@@ -31,6 +32,16 @@ interface DbStatus {
   /** Who replicates the database now, from its lock file. */
   replicator: LockHolder | undefined;
   /** The replicator's last check of the replica and the database. */
+  check: SavedValidation | undefined;
+  /** Each replica (the first is the one the fields above describe). */
+  replicas: ReplicaRow[];
+}
+
+interface ReplicaRow {
+  name: string;
+  url: string;
+  replicatedTxid: bigint | undefined;
+  replicaError: string | undefined;
   check: SavedValidation | undefined;
 }
 
@@ -59,19 +70,33 @@ export function registerStatus(program: Command): void {
             ? null
             : { pid: r.replicator.pid, host: r.replicator.hostname, since: r.replicator.since, running: r.replicator.liveness },
         last_check: r.check ?? null,
+        ...(r.replicas.length > 1
+          ? {
+              replicas: r.replicas.map((x) => ({
+                name: x.name,
+                url: x.url,
+                replicated_txid: x.replicatedTxid === undefined ? null : formatTxid(x.replicatedTxid),
+                ...(x.replicaError === undefined ? {} : { replica_error: x.replicaError }),
+                last_check: x.check ?? null,
+              })),
+            }
+          : {}),
       }));
       process.stdout.write(JSON.stringify(out, null, 2) + '\n');
       return;
     }
-    const table = rows.map((r) => [
-      r.database,
-      r.status,
-      r.localTxid === undefined ? '-' : formatTxid(r.localTxid),
-      humanBytes(r.walSize),
-      r.replicatedTxid !== undefined ? formatTxid(r.replicatedTxid) : r.replicaError !== undefined ? `unreachable: ${r.replicaError}` : '-',
-      describeReplicator(r.replicator),
-      describeCheck(r.check),
-    ]);
+    const replicated = (x: Pick<ReplicaRow, 'replicatedTxid' | 'replicaError'>): string =>
+      x.replicatedTxid !== undefined ? formatTxid(x.replicatedTxid) : x.replicaError !== undefined ? `unreachable: ${x.replicaError}` : '-';
+    const local = (r: DbStatus): string => (r.localTxid === undefined ? '-' : formatTxid(r.localTxid));
+    if (rows.some((r) => r.replicas.length > 1)) {
+      // Several replicas: one line per replica, named.
+      const table = rows.flatMap((r) =>
+        r.replicas.map((x) => [r.database, x.name, r.status, local(r), humanBytes(r.walSize), replicated(x), describeReplicator(r.replicator), describeCheck(x.check)]),
+      );
+      process.stdout.write(formatTable([['database', 'replica', 'status', 'local txid', 'wal size', 'replicated txid', 'replicator', 'last check'], ...table]));
+      return;
+    }
+    const table = rows.map((r) => [r.database, r.status, local(r), humanBytes(r.walSize), replicated(r), describeReplicator(r.replicator), describeCheck(r.check)]);
     process.stdout.write(formatTable([['database', 'status', 'local txid', 'wal size', 'replicated txid', 'replicator', 'last check'], ...table]));
   });
 }
@@ -86,7 +111,8 @@ async function dbStatus(d: ResolvedDatabase, online: boolean): Promise<DbStatus>
     replicaError: undefined,
     error: undefined,
     replicator: undefined,
-    check: await loadValidation(d.metaPath),
+    check: undefined,
+    replicas: [],
   };
   const lock = await readLockHolder(join(d.metaPath, REPLICATOR_LOCK_FILE)).catch(() => undefined);
   if (lock?.state === 'held') s.replicator = lock.holder;
@@ -106,20 +132,36 @@ async function dbStatus(d: ResolvedDatabase, online: boolean): Promise<DbStatus>
       s.error = (err as Error).message;
     }
   }
-  if (online) {
-    try {
-      s.replicatedTxid = await replicaMaxTxid(d);
-    } catch (err) {
-      s.replicaError = (err as Error).message;
-    }
-  }
+  s.replicas = await Promise.all(
+    d.replicas.map(async (r, i) => {
+      const row: ReplicaRow = {
+        name: replicaNameOf(r),
+        url: redactUrl(r.url),
+        replicatedTxid: undefined,
+        replicaError: undefined,
+        check: await loadValidation(d.metaPath, i === 0 ? undefined : replicaNameOf(r)),
+      };
+      if (online) {
+        try {
+          row.replicatedTxid = await replicaMaxTxid(r);
+        } catch (err) {
+          row.replicaError = (err as Error).message;
+        }
+      }
+      return row;
+    }),
+  );
+  const primary = s.replicas[0]!;
+  s.replicatedTxid = primary.replicatedTxid;
+  s.replicaError = primary.replicaError;
+  s.check = primary.check;
   return s;
 }
 
 /** The newest TXID on the replica over all levels; undefined when it holds nothing. */
-async function replicaMaxTxid(d: ResolvedDatabase): Promise<bigint | undefined> {
+async function replicaMaxTxid(r: ReplicaConfig): Promise<bigint | undefined> {
   const signal = AbortSignal.timeout(STATUS_REPLICA_TIMEOUT_MS);
-  const client = createReplicaClient(d.replica.url, d.replica.options);
+  const client = createReplicaClient(r.url, r.options);
   await client.init(signal);
   let max: bigint | undefined;
   for (const level of LEVELS) {

@@ -103,7 +103,7 @@ function safeDecode(s: string): string {
 /** A `path:` entry as a database to replicate. */
 export function resolvePathDatabase(db: DbConfig): ResolvedDatabase {
   if (db.path === undefined) throw new TypeError(`${db.source.keyPath} is a dir entry`);
-  return { path: db.path, metaPath: db.metaPath ?? defaultMetaDir(db.path), replica: db.replica, relPath: undefined, entry: db };
+  return { path: db.path, metaPath: db.metaPath ?? defaultMetaDir(db.path), replica: db.replica, replicas: db.replicas, relPath: undefined, entry: db };
 }
 
 function dirEntryDatabase(db: DbConfig, root: string, path: string): ResolvedDatabase {
@@ -112,6 +112,7 @@ function dirEntryDatabase(db: DbConfig, root: string, path: string): ResolvedDat
     path,
     metaPath: db.metaPath === undefined ? defaultMetaDir(path) : dirEntryMetaPath(db.metaPath, relPath),
     replica: replicaForRelativePath(db.replica, relPath),
+    replicas: db.replicas.map((r) => replicaForRelativePath(r, relPath)),
     relPath,
     entry: db,
   };

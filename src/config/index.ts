@@ -39,3 +39,4 @@ export type {
   ConfigWarning,
   ResolvedDatabase,
 } from './types.js';
+export { replicaNameOf } from './types.js';

@@ -51,6 +51,7 @@ import type {
   SocketConfig,
   TidemarkConfig,
 } from './types.js';
+import { replicaNameOf } from './types.js';
 import { ConfigSource, Section } from './yaml-source.js';
 
 export interface ParseConfigOptions {
@@ -345,9 +346,14 @@ class ConfigParser {
       minCheckpointPageN,
       truncatePageN,
       restoreIfDbNotExists: sec.bool('restore-if-db-not-exists') ?? false,
-      replica: this.#replica(sec, replicaDefaults),
+      ...this.#replicaFields(sec, replicaDefaults),
       source: this.src.location(sec.node, sec.keyPath),
     };
+  }
+
+  #replicaFields(sec: Section, defaults: RawReplicaSettings): { replica: ReplicaConfig; replicas: ReplicaConfig[] } {
+    const replicas = this.#replicas(sec, defaults);
+    return { replica: replicas[0]!, replicas };
   }
 
   #path(sec: Section, key: string, value: string): string {
@@ -359,27 +365,41 @@ class ConfigParser {
     }
   }
 
-  /** The one replica: `replica`, or the deprecated `replicas` list holding exactly one. */
-  #replica(sec: Section, defaults: RawReplicaSettings): ReplicaConfig {
-    const ctx = { defaults, paths: this.ctx.paths, warn: this.#warn };
+  /**
+   * The replicas: `replica`, or a `replicas` list. A list of one is
+   * Litestream v0.5's deprecated form; several are Litestream v0.3's, which
+   * tidemark keeps: each replica is named by `name`, else by its type, and
+   * the names must differ.
+   */
+  #replicas(sec: Section, defaults: RawReplicaSettings): ReplicaConfig[] {
     const list = sec.list('replicas');
     const single = sec.entry('replica')?.value;
     if (single !== undefined && list !== undefined && list.length > 0) {
-      throw sec.errorAt('replicas', "cannot set both 'replica' and 'replicas'; use 'replica'");
+      throw sec.errorAt('replicas', "cannot set both 'replica' and 'replicas'; use 'replica' for one, 'replicas' for several");
     }
+    const ctx = { defaults, paths: this.ctx.paths, warn: this.#warn, several: list !== undefined && list.length > 1 };
     if (single !== undefined) {
-      return buildReplica(Section.open(this.src, single, sec.pathOf('replica'), REPLICA_KEYS, replicaElsewhere), ctx);
+      return [buildReplica(Section.open(this.src, single, sec.pathOf('replica'), REPLICA_KEYS, replicaElsewhere), ctx)];
     }
     if (list === undefined || list.length === 0) throw sec.error("a database needs a 'replica' (e.g. replica: {url: s3://bucket/path})");
-    if (list.length > 1) {
-      const second = list[1]!;
-      const reason = 'multiple replicas on a single database are no longer supported (Litestream v0.5 keeps one)';
-      throw this.src.error(second.raw, second.keyPath, reason);
+    if (list.length === 1) {
+      this.#warn({ message: "'replicas' with one entry is deprecated; use 'replica' (a single mapping)", location: sec.keyLocationOf('replicas') });
     }
-    const only = list[0]!;
-    this.#warn({ message: "'replicas' is deprecated; use 'replica' (a single mapping)", location: sec.keyLocationOf('replicas') });
-    if (only.node === undefined) throw this.src.error(only.raw, only.keyPath, 'expected a replica mapping, got null');
-    return buildReplica(Section.open(this.src, only.node, only.keyPath, REPLICA_KEYS, replicaElsewhere), ctx);
+    const out: ReplicaConfig[] = [];
+    const names = new Map<string, string>();
+    for (const item of list) {
+      if (item.node === undefined) throw this.src.error(item.raw, item.keyPath, 'expected a replica mapping, got null');
+      const r = buildReplica(Section.open(this.src, item.node, item.keyPath, REPLICA_KEYS, replicaElsewhere), ctx);
+      const name = replicaNameOf(r);
+      const first = names.get(name);
+      if (first !== undefined) {
+        const reason = `two replicas are named ${JSON.stringify(name)} (the other is ${first}); give each a distinct 'name'`;
+        throw this.src.error(item.raw, item.keyPath, reason);
+      }
+      names.set(name, item.keyPath);
+      out.push(r);
+    }
+    return out;
   }
 }
 
@@ -444,13 +464,17 @@ function checkDistinct(file: string, dbs: readonly DbConfig[]): void {
     if (sharing !== undefined) throw new ConfigError(at(db, 'meta-path'), `meta-path ${meta} is already used by ${where(sharing)}`);
     byMeta.set(meta, db);
 
-    const endpoint = db.replica.options['endpoint'];
-    const replicaKey = `${db.replica.type} ${db.replica.url} ${typeof endpoint === 'string' ? endpoint : ''}`;
-    const same = byReplica.get(replicaKey);
-    if (same !== undefined) {
-      const reason = `replica ${db.replica.url} is already the replica of ${where(same)}; each database needs its own`;
-      throw new ConfigError(at(db, 'replica'), reason);
+    for (const [i, r] of db.replicas.entries()) {
+      const endpoint = r.options['endpoint'];
+      const replicaKey = `${r.type} ${r.url} ${typeof endpoint === 'string' ? endpoint : ''}`;
+      const same = byReplica.get(replicaKey);
+      const key = db.replicas.length > 1 ? `replicas[${i}]` : 'replica';
+      if (same === db) throw new ConfigError(at(db, key), `replica ${r.url} is given twice for this database`);
+      if (same !== undefined) {
+        const reason = `replica ${r.url} is already the replica of ${where(same)}; each database needs its own`;
+        throw new ConfigError(at(db, key), reason);
+      }
+      byReplica.set(replicaKey, db);
     }
-    byReplica.set(replicaKey, db);
   }
 }

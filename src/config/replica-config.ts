@@ -115,6 +115,8 @@ export interface ReplicaBuildContext {
   readonly defaults: RawReplicaSettings;
   readonly paths: PathContext;
   readonly warn: (w: ConfigWarning) => void;
+  /** The replica is one of several: its `name` tells it apart, so it is used, not deprecated. */
+  readonly several?: boolean;
 }
 
 /** Reads and checks one replica section, with the top-level settings inherited. */
@@ -160,7 +162,7 @@ export function buildReplica(sec: Section, ctx: ReplicaBuildContext): ReplicaCon
     }
   }
   const name = sec.string('name');
-  if (name !== undefined) {
+  if (name !== undefined && ctx.several !== true) {
     ctx.warn({ message: 'name is deprecated and ignored', location: sec.keyLocationOf('name') });
   }
 

@@ -84,7 +84,10 @@ export interface DbConfig {
   readonly minCheckpointPageN: number;
   readonly truncatePageN: number;
   readonly restoreIfDbNotExists: boolean;
+  /** The primary replica: the first of `replicas`. */
   readonly replica: ReplicaConfig;
+  /** Every replica, each with a name unique among them (see replicaNameOf). */
+  readonly replicas: readonly ReplicaConfig[];
   /** Where the entry is in the file (its `- ` item). */
   readonly source: ConfigLocation;
 }
@@ -141,8 +144,15 @@ export interface ResolvedDatabase {
   readonly metaPath: string;
   /** The replica, with the database's path relative to `dir` appended for dir entries. */
   readonly replica: ReplicaConfig;
+  /** Every replica (the first is `replica`), each with the relative path appended. */
+  readonly replicas: readonly ReplicaConfig[];
   /** Path relative to the entry's `dir`, with '/' separators; undefined for `path:` entries. */
   readonly relPath: string | undefined;
   /** The entry it came from, for its checkpoint and monitor settings. */
   readonly entry: DbConfig;
+}
+
+/** How a replica is named among its database's replicas: its `name`, else its type (as Litestream v0.3 named them). */
+export function replicaNameOf(r: Pick<ReplicaConfig, 'name' | 'type'>): string {
+  return r.name ?? r.type;
 }

@@ -81,9 +81,22 @@ const VALVE_SLEEP = new Int32Array(new SharedArrayBuffer(4));
  */
 export const DEFAULT_VALIDATION_INTERVAL_MS = 5 * 60_000;
 
+/** One of a database's replicas: a name unique among them and where it lives. */
+export interface ReplicaTarget {
+  readonly name: string;
+  readonly client: ReplicaClient;
+}
+
 export interface DbReplicatorOptions {
   readonly dbPath: string;
-  readonly client: ReplicaClient;
+  /** The replica; or give `replicas` for several. */
+  readonly client?: ReplicaClient;
+  /**
+   * Several replicas, each with its own uploads, position, retries and
+   * checks, so one that is slow or down never holds back another. The first
+   * is the primary: snapshot() and verify() without a name mean it.
+   */
+  readonly replicas?: readonly ReplicaTarget[];
   readonly syncIntervalMs?: number;
   readonly busyTimeoutMs?: number;
   readonly minCheckpointPageN?: number;
@@ -104,11 +117,11 @@ export interface DbReplicatorOptions {
   /** Uploaded local L0 files are removed once this old (default DEFAULT_LOCAL_L0_RETENTION_MS; 0 keeps them). */
   readonly localL0RetentionMs?: number;
   /** Told of the replica's newest L0 file after each upload and each listing of the replica's L0. */
-  readonly onL0File?: (info: LtxFileInfo) => void;
+  readonly onL0File?: (info: LtxFileInfo, replica: string) => void;
   /** Check the replica and the database this often (verify()); 0 never. Default DEFAULT_VALIDATION_INTERVAL_MS. */
   readonly validationIntervalMs?: number;
   /** Told when the replicator has healed the replica (a snapshot after files went missing), so caches of its listing can be dropped. */
-  readonly onHeal?: (snapshot: LtxFileInfo) => void;
+  readonly onHeal?: (snapshot: LtxFileInfo, replica: string) => void;
 }
 
 /** What the last check of the replica and the database found. */
@@ -130,10 +143,23 @@ export interface ValidationStatus {
   readonly healedBy?: string;
 }
 
+/** Where one of a database's replicas stands. */
+export interface ReplicaStatus {
+  readonly name: string;
+  /** The backend: 'file', 's3', … */
+  readonly type: string;
+  /** The newest TXID this replica holds, as far as the replicator knows. */
+  readonly replicatedTxid: bigint;
+  readonly lastUploadAt: Date | undefined;
+  readonly lastError: Error | undefined;
+  /** The last check of this replica (undefined before the first). */
+  readonly validation: ValidationStatus | undefined;
+}
+
 export interface ReplicationStatus {
   /** TXID of the newest local L0 file. */
   readonly localTxid: bigint;
-  /** TXID the replica is known to hold. */
+  /** TXID every replica is known to hold (the lowest of their positions). */
   readonly replicatedTxid: bigint;
   /** Logical WAL size: the end of the WAL range copied last. */
   readonly walSize: number;
@@ -141,13 +167,17 @@ export interface ReplicationStatus {
   readonly lastError: Error | undefined;
   /** The database checksum at localTxid, as the replica restores it (undefined before the first file). */
   readonly checksum: bigint | undefined;
-  /** The last check of the replica and the database (undefined before the first). */
+  /** The last check of the primary replica and the database (undefined before the first). */
   readonly validation: ValidationStatus | undefined;
+  /** Each replica, the primary first. */
+  readonly replicas: readonly ReplicaStatus[];
 }
 
 export interface WaitOptions {
   readonly timeoutMs?: number;
   readonly signal?: AbortSignal;
+  /** Wait for this replica only (default: every replica). */
+  readonly replica?: string;
   /** Reject at once when the replica refuses an upload for good (read-only, access denied), rather than at the timeout. */
   readonly failOnPermanentError?: boolean;
 }
@@ -174,11 +204,10 @@ export class DbReplicator {
   readonly walPath: string;
   readonly meta: LocalMeta;
   readonly pageSize: number;
-  readonly #client: ReplicaClient;
+  readonly #lanes: readonly Lane[];
   readonly #session: SqliteSession;
   readonly #dbFile: DatabaseFile;
   readonly #lock: ReplicatorLock;
-  readonly #uploader: Uploader;
   readonly #policy: CheckpointPolicy;
   readonly #syncIntervalMs: number;
   readonly #mutex = new AsyncMutex();
@@ -226,16 +255,13 @@ export class DbReplicator {
   #watchTimer: NodeJS.Timeout | undefined;
   #running = false;
   readonly #validationIntervalMs: number;
-  readonly #onHeal: ((snapshot: LtxFileInfo) => void) | undefined;
+  readonly #onHeal: ((snapshot: LtxFileInfo, replica: string) => void) | undefined;
   #validationTimer: NodeJS.Timeout | undefined;
-  #validation: ValidationStatus | undefined;
   /** Fingerprints of replica files known to be intact: written here, or read back and verified. */
-  readonly #verified = new Set<string>();
   /** What the database looked like when it last matched the model: TXID and file stamps. */
   #lastLocalCheck: string | undefined;
   /** Whether the last check read the whole database (it is skipped while nothing changed). */
   #lastLocalCheckRan = false;
-  #healing: Promise<void> | undefined;
 
   private constructor(
     o: DbReplicatorOptions,
@@ -254,7 +280,6 @@ export class DbReplicator {
     this.walPath = `${this.dbPath}-wal`;
     this.meta = parts.meta;
     this.pageSize = parts.session.pageSize;
-    this.#client = o.client;
     this.#session = parts.session;
     this.#dbFile = parts.dbFile;
     this.#index = parts.index;
@@ -278,27 +303,56 @@ export class DbReplicator {
       truncatePageN: o.truncatePageN ?? DEFAULT_TRUNCATE_PAGE_N,
       checkpointIntervalMs: o.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS,
     };
-    this.#uploader = new Uploader({
-      client: o.client,
-      meta: parts.meta,
-      localTxid: () => this.#txid,
-      keepFrom: () => this.#modelSavedTxid,
-      onLocalFileMissing: () => {
-        this.#needsRebaseline = true;
-      },
-      onReplicaBehind: (listed, uploaded) => {
-        this.#requestHeal(`the replica's newest L0 TXID is ${formatTxid(listed)}, but ${formatTxid(uploaded)} was uploaded`);
-      },
-      logger: this.#log,
-      onL0File: (info) => {
-        this.#verified.add(fingerprint(info));
-        o.onL0File?.(info);
-      },
-      ...(o.localL0RetentionMs === undefined ? {} : { localL0RetentionMs: o.localL0RetentionMs }),
-      ...(o.uploadRetryBaseMs === undefined ? {} : { retryBaseMs: o.uploadRetryBaseMs }),
-      ...(o.uploadRetryMaxMs === undefined ? {} : { retryMaxMs: o.uploadRetryMaxMs }),
-      ...(o.replicaCheckIntervalMs === undefined ? {} : { replicaCheckIntervalMs: o.replicaCheckIntervalMs }),
+    const targets = replicaTargets(o);
+    const several = targets.length > 1;
+    this.#lanes = targets.map((t, i) => {
+      const verified = new Set<string>();
+      const lane: Lane = {
+        name: t.name,
+        client: t.client,
+        primary: i === 0,
+        verified,
+        validation: undefined,
+        healing: undefined,
+        uploader: new Uploader({
+          client: t.client,
+          name: t.name,
+          meta: parts.meta,
+          localTxid: () => this.#txid,
+          keepFrom: () => this.localL0KeepFrom,
+          onLocalFileMissing: () => {
+            this.#needsRebaseline = true;
+          },
+          // A replica that needs files the others no longer keep is brought up to date with a snapshot.
+          ...(several ? { onGap: () => this.#seed(lane) } : {}),
+          onReplicaBehind: (listed, uploaded) => {
+            this.#requestHeal(lane, `the replica's newest TXID is ${formatTxid(listed)}, but ${formatTxid(uploaded)} was uploaded`);
+          },
+          logger: this.#log,
+          onL0File: (info) => {
+            verified.add(fingerprint(info));
+            o.onL0File?.(info, t.name);
+          },
+          ...(o.localL0RetentionMs === undefined ? {} : { localL0RetentionMs: o.localL0RetentionMs }),
+          ...(o.uploadRetryBaseMs === undefined ? {} : { retryBaseMs: o.uploadRetryBaseMs }),
+          ...(o.uploadRetryMaxMs === undefined ? {} : { retryMaxMs: o.uploadRetryMaxMs }),
+          ...(o.replicaCheckIntervalMs === undefined ? {} : { replicaCheckIntervalMs: o.replicaCheckIntervalMs }),
+        }),
+      };
+      return lane;
     });
+  }
+
+  /** The replicas' names, the primary first. */
+  get replicaNames(): string[] {
+    return this.#lanes.map((l) => l.name);
+  }
+
+  #lane(name: string | undefined): Lane {
+    if (name === undefined) return this.#lanes[0]!;
+    const lane = this.#lanes.find((l) => l.name === name);
+    if (lane === undefined) throw new DatabaseSetupError(`${this.dbPath}: no replica named ${JSON.stringify(name)} (replicas: ${this.replicaNames.join(', ')})`);
+    return lane;
   }
 
   /**
@@ -309,6 +363,7 @@ export class DbReplicator {
    */
   static async open(o: DbReplicatorOptions): Promise<DbReplicator> {
     const dbPath = resolve(o.dbPath);
+    replicaTargets(o);
     if (o.minCheckpointPageN !== undefined && o.minCheckpointPageN <= 0) {
       throw new DatabaseSetupError(`${dbPath}: minCheckpointPageN must be positive, got ${o.minCheckpointPageN}`);
     }
@@ -349,8 +404,10 @@ export class DbReplicator {
         why = recovered.model === null ? `the local model of TXID ${formatTxid(txid)} is unusable: ${recovered.reason}` : 'start-up';
       }
       const r = new DbReplicator(o, { session, dbFile, index, lock, meta, txid, model, why });
-      r.#uploader.start();
-      r.#uploader.notify();
+      for (const lane of r.#lanes) {
+        lane.uploader.start();
+        lane.uploader.notify();
+      }
       return r;
     } catch (err) {
       await session?.close();
@@ -398,18 +455,23 @@ export class DbReplicator {
 
   /** Resolves once the replica holds `txid`; rejects with ReplicationTimeoutError after `timeoutMs`. */
   async waitForReplication(txid: bigint, options: WaitOptions = {}): Promise<void> {
-    this.#uploader.notify();
-    const waits: Promise<void>[] = [this.#uploader.waitFor(txid, { failOnPermanentError: options.failOnPermanentError ?? false })];
+    const lanes = options.replica === undefined ? this.#lanes : [this.#lane(options.replica)];
+    for (const l of lanes) l.uploader.notify();
+    const failOnPermanentError = options.failOnPermanentError ?? false;
+    const waits: Promise<void>[] = [Promise.all(lanes.map((l) => l.uploader.waitFor(txid, { failOnPermanentError }))).then(() => undefined)];
     let timer: NodeJS.Timeout | undefined;
     if (options.timeoutMs !== undefined) {
       waits.push(
         new Promise((_, reject) => {
           timer = setTimeout(() => {
-            const cause = this.#uploader.lastError;
+            const behind = lanes.filter((l) => l.uploader.replicatedTxid < txid);
+            const lane = behind[0] ?? lanes[0]!;
+            const cause = lane.uploader.lastError;
             const why = cause === undefined ? '' : `: ${cause.message}`;
+            const which = this.#lanes.length > 1 ? `replica ${behind.map((l) => l.name).join(', ')}` : 'replica';
             reject(
               new ReplicationTimeoutError(
-                `${this.dbPath}: replica did not reach TXID ${formatTxid(txid)} within ${options.timeoutMs} ms (it holds ${formatTxid(this.#uploader.replicatedTxid)})${why}`,
+                `${this.dbPath}: ${which} did not reach TXID ${formatTxid(txid)} within ${options.timeoutMs} ms (it holds ${formatTxid(lane.uploader.replicatedTxid)})${why}`,
                 cause === undefined ? undefined : { cause },
               ),
             );
@@ -440,8 +502,9 @@ export class DbReplicator {
    * checkpointed over. The image is checked against the model before the
    * upload is allowed to complete.
    */
-  async snapshot(): Promise<LtxFileInfo> {
+  async snapshot(options: { replica?: string } = {}): Promise<LtxFileInfo> {
     this.#assertOpen();
+    const lane = this.#lane(options.replica);
     const at = await this.#mutex.run(async () => {
       await this.#syncLocked(false, true);
       // A pin moved past what was read would let the image see newer pages.
@@ -457,7 +520,7 @@ export class DbReplicator {
     });
     try {
       const info = await writeSnapshot({
-        client: this.#client,
+        client: lane.client,
         db: this.#dbFile,
         walPath: this.walPath,
         pageSize: this.pageSize,
@@ -466,8 +529,8 @@ export class DbReplicator {
         view: at.view,
         expectedChecksum: at.checksum,
       });
-      this.#verified.add(fingerprint(info));
-      this.#log.info('snapshot complete', { txid: formatTxid(at.txid), size: info.size });
+      lane.verified.add(fingerprint(info));
+      this.#log.info('snapshot complete', { ...this.#replicaField(lane), txid: formatTxid(at.txid), size: info.size });
       return info;
     } catch (err) {
       if (err instanceof PublishGuardError) {
@@ -484,15 +547,31 @@ export class DbReplicator {
   }
 
   status(): ReplicationStatus {
+    const replicas = this.#lanes.map(
+      (l): ReplicaStatus => ({
+        name: l.name,
+        type: l.client.type,
+        replicatedTxid: l.uploader.replicatedTxid,
+        lastUploadAt: l.uploader.lastUploadAt,
+        lastError: l.uploader.lastError,
+        validation: l.validation,
+      }),
+    );
     return {
       localTxid: this.#txid,
-      replicatedTxid: this.#uploader.replicatedTxid,
+      replicatedTxid: replicas.reduce((m, r) => (r.replicatedTxid < m ? r.replicatedTxid : m), replicas[0]!.replicatedTxid),
       walSize: this.#tracker.pos.salts === null ? 0 : this.#tracker.pos.offset,
       lastSyncAt: this.#lastSyncAt,
-      lastError: this.#lastError ?? this.#uploader.lastError,
+      lastError: this.#lastError ?? replicas.find((r) => r.lastError !== undefined)?.lastError,
       checksum: this.#model?.checksum,
-      validation: this.#validation,
+      validation: this.#lanes[0]!.validation,
+      replicas,
     };
+  }
+
+  /** A log field naming the replica, when there are several to tell apart. */
+  #replicaField(lane: Lane): { replica?: string } {
+    return this.#lanes.length > 1 ? { replica: lane.name } : {};
   }
 
   /**
@@ -501,7 +580,10 @@ export class DbReplicator {
    * retention) keeps them.
    */
   get localL0KeepFrom(): bigint {
-    return this.#modelSavedTxid;
+    let keep = this.#modelSavedTxid;
+    // With several replicas, a file one of them has not got yet is kept for it.
+    if (this.#lanes.length > 1) for (const l of this.#lanes) if (l.uploader.replicatedTxid < keep) keep = l.uploader.replicatedTxid;
+    return keep;
   }
 
   /** The database checksum the replica restores to at `txid`, for recent TXIDs. */
@@ -527,9 +609,9 @@ export class DbReplicator {
       failure = err;
     }
     this.#closed = true;
-    await this.#healing?.catch(() => undefined);
+    for (const l of this.#lanes) await l.healing?.catch(() => undefined);
     await this.#mutex.run(async () => {
-      await this.#uploader.stop();
+      await Promise.all(this.#lanes.map((l) => l.uploader.stop()));
       await this.#saveModel(true).catch((err: unknown) => this.#log.warn('saving the model failed', { error: (err as Error).message }));
       await this.#session.close();
       await this.#index?.close();
@@ -589,7 +671,7 @@ export class DbReplicator {
       this.#idleStamp = wrote ? undefined : walStamp;
       if (wrote) {
         this.#syncedSinceCheckpoint = true;
-        this.#uploader.notify();
+        for (const l of this.#lanes) l.uploader.notify();
       }
       if (allowCheckpoint) {
         await this.#checkpointIfNeeded(prevOffset);
@@ -835,8 +917,9 @@ export class DbReplicator {
    * full image at the replica's TXID + 1.
    */
   async #checkBehindReplica(): Promise<void> {
-    await this.#uploader.lock.run(async () => {
-      const remote = await replicaMaxTxid(this.#client);
+    await this.#withUploadLocks(async () => {
+      const positions = await this.#replicaPositions();
+      const remote = maxOf(positions);
       if (this.#txid >= remote) return;
       await this.meta.clear();
       await rm(modelPath(this.meta.dir), { force: true });
@@ -847,8 +930,52 @@ export class DbReplicator {
       this.#log.warn("database is behind its replica (restored from an older backup?); continuing after the replica's TXID with a full image", {
         replica_txid: formatTxid(remote),
       });
-      this.#uploader.adopt(remote);
+      this.#adoptPositions(positions);
     });
+  }
+
+  /** Runs `fn` with every replica's uploads paused (the locks taken in one order, so two callers cannot deadlock). */
+  async #withUploadLocks<T>(fn: () => Promise<T>): Promise<T> {
+    const run = (i: number): Promise<T> => (i === this.#lanes.length ? fn() : this.#lanes[i]!.uploader.lock.run(() => run(i + 1)));
+    return run(0);
+  }
+
+  /**
+   * Each replica's newest TXID. With one replica a listing that fails fails
+   * the sync; with several, a replica that cannot be listed is left out
+   * (undefined) so the others go on, unless none can be listed.
+   */
+  async #replicaPositions(): Promise<(bigint | undefined)[]> {
+    if (this.#lanes.length === 1) return [await replicaMaxTxid(this.#lanes[0]!.client)];
+    const results = await Promise.allSettled(this.#lanes.map((l) => replicaMaxTxid(l.client)));
+    if (results.every((r) => r.status === 'rejected')) throw (results[0] as PromiseRejectedResult).reason;
+    return results.map((r, i) => {
+      if (r.status === 'fulfilled') return r.value;
+      this.#log.warn('cannot list a replica; it catches up once it answers', { replica: this.#lanes[i]!.name, error: (r.reason as Error).message });
+      return undefined;
+    });
+  }
+
+  /** Each replica takes its own listed position; one that needs files no longer here gets a snapshot (#seed). */
+  #adoptPositions(positions: readonly (bigint | undefined)[]): void {
+    this.#lanes.forEach((l, i) => {
+      const p = positions[i];
+      if (p !== undefined) l.uploader.adopt(p);
+    });
+  }
+
+  /**
+   * Brings a replica that needs local L0 files no longer kept (added after
+   * them, or down while the others moved on) up to date with a snapshot at
+   * the current TXID. Undefined when the local files are lost altogether:
+   * then the whole database re-baselines.
+   */
+  async #seed(lane: Lane): Promise<bigint | undefined> {
+    if (this.#txid > 0n && !(await this.meta.txids()).includes(this.#txid)) return undefined;
+    this.#log.info('a replica is missing TXIDs no longer kept locally; writing it a snapshot', { replica: lane.name, replica_txid: formatTxid(lane.uploader.replicatedTxid) });
+    const snap = await this.snapshot({ replica: lane.name });
+    this.#onHeal?.(snap, lane.name);
+    return snap.maxTxid;
   }
 
   /**
@@ -856,8 +983,9 @@ export class DbReplicator {
    * does not have and continue at the replica's TXID + 1 with a full image.
    */
   async #rebaseline(reason: string): Promise<void> {
-    await this.#uploader.lock.run(async () => {
-      const remote = await replicaMaxTxid(this.#client);
+    await this.#withUploadLocks(async () => {
+      const positions = await this.#replicaPositions();
+      const remote = maxOf(positions);
       await this.meta.removeAbove(remote);
       await rm(modelPath(this.meta.dir), { force: true });
       this.#txid = remote;
@@ -866,7 +994,7 @@ export class DbReplicator {
       this.#continuity = { kind: 'unknown', reason: `${reason}; continuing from the replica's TXID ${formatTxid(remote)}` };
       this.#log.warn('local replication state lost; continuing from the replica with a full image', { reason, replica_txid: formatTxid(remote) });
       this.#needsRebaseline = false;
-      this.#uploader.adopt(remote);
+      this.#adoptPositions(positions);
     });
   }
 
@@ -1033,52 +1161,78 @@ export class DbReplicator {
    *
    * Each problem is logged once as an error and shown in status().validation.
    */
-  async verify(options: { signal?: AbortSignal } = {}): Promise<ValidationStatus> {
+  async verify(options: { signal?: AbortSignal; replica?: string } = {}): Promise<ValidationStatus> {
     this.#assertOpen();
-    const problems: string[] = [];
+    const lanes = options.replica === undefined ? this.#lanes : [this.#lane(options.replica)];
     const local = await this.#checkDatabase();
-    if (local !== null) problems.push(local.problem);
     const txid = this.#txid;
-    const check = await checkReplica({
-      client: this.#client,
-      uploadedTxid: this.#uploader.replicatedTxid,
-      localTxid: txid,
-      verified: this.#verified,
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-    });
-    for (const p of check.problems) problems.push(p.message);
-    let healedBy: string | undefined;
+    const checks: (Awaited<ReturnType<typeof checkReplica>> | Error)[] = [];
+    for (const lane of lanes) {
+      try {
+        checks.push(
+          await checkReplica({
+            client: lane.client,
+            uploadedTxid: lane.uploader.replicatedTxid,
+            localTxid: txid,
+            verified: lane.verified,
+            ...(options.signal === undefined ? {} : { signal: options.signal }),
+          }),
+        );
+      } catch (err) {
+        // With several replicas, one that cannot be read is reported and the others are still checked.
+        if (lanes.length === 1) throw err;
+        checks.push(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+    if (checks.every((c) => c instanceof Error)) throw checks[0];
+    let localHealedBy: string | undefined;
     if (local !== null && !this.#closed) {
       // The next sync publishes the pages that differ; run it now.
       await this.sync();
-      healedBy = `L0 file ${formatTxid(this.#txid)}`;
+      localHealedBy = `L0 file ${formatTxid(this.#txid)}`;
     }
-    if (check.problems.some((p) => p.kind === 'ahead')) this.#uploader.recheck();
-    else if (check.problems.length > 0 && !this.#closed) {
-      const snap = await this.#heal(check.problems.map((p) => p.message).join('; '));
-      if (snap !== undefined) healedBy = `snapshot 1-${formatTxid(snap.maxTxid)}`;
+    let first: ValidationStatus | undefined;
+    for (const [i, lane] of lanes.entries()) {
+      const check = checks[i]!;
+      if (check instanceof Error) {
+        this.#log.error('checking the replica failed, will retry', { replica: lane.name, error: check.message });
+        continue;
+      }
+      const problems = local === null ? [] : [local.problem];
+      for (const p of check.problems) problems.push(p.message);
+      let healedBy = localHealedBy;
+      if (check.problems.some((p) => p.kind === 'ahead')) lane.uploader.recheck();
+      else if (check.problems.length > 0 && !this.#closed) {
+        const snap = await this.#heal(lane, check.problems.map((p) => p.message).join('; '));
+        if (snap !== undefined) healedBy = `snapshot 1-${formatTxid(snap.maxTxid)}`;
+      }
+      const status: ValidationStatus = {
+        at: new Date(),
+        txid,
+        ok: problems.length === 0,
+        problems,
+        restorableTxid: check.restorableTxid,
+        databaseChecked: local?.checked ?? this.#lastLocalCheckRan,
+        filesVerified: check.filesRead,
+        filesPending: check.filesPending,
+        ...(healedBy === undefined ? {} : { healedBy }),
+      };
+      const previous = lane.validation;
+      lane.validation = status;
+      first ??= status;
+      await saveValidation(this.meta.dir, status, lane.primary ? undefined : lane.name).catch((err: unknown) =>
+        this.#log.warn('saving the check result failed', { error: (err as Error).message }),
+      );
+      if (!status.ok) {
+        const same = previous !== undefined && !previous.ok && previous.problems.join('\n') === problems.join('\n');
+        if (!same) {
+          this.#log.error('the replica diverged from the database', { ...this.#replicaField(lane), problems: problems.join('; '), healed_by: healedBy ?? 'not healed' });
+        }
+      } else if (previous !== undefined && !previous.ok) {
+        this.#log.info('the replica matches the database again', { ...this.#replicaField(lane), txid: formatTxid(txid) });
+      }
     }
-    const status: ValidationStatus = {
-      at: new Date(),
-      txid,
-      ok: problems.length === 0,
-      problems,
-      restorableTxid: check.restorableTxid,
-      databaseChecked: local?.checked ?? this.#lastLocalCheckRan,
-      filesVerified: check.filesRead,
-      filesPending: check.filesPending,
-      ...(healedBy === undefined ? {} : { healedBy }),
-    };
-    const previous = this.#validation;
-    this.#validation = status;
-    await saveValidation(this.meta.dir, status).catch((err: unknown) => this.#log.warn('saving the check result failed', { error: (err as Error).message }));
-    if (!status.ok) {
-      const same = previous !== undefined && !previous.ok && previous.problems.join('\n') === problems.join('\n');
-      if (!same) this.#log.error('the replica diverged from the database', { problems: problems.join('; '), healed_by: healedBy ?? 'not healed' });
-    } else if (previous !== undefined && !previous.ok) {
-      this.#log.info('the replica matches the database again', { txid: formatTxid(txid) });
-    }
-    return status;
+    return first!;
   }
 
   /** Compares the database with the model; null when it matches (or there is nothing to compare). */
@@ -1122,23 +1276,25 @@ export class DbReplicator {
     return { problem, checked: true };
   }
 
-  #requestHeal(reason: string): void {
-    if (this.#closed || this.#healing !== undefined) return;
-    this.#healing = this.#heal(reason)
+  #requestHeal(lane: Lane, reason: string): void {
+    if (this.#closed || lane.healing !== undefined) return;
+    lane.healing = this.#heal(lane, reason)
       .then(() => undefined)
-      .catch((err: unknown) => this.#log.error('healing the replica failed, will retry at the next check', { error: (err as Error).message }))
+      .catch((err: unknown) =>
+        this.#log.error('healing the replica failed, will retry at the next check', { ...this.#replicaField(lane), error: (err as Error).message }),
+      )
       .finally(() => {
-        this.#healing = undefined;
+        lane.healing = undefined;
       });
   }
 
   /** Writes a snapshot so the replica is restorable again from it; undefined when closed meanwhile. */
-  async #heal(reason: string): Promise<LtxFileInfo | undefined> {
+  async #heal(lane: Lane, reason: string): Promise<LtxFileInfo | undefined> {
     if (this.#closed || this.#txid === 0n) return undefined;
-    this.#log.warn('healing the replica with a new snapshot', { reason });
-    const snap = await this.snapshot();
-    this.#uploader.recheck();
-    this.#onHeal?.(snap);
+    this.#log.warn('healing the replica with a new snapshot', { ...this.#replicaField(lane), reason });
+    const snap = await this.snapshot({ replica: lane.name });
+    lane.uploader.recheck();
+    this.#onHeal?.(snap, lane.name);
     return snap;
   }
 
@@ -1226,6 +1382,39 @@ export class DbReplicator {
     this.#watcher?.close();
     this.#watcher = undefined;
   }
+}
+
+/** One replica of the database: its uploads, what was verified on it, its last check. */
+interface Lane {
+  readonly name: string;
+  readonly client: ReplicaClient;
+  /** The first replica: its check is saved as validation.json, as with a single replica. */
+  readonly primary: boolean;
+  readonly uploader: Uploader;
+  /** Fingerprints of files known to be intact on this replica (uploaded or read back). */
+  readonly verified: Set<string>;
+  validation: ValidationStatus | undefined;
+  healing: Promise<void> | undefined;
+}
+
+/** The replicas of DbReplicatorOptions, checked: at least one, names unique. */
+function replicaTargets(o: DbReplicatorOptions): readonly ReplicaTarget[] {
+  const dbPath = resolve(o.dbPath);
+  if (o.replicas !== undefined && o.client !== undefined) throw new DatabaseSetupError(`${dbPath}: give either client or replicas, not both`);
+  const targets = o.replicas ?? (o.client === undefined ? [] : [{ name: o.client.type, client: o.client }]);
+  if (targets.length === 0) throw new DatabaseSetupError(`${dbPath}: no replica given`);
+  const seen = new Set<string>();
+  for (const t of targets) {
+    if (seen.has(t.name)) throw new DatabaseSetupError(`${dbPath}: two replicas are named ${JSON.stringify(t.name)}; give each a distinct name`);
+    seen.add(t.name);
+  }
+  return targets;
+}
+
+function maxOf(values: readonly (bigint | undefined)[]): bigint {
+  let max = 0n;
+  for (const v of values) if (v !== undefined && v > max) max = v;
+  return max;
 }
 
 async function fileStamp(path: string): Promise<string> {

@@ -43,6 +43,18 @@ export interface UploaderOptions {
   /** Called when a local L0 file needed for upload is gone: the sync side must re-baseline. */
   readonly onLocalFileMissing: (txid: bigint) => void;
   /**
+   * With several replicas, a replica can need local L0 files the others no
+   * longer do (it was added later, or it was down while they were pruned).
+   * When set, a missing local file calls this (outside the upload lock)
+   * instead of onLocalFileMissing: it brings the replica up to date another
+   * way (a snapshot) and resolves the TXID the replica then holds, or
+   * undefined when the local state itself is lost (onLocalFileMissing is then
+   * called after all).
+   */
+  readonly onGap?: (txid: bigint) => Promise<bigint | undefined>;
+  /** How this replica is named in logs and errors (default: the client's type). */
+  readonly name?: string;
+  /**
    * Called when a listing shows the replica behind what was uploaded to it
    * (files deleted behind this replicator's back); uploads go on, and the
    * caller heals the replica with a snapshot.
@@ -85,6 +97,22 @@ export async function replicaMaxTxid(client: ReplicaClient, signal?: AbortSignal
 }
 
 /** The replica's L0 file with the highest MaxTXID; undefined when it has none. */
+/** The highest MaxTXID of any level; 0 for an empty replica. Lists every level: for when L0 alone looks wrong. */
+export async function replicaMaxTxidAllLevels(client: ReplicaClient, signal?: AbortSignal): Promise<bigint> {
+  let max = 0n;
+  for (const level of [0, ...HIGHER_LEVELS]) {
+    for await (const f of client.ltxFiles(level, 0n, signal === undefined ? {} : { signal })) if (f.maxTxid > max) max = f.maxTxid;
+  }
+  return max;
+}
+
+/** Raised inside an upload pass when a local file is missing and onGap is set; handled outside the lock. */
+class UploadGap extends Error {
+  constructor(readonly txid: bigint) {
+    super(`local L0 file TXID ${formatTxid(txid)} is not there for this replica`);
+  }
+}
+
 export async function replicaNewestL0(client: ReplicaClient, signal?: AbortSignal): Promise<LtxFileInfo | undefined> {
   let max: LtxFileInfo | undefined;
   for await (const f of client.ltxFiles(0, 0n, signal === undefined ? {} : { signal })) if (max === undefined || f.maxTxid > max.maxTxid) max = f;
@@ -133,6 +161,11 @@ export class Uploader {
     this.#checkIntervalMs = options.replicaCheckIntervalMs ?? DEFAULT_REPLICA_CHECK_INTERVAL_MS;
     this.#log = options.logger ?? silentLogger;
     this.#report = new RetryReporter(this.#log, 'replica upload');
+  }
+
+  /** The replica's name in logs and errors. */
+  get name(): string {
+    return this.#o.name ?? this.#o.client.type;
   }
 
   /** The replica's TXID as last seen; 0 until first known. */
@@ -195,6 +228,7 @@ export class Uploader {
           stream = await this.#o.meta.openStream(t);
         } catch (err) {
           if (isErrno(err, 'ENOENT')) {
+            if (this.#o.onGap !== undefined) throw new UploadGap(t);
             this.#o.onLocalFileMissing(t);
             throw new LocalStateError(`local L0 file ${this.#o.meta.pathOf(t)} is gone before it reached the replica`, { cause: err });
           }
@@ -208,7 +242,7 @@ export class Uploader {
           if (signal?.aborted === true) throw err;
           // The file may be on the replica all the same: the next pass lists before going on.
           this.#checkedAt = -Infinity;
-          throw new ReplicaWriteError(`cannot upload L0 file TXID ${formatTxid(t)} to the ${client.type} replica: ${describeFsError(err)}`, {
+          throw new ReplicaWriteError(`cannot upload L0 file TXID ${formatTxid(t)} to the ${this.name} replica: ${describeFsError(err)}`, {
             cause: err,
           });
         } finally {
@@ -226,7 +260,9 @@ export class Uploader {
   /** Lists where the replica stands and compares it with what was uploaded. */
   async #checkReplica(signal?: AbortSignal): Promise<void> {
     const newest = await replicaNewestL0(this.#o.client, signal);
-    const listed = newest?.maxTxid ?? (this.#known === undefined ? await replicaMaxTxid(this.#o.client, signal) : 0n);
+    let listed = newest?.maxTxid ?? (this.#known === undefined ? await replicaMaxTxid(this.#o.client, signal) : 0n);
+    // A replica brought up to date by a snapshot has no L0 file at that TXID yet; the higher levels tell.
+    if (this.#known !== undefined && listed < this.#known) listed = await replicaMaxTxidAllLevels(this.#o.client, signal);
     this.#checkedAt = Date.now();
     if (newest !== undefined) this.#o.onL0File?.(newest);
     if (this.#known === undefined) {
@@ -238,7 +274,7 @@ export class Uploader {
     const ours = this.#attempted > this.#known ? this.#attempted : this.#known;
     if (listed > ours || listed > this.#o.localTxid()) {
       this.#conflict = new ReplicaConflictError(
-        `the ${this.#o.client.type} replica holds L0 TXID ${formatTxid(listed)}, which this replicator never wrote (it wrote up to ${formatTxid(ours)}): ` +
+        `the ${this.name} replica holds TXID ${formatTxid(listed)}, which this replicator never wrote (it wrote up to ${formatTxid(ours)}): ` +
           'another replicator is writing to the same replica; uploads stopped so the two histories do not mix',
       );
       this.#failWaiters(this.#conflict, true);
@@ -246,6 +282,7 @@ export class Uploader {
     }
     if (listed < this.#known) {
       this.#log.error('the replica lost files this replicator uploaded; it is healed with a new snapshot', {
+        replica: this.name,
         listed_txid: formatTxid(listed),
         uploaded_txid: formatTxid(this.#known),
       });
@@ -255,6 +292,30 @@ export class Uploader {
     // An upload that failed may have landed after all.
     this.#known = listed;
     this.#settle();
+  }
+
+  /**
+   * Brings the replica past a local file it needs and cannot have, through
+   * onGap; true when it did (the next pass goes on from there), false when
+   * the pass should fail and be retried as usual.
+   */
+  async #fillGap(txid: bigint): Promise<boolean> {
+    let at: bigint | undefined;
+    try {
+      at = await this.#o.onGap!(txid);
+    } catch (err) {
+      this.lastError = err instanceof Error ? err : new Error(String(err));
+      return false;
+    }
+    this.lastError = undefined;
+    if (at === undefined) {
+      this.#o.onLocalFileMissing(txid);
+      return false;
+    }
+    this.#log.info('replica brought up to date with a snapshot', { replica: this.name, txid: formatTxid(at) });
+    this.adopt(at);
+    this.#pending = true;
+    return true;
   }
 
   async stop(): Promise<void> {
@@ -314,11 +375,16 @@ export class Uploader {
         this.lastErrorPermanent = false;
         this.#report.succeeded();
         await this.#pruneLocal();
-      } catch (err) {
+      } catch (caught) {
         if (this.#stopped) break;
+        let err = caught;
+        if (caught instanceof UploadGap) {
+          if (await this.#fillGap(caught.txid)) continue;
+          err = this.lastError ?? caught;
+        }
         this.lastError = err instanceof Error ? err : new Error(String(err));
         if (this.#conflict !== undefined) {
-          this.#report.failed(err, { replica: this.#o.client.type });
+          this.#report.failed(err, { replica: this.name });
           // Nothing more goes to this replica; the error stays in status until the operator acts.
           break;
         }
@@ -326,7 +392,7 @@ export class Uploader {
         if (this.lastErrorPermanent) this.#failWaiters(this.lastError, false);
         this.#pending = true;
         const delay = this.#backoff.next();
-        this.#report.failed(err, { replica: this.#o.client.type, retry_in_ms: delay });
+        this.#report.failed(err, { replica: this.name, retry_in_ms: delay });
         await sleep(delay, undefined, { signal }).catch(() => undefined);
       }
     }

@@ -19,8 +19,16 @@ export interface SavedValidation {
   readonly last_divergence?: { readonly at: string; readonly problems: readonly string[]; readonly healed_by?: string };
 }
 
-export async function saveValidation(metaDir: string, v: ValidationStatus): Promise<void> {
-  const previous = v.ok ? (await loadValidation(metaDir))?.last_divergence : undefined;
+/**
+ * The file of one replica's checks: `validation.json` for a database's first
+ * (or only) replica, `validation-<name>.json` for each further one.
+ */
+export function validationFileName(replica?: string): string {
+  return replica === undefined ? VALIDATION_FILE : `validation-${encodeURIComponent(replica)}.json`;
+}
+
+export async function saveValidation(metaDir: string, v: ValidationStatus, replica?: string): Promise<void> {
+  const previous = v.ok ? (await loadValidation(metaDir, replica))?.last_divergence : undefined;
   const divergence = v.ok
     ? previous
     : { at: v.at.toISOString(), problems: v.problems, ...(v.healedBy === undefined ? {} : { healed_by: v.healedBy }) };
@@ -33,13 +41,13 @@ export async function saveValidation(metaDir: string, v: ValidationStatus): Prom
     ...(v.healedBy === undefined ? {} : { healed_by: v.healedBy }),
     ...(divergence === undefined ? {} : { last_divergence: divergence }),
   };
-  await writeBytesAtomic(join(metaDir, VALIDATION_FILE), new TextEncoder().encode(`${JSON.stringify(saved)}\n`));
+  await writeBytesAtomic(join(metaDir, validationFileName(replica)), new TextEncoder().encode(`${JSON.stringify(saved)}\n`));
 }
 
 /** The last saved check; undefined when there is none or it cannot be read. */
-export async function loadValidation(metaDir: string): Promise<SavedValidation | undefined> {
+export async function loadValidation(metaDir: string, replica?: string): Promise<SavedValidation | undefined> {
   try {
-    const v = JSON.parse(await readFile(join(metaDir, VALIDATION_FILE), 'utf8')) as SavedValidation;
+    const v = JSON.parse(await readFile(join(metaDir, validationFileName(replica)), 'utf8')) as SavedValidation;
     return typeof v.ok === 'boolean' && typeof v.at === 'string' ? v : undefined;
   } catch {
     return undefined;

@@ -14,6 +14,7 @@ export {
   type RestoreResult,
   type RestoreSkipped,
 } from './restore.js';
+export { chooseReplica, type ReplicaChoice, type RestoreCandidate } from './choose-replica.js';
 export { restoreIfMissing, type RestoreIfMissingResult } from './restore-if-missing.js';
 export { checkDatabaseIntegrity, INTEGRITY_CHECK_MODES, type IntegrityCheckMode } from './integrity-check.js';
 export { ltxFileStream, DEFAULT_FETCH_RETRIES, DEFAULT_FETCH_RETRY_DELAY_MS, type LtxFileStreamOptions } from './ltx-file-stream.js';

@@ -43,13 +43,28 @@ export interface StoreCompactionOptions {
   readonly verify?: boolean;
 }
 
+/** One of a database's replicas in a store. */
+export interface StoreReplica {
+  /** Unique among the database's replicas; `restore -replica NAME` and status use it. */
+  readonly name: string;
+  readonly client: ReplicaClient;
+  /** How the replica is shown in logs (a URL without secrets, say); default the name. */
+  readonly displayName?: string;
+}
+
 export interface StoreDatabase {
   readonly path: string;
   /** Local state directory (default `.<name>-tidemark` beside the database). */
   readonly metaPath?: string;
-  readonly client: ReplicaClient;
+  /** The replica; or give `replicas` for several. */
+  readonly client?: ReplicaClient;
   /** How the replica is named in logs (a URL without secrets, say). */
   readonly replicaName?: string;
+  /**
+   * Several replicas, each with its own uploads, compaction, snapshots,
+   * retention and checks: one that is slow or down holds back no other.
+   */
+  readonly replicas?: readonly StoreReplica[];
   readonly replicator?: Partial<
     Pick<DbReplicatorOptions, 'syncIntervalMs' | 'busyTimeoutMs' | 'minCheckpointPageN' | 'truncatePageN' | 'checkpointIntervalMs' | 'validationIntervalMs'>
   >;
@@ -64,15 +79,24 @@ export interface StoreOptions {
 
 export interface StoreDatabaseStatus extends ReplicationStatus {
   readonly path: string;
+  /** The primary replica, as shown in logs. */
   readonly replica: string;
+  /** The primary replica's compaction jobs. */
   readonly jobs: readonly JobStatus[];
+  /** Every replica's display name and jobs, in the order of `replicas`. */
+  readonly replicaJobs: readonly { readonly name: string; readonly replica: string; readonly jobs: readonly JobStatus[] }[];
+}
+
+interface ManagedReplica {
+  readonly target: StoreReplica;
+  readonly scheduler: LevelScheduler | undefined;
+  readonly cache: LevelMaxCache;
 }
 
 interface Managed {
   readonly spec: StoreDatabase;
   readonly replicator: DbReplicator;
-  readonly scheduler: LevelScheduler | undefined;
-  readonly cache: LevelMaxCache;
+  readonly replicas: readonly ManagedReplica[];
 }
 
 /** A database path given twice, or an operation on one the store does not hold. */
@@ -139,49 +163,69 @@ export class Store {
 
   async #open(spec: StoreDatabase): Promise<void> {
     const log = this.#log.with({ db: spec.path });
-    await spec.client.init();
+    const targets = storeReplicas(spec);
+    if (targets.length === 1) await targets[0]!.client.init();
+    else {
+      // One replica that cannot be reached at start must not keep the others from replicating; it catches up later.
+      const inits = await Promise.allSettled(targets.map((t) => t.client.init()));
+      inits.forEach((r, i) => {
+        if (r.status === 'rejected') log.error('replica not reachable at start; retrying', { replica: targets[i]!.name, error: (r.reason as Error).message });
+      });
+    }
     // Compaction learns the newest L0 TXID from the replicator, never from a listing.
-    let replicatedTxid = (): bigint | undefined => undefined;
-    const cache = new LevelMaxCache({ l0MaxTxid: () => replicatedTxid() });
+    // The caches are made before the replicator they ask; until it is open they know nothing.
+    const opened: { replicator?: DbReplicator } = {};
+    const caches = new Map<string, LevelMaxCache>();
+    for (const t of targets) {
+      caches.set(
+        t.name,
+        new LevelMaxCache({
+          l0MaxTxid: () => {
+            const txid = opened.replicator?.status().replicas.find((r) => r.name === t.name)?.replicatedTxid ?? 0n;
+            return txid === 0n ? undefined : txid;
+          },
+        }),
+      );
+    }
     const compaction = this.#options.compaction;
     const validationIntervalMs = spec.replicator?.validationIntervalMs ?? (compaction === false ? undefined : compaction?.validationIntervalMs);
-    const replicator = await DbReplicator.open({
+    const r = await DbReplicator.open({
       ...spec.replicator,
       ...(validationIntervalMs === undefined ? {} : { validationIntervalMs }),
       dbPath: spec.path,
-      client: spec.client,
+      replicas: targets.map((t) => ({ name: t.name, client: t.client })),
       logger: this.#log,
-      onL0File: (info) => cache.note(info),
+      onL0File: (info, name) => caches.get(name)?.note(info),
       // What was listed before files went missing no longer describes the replica.
-      onHeal: (snapshot) => {
-        cache.clear();
-        cache.note(snapshot);
+      onHeal: (snapshot, name) => {
+        const cache = caches.get(name);
+        cache?.clear();
+        cache?.note(snapshot);
       },
       ...(spec.metaPath === undefined ? {} : { metaDir: spec.metaPath }),
     });
-    replicatedTxid = () => {
-      const t = replicator.status().replicatedTxid;
-      return t === 0n ? undefined : t;
-    };
-    let scheduler: LevelScheduler | undefined;
-    if (compaction !== false) {
+    opened.replicator = r;
+    const managed: ManagedReplica[] = targets.map((t) => {
+      const cache = caches.get(t.name)!;
+      if (compaction === false) return { target: t, scheduler: undefined, cache };
       const c = compaction ?? {};
+      const rlog = targets.length > 1 ? log.with({ replica: t.name }) : log;
       const gate = new IdleGate({
         cache,
-        localTxid: () => replicator.status().localTxid,
+        localTxid: () => r.status().localTxid,
         snapshotRetentionMs: c.snapshotRetentionMs ?? DEFAULT_SNAPSHOT_RETENTION_MS,
         l0RetentionMs: c.l0RetentionMs ?? DEFAULT_L0_RETENTION_MS,
       });
       const jobs = compactionJobs({
-        client: spec.client,
+        client: t.client,
         levels: c.levels ?? new CompactionLevels(),
-        localL0: keepingModelFiles(new FileReplicaClient(spec.metaPath ?? defaultMetaDir(spec.path)), () => replicator.localL0KeepFrom),
+        localL0: keepingModelFiles(new FileReplicaClient(spec.metaPath ?? defaultMetaDir(spec.path)), () => r.localL0KeepFrom),
         cache,
         snapshot: async () => {
           // An unchanged database keeps its newest snapshot rather than writing the same image again.
           const newest = cache.get(9);
-          if (newest !== undefined && newest.maxTxid >= replicator.status().localTxid) return undefined;
-          return replicator.snapshot();
+          if (newest !== undefined && newest.maxTxid >= r.status().localTxid) return undefined;
+          return r.snapshot({ replica: t.name });
         },
         ...(c.snapshotRetentionMs === undefined ? {} : { snapshotRetentionMs: c.snapshotRetentionMs }),
         ...(c.l0RetentionMs === undefined ? {} : { l0RetentionMs: c.l0RetentionMs }),
@@ -190,22 +234,23 @@ export class Store {
         ...(c.verify === undefined ? {} : { verify: c.verify }),
         onEvent: (e) => {
           gate.observe(e);
-          logCompactionEvent(log, e);
+          logCompactionEvent(rlog, e);
         },
       });
-      scheduler = new LevelScheduler({
+      const scheduler = new LevelScheduler({
         jobs: jobs.map((j) => gate.wrap(j)),
-        onError: (job, err) => log.error(`${job.name} failed, will retry at its next run`, { error: (err as Error).message }),
+        onError: (job, err) => rlog.error(`${job.name} failed, will retry at its next run`, { error: (err as Error).message }),
       });
-    }
+      return { target: t, scheduler, cache };
+    });
     if (this.#closed) {
-      await replicator.close({ timeoutMs: 0 }).catch(() => undefined);
+      await r.close({ timeoutMs: 0 }).catch(() => undefined);
       throw new StoreError(`${spec.path}: the store was closed while the database was being opened`);
     }
-    this.#dbs.set(spec.path, { spec, replicator, scheduler, cache });
-    replicator.start({ watch: this.#options.watch ?? false });
-    scheduler?.start();
-    log.info('replicating', { replica: spec.replicaName ?? spec.client.type });
+    this.#dbs.set(spec.path, { spec, replicator: r, replicas: managed });
+    r.start({ watch: this.#options.watch ?? false });
+    for (const m of managed) m.scheduler?.start();
+    log.info('replicating', { replica: targets.map((t) => t.displayName ?? t.name).join(', ') });
   }
 
   /** Stops replicating one database: a final sync and upload, then its local state is released. */
@@ -226,8 +271,9 @@ export class Store {
     return [...this.#dbs.values()].map((m) => ({
       ...m.replicator.status(),
       path: m.spec.path,
-      replica: m.spec.replicaName ?? m.spec.client.type,
-      jobs: m.scheduler?.status() ?? [],
+      replica: m.replicas[0]!.target.displayName ?? m.replicas[0]!.target.name,
+      jobs: m.replicas[0]!.scheduler?.status() ?? [],
+      replicaJobs: m.replicas.map((x) => ({ name: x.target.name, replica: x.target.displayName ?? x.target.name, jobs: x.scheduler?.status() ?? [] })),
     }));
   }
 
@@ -247,9 +293,20 @@ export class Store {
   }
 
   async #stop(m: Managed, timeoutMs: number, finalSync = true): Promise<void> {
-    await m.scheduler?.stop();
+    await Promise.all(m.replicas.map((x) => x.scheduler?.stop()));
     await m.replicator.close({ timeoutMs, finalSync });
   }
+}
+
+/** A database's replicas: `replicas`, or the one `client`. */
+function storeReplicas(spec: StoreDatabase): readonly StoreReplica[] {
+  if (spec.replicas !== undefined && spec.client !== undefined) throw new StoreError(`${spec.path}: give either client or replicas, not both`);
+  if (spec.replicas !== undefined) {
+    if (spec.replicas.length === 0) throw new StoreError(`${spec.path}: no replica given`);
+    return spec.replicas;
+  }
+  if (spec.client === undefined) throw new StoreError(`${spec.path}: no replica given`);
+  return [{ name: spec.client.type, client: spec.client, ...(spec.replicaName === undefined ? {} : { displayName: spec.replicaName }) }];
 }
 
 /** The meta directory's L0 files, as L0 retention sees them: copies the replicator still needs are not deleted. */
