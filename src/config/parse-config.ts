@@ -469,7 +469,7 @@ function checkDistinct(file: string, dbs: readonly DbConfig[]): void {
       const replicaKey = `${r.type} ${r.url} ${typeof endpoint === 'string' ? endpoint : ''}`;
       const same = byReplica.get(replicaKey);
       const key = db.replicas.length > 1 ? `replicas[${i}]` : 'replica';
-      if (same === db) throw new ConfigError(at(db, key), `replica ${r.url} is given twice for this database`);
+      if (same === db) throw new ConfigError({ ...r.source, file }, `replica ${r.url} is given twice for this database`);
       if (same !== undefined) {
         const reason = `replica ${r.url} is already the replica of ${where(same)}; each database needs its own`;
         throw new ConfigError(at(db, key), reason);

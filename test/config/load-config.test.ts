@@ -96,7 +96,7 @@ describe('warnings', () => {
     [
       'deprecated replicas list',
       'dbs:\n  - path: /db\n    replicas:\n      - path: /r\n',
-      ["3:5 dbs[0].replicas: 'replicas' is deprecated; use 'replica' (a single mapping)"],
+      ["3:5 dbs[0].replicas: 'replicas' with one entry is deprecated; use 'replica' (a single mapping)"],
     ],
     ['deprecated name', 'dbs:\n  - path: /db\n    replica:\n      name: main\n      path: /r\n', ['4:7 dbs[0].replica.name: name is deprecated and ignored']],
     [
