@@ -80,6 +80,13 @@ const VALVE_SLEEP = new Int32Array(new SharedArrayBuffer(4));
  * other request); see verify().
  */
 export const DEFAULT_VALIDATION_INTERVAL_MS = 5 * 60_000;
+/**
+ * With several replicas, local L0 files are kept for one that cannot be
+ * reached for this long at most; after that the others' pruning goes on
+ * without it (so the database's disk does not fill up behind a dead
+ * replica), and it is brought up to date with a snapshot when it answers.
+ */
+export const DEFAULT_LAGGING_REPLICA_KEEP_MS = 60 * 60_000;
 
 /** One of a database's replicas: a name unique among them and where it lives. */
 export interface ReplicaTarget {
@@ -118,6 +125,8 @@ export interface DbReplicatorOptions {
   readonly localL0RetentionMs?: number;
   /** Told of the replica's newest L0 file after each upload and each listing of the replica's L0. */
   readonly onL0File?: (info: LtxFileInfo, replica: string) => void;
+  /** How long local L0 files are kept for a replica that keeps failing (DEFAULT_LAGGING_REPLICA_KEEP_MS). */
+  readonly laggingReplicaKeepMs?: number;
   /** Check the replica and the database this often (verify()); 0 never. Default DEFAULT_VALIDATION_INTERVAL_MS. */
   readonly validationIntervalMs?: number;
   /** Told when the replicator has healed the replica (a snapshot after files went missing), so caches of its listing can be dropped. */
@@ -255,6 +264,7 @@ export class DbReplicator {
   #watchTimer: NodeJS.Timeout | undefined;
   #running = false;
   readonly #validationIntervalMs: number;
+  readonly #laggingReplicaKeepMs: number;
   readonly #onHeal: ((snapshot: LtxFileInfo, replica: string) => void) | undefined;
   #validationTimer: NodeJS.Timeout | undefined;
   /** Fingerprints of replica files known to be intact: written here, or read back and verified. */
@@ -291,6 +301,7 @@ export class DbReplicator {
     this.#continuity = { kind: 'unknown', reason: parts.why };
     this.#syncIntervalMs = o.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS;
     this.#validationIntervalMs = o.validationIntervalMs ?? DEFAULT_VALIDATION_INTERVAL_MS;
+    this.#laggingReplicaKeepMs = o.laggingReplicaKeepMs ?? DEFAULT_LAGGING_REPLICA_KEEP_MS;
     this.#onHeal = o.onHeal;
     // Local L0 files are pruned no sooner than their retention: the model must be saved more often than that for them to go.
     const retention = o.localL0RetentionMs ?? 0;
@@ -581,8 +592,14 @@ export class DbReplicator {
    */
   get localL0KeepFrom(): bigint {
     let keep = this.#modelSavedTxid;
-    // With several replicas, a file one of them has not got yet is kept for it.
-    if (this.#lanes.length > 1) for (const l of this.#lanes) if (l.uploader.replicatedTxid < keep) keep = l.uploader.replicatedTxid;
+    if (this.#lanes.length === 1) return keep;
+    // With several replicas, a file one of them has not got yet is kept for it, unless it has been failing for too long.
+    const now = Date.now();
+    for (const l of this.#lanes) {
+      const since = l.uploader.failingSince;
+      if (since !== undefined && now - since > this.#laggingReplicaKeepMs) continue;
+      if (l.uploader.replicatedTxid < keep) keep = l.uploader.replicatedTxid;
+    }
     return keep;
   }
 

@@ -153,6 +153,8 @@ export class Uploader {
   /** True when lastError is one that retrying cannot fix (read-only replica, access denied). */
   lastErrorPermanent = false;
   lastUploadAt: Date | undefined;
+  /** When the current run of failed passes began (Date.now()); undefined while passes succeed. */
+  failingSince: number | undefined;
   #prunedAt = -Infinity;
 
   constructor(options: UploaderOptions) {
@@ -373,6 +375,7 @@ export class Uploader {
         this.#backoff.reset();
         this.lastError = undefined;
         this.lastErrorPermanent = false;
+        this.failingSince = undefined;
         this.#report.succeeded();
         await this.#pruneLocal();
       } catch (caught) {
@@ -383,6 +386,7 @@ export class Uploader {
           err = this.lastError ?? caught;
         }
         this.lastError = err instanceof Error ? err : new Error(String(err));
+        this.failingSince ??= Date.now();
         if (this.#conflict !== undefined) {
           this.#report.failed(err, { replica: this.name });
           // Nothing more goes to this replica; the error stays in status until the operator acts.

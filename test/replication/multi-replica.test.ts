@@ -101,6 +101,39 @@ describe('a database with several replicas', () => {
     });
   });
 
+  it('a replica down for longer than laggingReplicaKeepMs stops holding local files; it gets a snapshot when it answers again', async () => {
+    await withTempDir(async (dir) => {
+      const dbPath = join(dir, 'app.db');
+      const app = openAppDb(dbPath);
+      app.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+      const a = target('a', join(dir, 'a'));
+      const b = target('b', join(dir, 'b'));
+      const rep = await open(dbPath, [a, b], { localL0RetentionMs: 1, laggingReplicaKeepMs: 100 });
+      try {
+        await rep.syncAndWait({ timeoutMs: WAIT_MS });
+        b.client.setErrorRate(1, ['init', 'list', 'open', 'write', 'delete']);
+        const downAt = rep.status().replicas[1]!.replicatedTxid;
+        // Long enough past the limit for a's pruning to run without b.
+        for (let i = 0; i < 10; i++) {
+          insert(app, 20);
+          await rep.syncAndWait({ replica: 'a', timeoutMs: WAIT_MS });
+          await sleep(40);
+        }
+        assert.ok(rep.status().replicas[1]!.lastError !== undefined);
+        const kept = await new LocalMeta(defaultMetaDir(dbPath)).txids();
+        assert.ok(!kept.includes(downAt + 1n), `the file b needs next was pruned (kept: ${kept.join(',')})`);
+        b.client.setErrorRate(0);
+        await rep.waitForReplication(rep.status().localTxid, { timeoutMs: WAIT_MS });
+        assert.equal((await levelFiles(b.root, 9)).length, 1, 'b was brought up to date with a snapshot');
+      } finally {
+        await rep.close();
+      }
+      await assertRestoresTo(dir, a.root, app);
+      await assertRestoresTo(dir, b.root, app);
+      app.close();
+    });
+  });
+
   it('a replica added later, after the local files it would need were pruned, is brought up to date with a snapshot', async () => {
     await withTempDir(async (dir) => {
       const dbPath = join(dir, 'app.db');
