@@ -53,7 +53,9 @@ export function toWebdavStorageError(err: unknown, ctx: WebdavErrorContext): Sto
   if (e instanceof StorageError) return e;
   const code = webdavErrorCode(e);
   const status = webdavErrorStatus(e);
-  const raw = oneLine(e instanceof Error ? e.message : String(e));
+  const message = oneLine(e instanceof Error ? e.message : String(e));
+  // node-fetch says `request to URL failed, reason: …`; the URL is in the message's prefix already.
+  const raw = /^request to \S+ failed, reason: (.*)$/.exec(message)?.[1] ?? message;
   const what = code === undefined || raw.includes(code) ? raw : `${code}: ${raw}`;
   const tries = attempts !== undefined && attempts > 1 ? ` after ${attempts} attempts` : '';
   let detail: string;
