@@ -10,6 +10,14 @@ export interface WebdavFaultRule {
   times?: number;
 }
 
+export interface LoggedWebdavRequest {
+  method: string;
+  path: string;
+  contentLength: string | undefined;
+  transferEncoding: string | undefined;
+  range: string | undefined;
+}
+
 interface ActiveRule extends WebdavFaultRule {
   remaining: number;
 }
@@ -26,6 +34,7 @@ export class WebdavFaultProxy {
   readonly #sockets = new Set<Socket>();
   #rules: ActiveRule[] = [];
   #counts: Record<string, number> = {};
+  #log: LoggedWebdavRequest[] = [];
   port = 0;
 
   private constructor(target: string) {
@@ -54,8 +63,14 @@ export class WebdavFaultProxy {
     return Object.values(this.#counts).reduce((a, b) => a + b, 0);
   }
 
+  /** Requests seen since the start or the last resetCounts(), in order. */
+  get requests(): readonly LoggedWebdavRequest[] {
+    return [...this.#log];
+  }
+
   resetCounts(): void {
     this.#counts = {};
+    this.#log = [];
   }
 
   inject(rule: WebdavFaultRule): this {
@@ -86,6 +101,14 @@ export class WebdavFaultProxy {
   #handle(req: IncomingMessage, res: ServerResponse): void {
     const method = req.method ?? 'GET';
     this.#counts[method] = (this.#counts[method] ?? 0) + 1;
+    const h = req.headers;
+    this.#log.push({
+      method,
+      path: decodeURIComponent(req.url ?? '/'),
+      contentLength: h['content-length'],
+      transferEncoding: h['transfer-encoding'],
+      range: h.range,
+    });
     const rule = this.#take(method);
     if (rule?.reply === 'reset') {
       req.resume();
