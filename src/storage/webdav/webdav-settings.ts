@@ -46,7 +46,8 @@ export function resolveWebdavSettings(url: RemoteReplicaUrl, rawUrl: string, opt
     const port = Number(parsed.port);
     if (!Number.isSafeInteger(port) || port < 1 || port > 65535) fail(`port ${parsed.port} is not a TCP port`);
   }
-  const origin = `${url.scheme === 'webdavs' ? 'https' : 'http'}://${parsed.host}`;
+  // Host names do not depend on case; a webdav: URL is not one WHATWG URL parsing lowercases for us.
+  const origin = `${url.scheme === 'webdavs' ? 'https' : 'http'}://${parsed.host.toLowerCase()}`;
 
   const optUser = opt('webdav-username');
   const optPassword = opt('webdav-password');
