@@ -13,11 +13,14 @@ export class WebdavStorageError extends StorageError {
   readonly code: string | undefined;
   /** HTTP status of the last response, when there was one. */
   readonly status: number | undefined;
+  /** Set for failures without a status that retrying cannot fix either: a certificate that is not trusted. */
+  readonly permanent: boolean;
 
-  constructor(message: string, code: string | undefined, status: number | undefined, options?: { cause?: unknown }) {
+  constructor(message: string, code: string | undefined, status: number | undefined, options?: { cause?: unknown; permanent?: boolean }) {
     super(message, options);
     this.code = code;
     this.status = status;
+    this.permanent = options?.permanent ?? false;
   }
 }
 
@@ -89,5 +92,6 @@ export function toWebdavStorageError(err: unknown, ctx: WebdavErrorContext): Sto
   } else {
     detail = status === undefined ? `${what}${tries}` : `${what} (HTTP ${status})`;
   }
-  return new WebdavStorageError(`${ctx.replica}: ${ctx.doing}: ${detail}`, code, status, { cause: e });
+  const permanent = status === undefined && code !== undefined && TLS_CODE_RE.test(code);
+  return new WebdavStorageError(`${ctx.replica}: ${ctx.doing}: ${detail}`, code, status, { cause: e, permanent });
 }

@@ -139,7 +139,7 @@ describe('WebdavReplicaClient: failures worth retrying are retried a bounded num
     const tls = await startWebdavServer({ tls: true });
     try {
       const client = testWebdavClient({ ...tls, caPem: undefined }, 'x');
-      await assert.rejects(client.init(), webdavFailure(/^webdavs:\/\/127\.0\.0\.1:\d+\/x: opening \/x: TLS certificate not accepted \(.*\); check the server's certificate/, false));
+      await assert.rejects(client.init(), webdavFailure(/^webdavs:\/\/127\.0\.0\.1:\d+\/x: opening \/x: TLS certificate not accepted \(.*\); check the server's certificate/, true));
     } finally {
       await tls.stop();
     }

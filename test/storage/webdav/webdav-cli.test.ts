@@ -256,6 +256,13 @@ describe('tidemark replicate and restore with webdav:// and webdavs:// replicas 
           re: /webdavs:\/\/127\.0\.0\.1:\d+\/webdav\/litestream\/backups: .*TLS certificate not accepted/,
         }),
       ],
+      [
+        'replicate -once over HTTPS to a server whose CA is not trusted',
+        async () => ({
+          args: (db) => ['replicate', '-once', db, webdavUrl(https, 'untrusted', https.port, true)],
+          re: /webdavs:\/\/127\.0\.0\.1:\d+\/untrusted: .*TLS certificate not accepted/,
+        }),
+      ],
     ];
     for (const [name, make] of cases) {
       it(name, async () => {
