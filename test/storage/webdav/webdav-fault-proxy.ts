@@ -35,6 +35,8 @@ export class WebdavFaultProxy {
   #rules: ActiveRule[] = [];
   #counts: Record<string, number> = {};
   #log: LoggedWebdavRequest[] = [];
+  /** Drop Range headers before they reach the server, as a server without range support would ignore them. */
+  ignoreRange = false;
   port = 0;
 
   private constructor(target: string) {
@@ -122,7 +124,12 @@ export class WebdavFaultProxy {
       return;
     }
     // Host is passed on unchanged: a MOVE's Destination names the proxy, and the server checks the two agree.
-    const upstream = httpRequest({ host: this.#target.hostname, port: this.#target.port, method, path: req.url, headers: req.headers }, (up) => {
+    const headers = { ...req.headers };
+    if (this.ignoreRange) {
+      delete headers.range;
+      delete headers['if-match'];
+    }
+    const upstream = httpRequest({ host: this.#target.hostname, port: this.#target.port, method, path: req.url, headers }, (up) => {
       res.writeHead(up.statusCode ?? 502, up.headers);
       up.pipe(res);
     });

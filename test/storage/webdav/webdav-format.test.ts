@@ -98,6 +98,28 @@ describe('what a webdav replica stores is what Litestream writes', () => {
     }
   });
 
+  it('reads exact ranges and header timestamps from a server that ignores Range and sends whole files', async () => {
+    const ts = Date.UTC(2024, 3, 5, 6, 7, 8, 91);
+    const bytes = await makeLtxFile({ minTxid: 3n, maxTxid: 4n, timestamp: ts, pages: 40, incompressible: true });
+    const direct = testWebdavClient(server, 'no-range');
+    const client = testWebdavClient(server, 'no-range', { port: proxy.port });
+    proxy.ignoreRange = true;
+    try {
+      await direct.writeLtxFile(1, 3n, 4n, chunked(bytes));
+      proxy.resetCounts();
+      assert.ok(Buffer.from(await collect(await client.openLtxFile(1, 3n, 4n, { offset: 1000, size: 5000 }))).equals(bytes.subarray(1000, 6000)));
+      assert.ok(Buffer.from(await collect(await client.openLtxFile(1, 3n, 4n, { offset: 70_000 }))).equals(bytes.subarray(70_000)));
+      assert.deepEqual(await collect(await client.openLtxFile(1, 3n, 4n, { offset: bytes.length })), new Uint8Array(0));
+      const [f] = await listAll(client.ltxFiles(1, 0n, { useMetadata: true }));
+      assert.equal(f?.createdAt.getTime(), ts);
+      assert.ok(proxy.requests.some((r) => r.method === 'GET'));
+    } finally {
+      proxy.ignoreRange = false;
+      client.destroy();
+      direct.destroy();
+    }
+  });
+
   it("lists, reads and restores a replica Litestream wrote: header timestamps with useMetadata, the server's mtime without, other names skipped", async () => {
     const root = join(server.dir, 'litestream');
     cpSync(join(V05, 'replica'), root, { recursive: true });
