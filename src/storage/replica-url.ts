@@ -7,6 +7,7 @@ import { describeAbsReplica, resolveAbsSettings, type AbsSettings } from './abs/
 import { describeS3Replica, resolveS3Settings, type S3Settings } from './s3/s3-settings.js';
 import { resolveOssSettings } from './oss/oss-settings.js';
 import { describeSftpReplica, resolveSftpSettings, type SftpSettings } from './sftp/sftp-settings.js';
+import { describeWebdavReplica, resolveWebdavSettings, type WebdavSettings } from './webdav/webdav-settings.js';
 
 /** Every scheme Litestream v0.5 accepts in a replica URL. */
 export const REPLICA_URL_SCHEMES = ['file', 's3', 'gs', 'abs', 'sftp', 'webdav', 'webdavs', 'nats', 'oss'] as const;
@@ -160,7 +161,8 @@ export function createReplicaClient(url: string, options: ReplicaClientOptions =
   if (u.scheme === 'abs') return lazyAbsClient(resolveAbsSettings(u, url, options));
   if (u.scheme === 'sftp') return lazySftpClient(resolveSftpSettings(u, url, options));
   if (u.scheme === 'oss') return lazyOssClient(resolveOssSettings(u, url, options));
-  throw new ReplicaUrlError(url, `backend '${u.scheme}' is not available yet (available: file, s3, abs, sftp, oss)`);
+  if (u.scheme === 'webdav' || u.scheme === 'webdavs') return lazyWebdavClient(resolveWebdavSettings(u, url, options));
+  throw new ReplicaUrlError(url, `backend '${u.scheme}' is not available yet (available: file, s3, abs, sftp, oss, webdav)`);
 }
 
 /**
@@ -196,5 +198,13 @@ function lazySftpClient(settings: SftpSettings): ReplicaClient {
   return new LazyV03ReplicaClient('sftp', describeSftpReplica(settings), async () => {
     const { SftpReplicaClient } = await import('./sftp/sftp-replica-client.js');
     return new SftpReplicaClient(settings);
+  });
+}
+
+/** As lazyAbsClient: settings checked now, the backend and the webdav package loaded on first use. */
+function lazyWebdavClient(settings: WebdavSettings): ReplicaClient {
+  return new LazyReplicaClient('webdav', describeWebdavReplica(settings), async () => {
+    const { WebdavReplicaClient } = await import('./webdav/webdav-replica-client.js');
+    return new WebdavReplicaClient(settings);
   });
 }
