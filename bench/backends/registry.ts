@@ -14,6 +14,8 @@ import { testS3Client } from '../../test/storage/s3/helpers.js';
 import { startS3Server } from '../../test/storage/s3/s3-server.js';
 import { testSftpClient } from '../../test/storage/sftp/helpers.js';
 import { startSftpServer } from '../../test/storage/sftp/sftp-server.js';
+import { testWebdavClient } from '../../test/storage/webdav/helpers.js';
+import { startWebdavServer } from '../../test/storage/webdav/webdav-server.js';
 
 export interface RunningBackend {
   /** The server's TCP port; undefined for the directory backend. */
@@ -81,6 +83,18 @@ export const BENCH_BACKENDS: BenchBackend[] = [
           mkdirSync(d, { recursive: true });
           return testSftpClient(s, d, {}, {}, port);
         },
+        stop: () => s.stop(),
+      };
+    },
+  },
+  {
+    name: 'webdav',
+    server: 'rclone serve webdav (Debian)',
+    async start() {
+      const s = await startWebdavServer();
+      return {
+        port: s.port,
+        client: (path, port = s.port) => testWebdavClient(s, path, { port }),
         stop: () => s.stop(),
       };
     },
