@@ -6,6 +6,7 @@ import { LazyReplicaClient, LazyV03ReplicaClient } from './lazy-replica-client.j
 import { describeAbsReplica, resolveAbsSettings, type AbsSettings } from './abs/abs-settings.js';
 import { describeS3Replica, resolveS3Settings, type S3Settings } from './s3/s3-settings.js';
 import { describeSftpReplica, resolveSftpSettings, type SftpSettings } from './sftp/sftp-settings.js';
+import { describeNatsReplica, resolveNatsSettings, type NatsSettings } from './nats/nats-settings.js';
 
 /** Every scheme Litestream v0.5 accepts in a replica URL. */
 export const REPLICA_URL_SCHEMES = ['file', 's3', 'gs', 'abs', 'sftp', 'webdav', 'webdavs', 'nats'] as const;
@@ -157,7 +158,8 @@ export function createReplicaClient(url: string, options: ReplicaClientOptions =
   if (u.scheme === 's3') return lazyS3Client(resolveS3Settings(u, url, options));
   if (u.scheme === 'abs') return lazyAbsClient(resolveAbsSettings(u, url, options));
   if (u.scheme === 'sftp') return lazySftpClient(resolveSftpSettings(u, url, options));
-  throw new ReplicaUrlError(url, `backend '${u.scheme}' is not available yet (available: file, s3, abs, sftp)`);
+  if (u.scheme === 'nats') return lazyNatsClient(resolveNatsSettings(u, url, options));
+  throw new ReplicaUrlError(url, `backend '${u.scheme}' is not available yet (available: file, s3, abs, sftp, nats)`);
 }
 
 /**
@@ -185,5 +187,13 @@ function lazySftpClient(settings: SftpSettings): ReplicaClient {
   return new LazyV03ReplicaClient('sftp', describeSftpReplica(settings), async () => {
     const { SftpReplicaClient } = await import('./sftp/sftp-replica-client.js');
     return new SftpReplicaClient(settings);
+  });
+}
+
+/** As lazyAbsClient: settings (and the files they name) checked now, the NATS client packages loaded on first use. */
+function lazyNatsClient(settings: NatsSettings): ReplicaClient {
+  return new LazyReplicaClient('nats', describeNatsReplica(settings), async () => {
+    const { NatsReplicaClient } = await import('./nats/nats-replica-client.js');
+    return new NatsReplicaClient(settings);
   });
 }
