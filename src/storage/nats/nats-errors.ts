@@ -42,6 +42,8 @@ export interface NatsErrorContext {
   /** Where the credential came from, for an authorization hint. */
   authSource: string;
   attempts?: number;
+  /** Whether the connection uses TLS, for a hint when connecting times out. */
+  tls?: boolean;
 }
 
 interface ErrorShape {
@@ -134,7 +136,9 @@ export function toNatsStorageError(err: unknown, ctx: NatsErrorContext): Storage
     detail = `cannot reach the NATS server${tries} (${net}: ${raw}); check the host and port and that nats-server is running`;
   } else if (isRetryableNatsError(err)) {
     permanent = false;
-    detail = `the NATS server did not answer${tries} (${code === undefined ? raw : `${code}: ${raw}`}); it may be overloaded, restarting or unreachable`;
+    // A TLS server drops a client whose certificate it refuses during the handshake, which the client only sees as a timeout.
+    const tlsHint = ctx.tls === true && ctx.doing === 'connecting' ? ', or refuse the client certificate' : '';
+    detail = `the NATS server did not answer${tries} (${code === undefined ? raw : `${code}: ${raw}`}); it may be overloaded, restarting or unreachable${tlsHint}`;
   } else {
     // Unknown failures count as transient, the project's rule (see permanent-error.ts).
     permanent = false;

@@ -132,6 +132,7 @@ export class NatsReplicaClient implements ReplicaClient {
         doing,
         authSource: this.settings.authSource,
         attempts: err instanceof NatsAttemptsFailure ? err.attempts : 1,
+        tls: this.settings.tls !== undefined,
       });
     } finally {
       release();
