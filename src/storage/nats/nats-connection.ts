@@ -74,9 +74,15 @@ export class NatsConnectionHolder {
     return this.#live.then((l) => l.store);
   }
 
-  /** Forgets a connection that failed under an operation, so the next try opens a fresh one. */
-  async reset(): Promise<void> {
-    await this.close();
+  /**
+   * Forgets a connection that failed under an operation, so the next try
+   * opens a fresh one. It is closed in the background: closing flushes, and
+   * on a stalled connection that would hold up the retry.
+   */
+  reset(): void {
+    const live = this.#live;
+    this.#live = undefined;
+    void live?.then((l) => l.nc.close()).catch(() => undefined);
   }
 
   async close(): Promise<void> {

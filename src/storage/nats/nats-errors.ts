@@ -84,6 +84,8 @@ const RETRY_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE',
 
 function isAuthError(err: unknown): boolean {
   for (const e of chain(err)) {
+    // The server's "Authentication Timeout" means the handshake did not finish in time (a slow or stalled link), not a wrong credential.
+    if (typeof e.message === 'string' && /authentication timeout/i.test(e.message)) return false;
     const n = nameOf(e);
     if (n === 'AuthorizationError' || n === 'UserAuthenticationExpiredError') return true;
     if (typeof e.message === 'string' && /authorization violation|authentication expired/i.test(e.message)) return true;

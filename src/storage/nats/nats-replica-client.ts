@@ -116,7 +116,7 @@ export class NatsReplicaClient implements ReplicaClient {
         try {
           return await fn(await this.connection.store());
         } catch (err) {
-          if (!(err instanceof SourceFailure) && isRetryableNatsError(err)) await this.connection.reset();
+          if (!(err instanceof SourceFailure) && isRetryableNatsError(err)) this.connection.reset();
           throw err;
         }
       };
@@ -229,7 +229,7 @@ export class NatsReplicaClient implements ReplicaClient {
           );
         }
         // A stalled read may mean a stalled connection: the next try starts on a fresh one.
-        if (failure instanceof NatsIdleTimeoutError || isRetryableNatsError(failure)) await this.connection.reset();
+        if (failure instanceof NatsIdleTimeoutError || isRetryableNatsError(failure)) this.connection.reset();
       }
     } finally {
       release();
