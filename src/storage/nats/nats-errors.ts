@@ -93,6 +93,15 @@ function isAuthError(err: unknown): boolean {
   return false;
 }
 
+/** The server runs without JetStream (the client finds no one answering its JetStream API). */
+function isJetStreamOff(err: unknown): boolean {
+  for (const e of chain(err)) {
+    if (nameOf(e) === 'JetStreamNotEnabled') return true;
+    if (typeof e.message === 'string' && /jetstream (is )?not enabled/i.test(e.message)) return true;
+  }
+  return false;
+}
+
 function isTlsError(err: unknown): boolean {
   for (const e of chain(err)) {
     if (typeof e.code === 'string' && TLS_CODE_RE.test(e.code)) return true;
@@ -104,7 +113,7 @@ function isTlsError(err: unknown): boolean {
 /** Whether a failed try is worth repeating unchanged. */
 export function isRetryableNatsError(err: unknown): boolean {
   if (err instanceof StorageError || isAuthError(err) || isTlsError(err)) return false;
-  if (err instanceof NatsBucketMissingError) return false;
+  if (err instanceof NatsBucketMissingError || isJetStreamOff(err)) return false;
   for (const e of chain(err)) {
     const n = nameOf(e);
     if (n !== undefined && RETRY_NAMES.has(n)) return true;
@@ -129,7 +138,7 @@ export function toNatsStorageError(err: unknown, ctx: NatsErrorContext): Storage
     detail = `authorization failed (${raw}); check the credentials (from ${ctx.authSource}) and the user's permissions`;
   } else if (/permissions violation/i.test(raw)) {
     detail = `permission denied (${raw}); the user (from ${ctx.authSource}) may not use the bucket's JetStream subjects`;
-  } else if (/jetstream not enabled/i.test(raw) || nameOf(err) === 'JetStreamNotEnabled') {
+  } else if (isJetStreamOff(err)) {
     detail = `JetStream is not enabled on the server (${raw}); start nats-server with -js`;
   } else if (isTlsError(err)) {
     detail = `TLS failed (${raw}); check tls, root-cas, client-cert and client-key against the server's TLS setup`;

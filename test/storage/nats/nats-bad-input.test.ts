@@ -65,6 +65,17 @@ describe('NatsReplicaClient: failures that retrying cannot fix are reported at o
     await assert.rejects(client.init(), natsFailure(/authorization failed .*from no credentials/i, true));
   });
 
+  it('a server without JetStream: one line saying so, not retried', async () => {
+    const plain = await startNatsServer({ jetstream: false });
+    try {
+      const client = testNatsClient(plain.port, BUCKET);
+      await assert.rejects(client.init(), natsFailure(/connecting: JetStream is not enabled on the server \(.*\); start nats-server with -js/, true));
+      assert.equal(client.connection.connects, 1);
+    } finally {
+      await plain.stop();
+    }
+  });
+
   it('a missing file: ReplicaFileNotFoundError', async () => {
     const client = testNatsClient(server.port, BUCKET);
     await assert.rejects(client.openLtxFile(0, 5n, 5n), ReplicaFileNotFoundError);

@@ -40,6 +40,8 @@ export interface NatsServerOptions {
    */
   config?: string;
   auth?: ConnectionOptions;
+  /** false: a server without JetStream (default true). */
+  jetstream?: boolean;
 }
 
 /**
@@ -50,7 +52,7 @@ export interface NatsServerOptions {
  */
 export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsTestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'tidemark-nats-'));
-  const args = ['-js', '-sd', join(dir, 'store'), '-a', '127.0.0.1', '-p', '-1', '-m', '-1'];
+  const args = [...(opts.jetstream === false ? [] : ['-js']), '-sd', join(dir, 'store'), '-a', '127.0.0.1', '-p', '-1', '-m', '-1'];
   let auth: ConnectionOptions = { user: NATS_TEST_USER, pass: NATS_TEST_PASSWORD };
   if (opts.config !== undefined) {
     const conf = join(dir, 'server.conf');
