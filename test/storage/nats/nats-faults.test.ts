@@ -133,6 +133,40 @@ describe('NATS reads through broken connections', () => {
     await direct.close();
   });
 
+  it('a resumed read refuses to splice in an object replaced meanwhile', async () => {
+    const { through, direct } = await pair('read-replaced');
+    const big = await makeLtxFile({ minTxid: 1n, maxTxid: 3n, timestamp: T0, pages: 4000, pageSize: 4096, incompressible: true });
+    await direct.writeLtxFile(9, 1n, 3n, chunked(big));
+    const stream = await through.openLtxFile(9, 1n, 3n);
+    let resumed: Promise<void> | undefined;
+    try {
+      await assert.rejects(
+        (async () => {
+          for await (const c of stream) {
+            assert.ok(c.length > 0);
+            if (resumed === undefined) {
+              proxy.stall();
+              // The new version goes in past the proxy while the read is held up.
+              const other = await makeLtxFile({ minTxid: 1n, maxTxid: 3n, timestamp: T0 + 1, pages: 10 });
+              await direct.writeLtxFile(9, 1n, 3n, chunked(other));
+              resumed = new Promise((res) => setTimeout(res, STALL_MS)).then(() => proxy.resume());
+            }
+          }
+        })(),
+        (err: unknown) => {
+          assert.ok(err instanceof NatsStorageError, String(err));
+          assert.match(err.message, /reading ltx\/9\/0000000000000001-0000000000000003\.ltx: the object was replaced while being read/);
+          return true;
+        },
+      );
+    } finally {
+      await resumed;
+      proxy.resume();
+    }
+    await through.close();
+    await direct.close();
+  });
+
   it('gives up, with one transient error, when the server stays out of reach', async () => {
     const { through, direct } = await pair('read-gone', { ...FAULT_TUNING, retry: { ...FAULT_TUNING.retry, maxTries: 3 } });
     await direct.writeLtxFile(9, 1n, 3n, chunked(bytes));
