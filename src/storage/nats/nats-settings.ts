@@ -5,7 +5,10 @@ import type { RemoteReplicaUrl, ReplicaClientOptions } from '../replica-url.js';
 /** One value of a replica's configuration, as a YAML loader hands it over. */
 type ReplicaOptionValue = ReplicaClientOptions[string];
 
-/** Litestream's connection defaults for a NATS replica. -1:  reconnect for ever, as Litestream does; a request still fails after its own timeout meanwhile. */
+/**
+ * Litestream's connection defaults for a NATS replica: reconnect for ever
+ * (a request still fails after its own timeout meanwhile), two seconds apart.
+ */
 export const DEFAULT_NATS_MAX_RECONNECTS = -1;
 export const DEFAULT_NATS_RECONNECT_WAIT_MS = 2_000;
 /** How long connecting (TCP, TLS and the handshake) may take. */
