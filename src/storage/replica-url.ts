@@ -7,6 +7,7 @@ import { describeAbsReplica, resolveAbsSettings, type AbsSettings } from './abs/
 import { describeS3Replica, resolveS3Settings, type S3Settings } from './s3/s3-settings.js';
 import { resolveOssSettings } from './oss/oss-settings.js';
 import { describeSftpReplica, resolveSftpSettings, type SftpSettings } from './sftp/sftp-settings.js';
+import { describeNatsReplica, resolveNatsSettings, type NatsSettings } from './nats/nats-settings.js';
 import { describeWebdavReplica, resolveWebdavSettings, type WebdavSettings } from './webdav/webdav-settings.js';
 
 /** Every scheme Litestream v0.5 accepts in a replica URL. */
@@ -162,7 +163,8 @@ export function createReplicaClient(url: string, options: ReplicaClientOptions =
   if (u.scheme === 'sftp') return lazySftpClient(resolveSftpSettings(u, url, options));
   if (u.scheme === 'oss') return lazyOssClient(resolveOssSettings(u, url, options));
   if (u.scheme === 'webdav' || u.scheme === 'webdavs') return lazyWebdavClient(resolveWebdavSettings(u, url, options));
-  throw new ReplicaUrlError(url, `backend '${u.scheme}' is not available yet (available: file, s3, abs, sftp, oss, webdav)`);
+  if (u.scheme === 'nats') return lazyNatsClient(resolveNatsSettings(u, url, options));
+  throw new ReplicaUrlError(url, `backend '${u.scheme}' is not available yet (available: file, s3, abs, sftp, oss, webdav, nats)`);
 }
 
 /**
@@ -206,5 +208,13 @@ function lazyWebdavClient(settings: WebdavSettings): ReplicaClient {
   return new LazyReplicaClient('webdav', describeWebdavReplica(settings), async () => {
     const { WebdavReplicaClient } = await import('./webdav/webdav-replica-client.js');
     return new WebdavReplicaClient(settings);
+  });
+}
+
+/** As lazyAbsClient: settings (and the files they name) checked now, the NATS client packages loaded on first use. */
+function lazyNatsClient(settings: NatsSettings): ReplicaClient {
+  return new LazyReplicaClient('nats', describeNatsReplica(settings), async () => {
+    const { NatsReplicaClient } = await import('./nats/nats-replica-client.js');
+    return new NatsReplicaClient(settings);
   });
 }

@@ -182,7 +182,7 @@ describe('createReplicaClient', () => {
   });
 
   it('refuses the backends that do not exist yet, by name', () => {
-    for (const scheme of ['gs', 'nats']) {
+    for (const scheme of ['gs']) {
       assert.throws(
         () => createReplicaClient(`${scheme}://host/path`),
         (err: unknown) => {
