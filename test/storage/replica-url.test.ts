@@ -182,7 +182,7 @@ describe('createReplicaClient', () => {
   });
 
   it('refuses the backends that do not exist yet, by name', () => {
-    for (const scheme of ['gs', 'webdav', 'webdavs', 'nats']) {
+    for (const scheme of ['webdav', 'webdavs', 'nats']) {
       assert.throws(
         () => createReplicaClient(`${scheme}://host/path`),
         (err: unknown) => {
