@@ -1,6 +1,5 @@
-import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable, Writable } from 'node:stream';
-import type { Bucket, File, StorageOptions } from '@google-cloud/storage';
+import type { Bucket, File, Storage, StorageOptions } from '@google-cloud/storage';
 import { importBackendPackage } from '../backend-package.js';
 import { asStorageError, ReplicaFileNotFoundError, StorageError } from '../errors.js';
 import { KeyedQueue } from '../keyed-queue.js';
@@ -13,6 +12,7 @@ import { mapConcurrent } from '../s3/map-concurrent.js';
 import { parseContentRange, S3IdleTimeoutError } from '../s3/s3-read-stream.js';
 import { formatRfc3339Nano, parseRfc3339 } from '../s3/s3-timestamp.js';
 import { GsStorageError, isGsObjectNotFound, toGsStorageError } from './gs-errors.js';
+import { GS_API_ORIGIN, openGsMedia } from './gs-media-read.js';
 import { gsLevelPrefix, gsLtxObjectName, gsRootPrefix, gsSeekOffset, parseGsLtxObjectName } from './gs-key-layout.js';
 import { GsAttemptsFailure, gsErrorStatus, gsNetworkCode, GsRetry, type GsRetryOptions } from './gs-retry.js';
 import { describeGsReplica, GS_EMULATOR_HOST_ENV, type GsSettings } from './gs-settings.js';
@@ -42,6 +42,8 @@ export const GS_READ_RESUMES = 3;
 export const DEFAULT_GS_SINGLE_UPLOAD_LIMIT = 16 * 1024 * 1024;
 /** Deletes in flight at once: the JSON API deletes one object per request. */
 export const DEFAULT_GS_DELETE_CONCURRENCY = 16;
+/** Sent with every request, ahead of the SDK's own. */
+export const GS_USER_AGENT = 'tidemark';
 /** Objects per listing page, at most, whatever is asked for. */
 export const GS_MAX_LIST_PAGE_SIZE = 1000;
 
@@ -93,8 +95,9 @@ interface RangedBody {
  *   always the stored timestamp (the creation time when there is none) at no
  *   extra cost. A seek is sent as startOffset and applied to the names as
  *   well, for servers that ignore it (the Firebase emulator does).
- * - Reading streams a ranged download and resumes where a broken, stalled or
- *   short response stopped, pinned to the object's generation.
+ * - Reading streams a ranged download (gs-media-read.ts: Node's HTTP client
+ *   with the SDK's credentials) and resumes where a broken, stalled or short
+ *   response stopped, pinned to the object's generation.
  * - Requests are retried on 408, 429, 5xx, timeouts and dropped connections
  *   (GsRetry), never on other 4xx, which fail with one GsStorageError naming
  *   the bucket and what to check.
@@ -115,6 +118,7 @@ export class GsReplicaClient implements ReplicaClient {
   readonly #writes = new KeyedQueue();
   #bucket: Bucket | undefined;
   #ready: Promise<Bucket> | undefined;
+  #storage: Storage | undefined;
 
   constructor(settings: GsSettings, tuning: GsClientTuning = {}) {
     this.settings = Object.freeze({ ...settings });
@@ -159,14 +163,23 @@ export class GsReplicaClient implements ReplicaClient {
       // Retries are GsRetry's; see there why the SDK's are off.
       retryOptions: { autoRetry: false, maxRetries: 0 },
       timeout: this.#retry.tryTimeoutMs,
-      userAgent: 'tidemark',
+      userAgent: GS_USER_AGENT,
       ...(s.emulatorEndpoint === undefined ? {} : { apiEndpoint: s.emulatorEndpoint }),
       ...(s.keyFilename === undefined ? {} : { keyFilename: s.keyFilename }),
     };
     const storage = withoutEmulatorEnv(() => new sdk.Storage(options));
+    this.#storage = storage;
     const bucket = storage.bucket(s.bucket);
     await this.#listPage(bucket, gsRootPrefix(s.path), undefined, undefined, 1, 'checking that the bucket can be listed', signal);
     return bucket;
+  }
+
+  /** The credentials' headers for a request made outside the SDK; none for an emulator, as the SDK sends none there. */
+  async #authHeaders(): Promise<Record<string, string>> {
+    const base = { 'user-agent': GS_USER_AGENT };
+    if (this.settings.emulatorEndpoint !== undefined || this.#storage === undefined) return base;
+    const h = (await this.#storage.authClient.getRequestHeaders()) as unknown as Record<string, string>;
+    return { ...base, ...h };
   }
 
   /** Runs one request with retries and a child of the caller's signal; failures come out as GsStorageError saying what was being done. */
@@ -285,7 +298,7 @@ export class GsReplicaClient implements ReplicaClient {
   ): Promise<RangedBody | null> {
     let out: RangedBody | null;
     try {
-      out = await this.#retry.run(signal, (trySignal) => this.#openRange(bucket, name, offset, size, generation, trySignal));
+      out = await this.#retry.run(signal, (trySignal) => this.#openRange(name, offset, size, generation, trySignal));
     } catch (err) {
       if (signal?.aborted === true) throw signal.reason;
       const e = err instanceof GsAttemptsFailure ? err.error : err;
@@ -306,21 +319,20 @@ export class GsReplicaClient implements ReplicaClient {
   }
 
   /** One try at opening a range: resolves once the first chunk (or the end) has come. */
-  async #openRange(bucket: Bucket, name: string, offset: number, size: number, generation: string | undefined, signal: AbortSignal): Promise<RangedBody | null> {
-    const file: File = generation === undefined ? bucket.file(name) : bucket.file(name, { generation: Number(generation) });
-    const stream = file.createReadStream({
+  async #openRange(name: string, offset: number, size: number, generation: string | undefined, signal: AbortSignal): Promise<RangedBody | null> {
+    const res = await openGsMedia({
+      origin: this.settings.emulatorEndpoint ?? GS_API_ORIGIN,
+      bucket: this.settings.bucket,
+      object: name,
+      generation,
       start: offset,
-      ...(size > 0 ? { end: offset + size - 1 } : {}),
-      // Whole-object hashes cannot check a range, and a resumed read is checked by the LTX decoder's checksums.
-      validation: false,
-      decompress: false,
+      end: size > 0 ? offset + size : undefined,
+      headers: await this.#authHeaders(),
+      signal,
     });
-    let headers: IncomingHttpHeaders | undefined;
-    let status: number | undefined;
-    stream.on('response', (r: { headers?: IncomingHttpHeaders; statusCode?: number }) => {
-      headers = r.headers;
-      status = r.statusCode;
-    });
+    const headers = res.headers;
+    const status = res.statusCode;
+    const stream: Readable = res;
     const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
     let r: IteratorResult<Uint8Array>;
     try {
@@ -333,17 +345,17 @@ export class GsReplicaClient implements ReplicaClient {
       stream.destroy();
       return null;
     }
-    const cr = parseContentRange(headers?.['content-range']);
+    const cr = parseContentRange(headers['content-range']);
     // A 200 is the whole object: the Firebase emulator answers so when the range starts at or past the end.
     const start = cr?.start ?? (status === 206 ? offset : 0);
-    const total = cr?.total ?? (cr === undefined ? numberHeader(headers?.['content-length']) : undefined);
+    const total = cr?.total ?? (cr === undefined ? numberHeader(headers['content-length']) : undefined);
     let end = cr !== undefined ? cr.end + 1 : total ?? Number.MAX_SAFE_INTEGER;
     if (size > 0) end = Math.min(end, offset + size);
     if (offset >= end) {
       stream.destroy();
       return null;
     }
-    const gen = headers?.['x-goog-generation'];
+    const gen = headers['x-goog-generation'];
     return { stream, chunks, first: r.value, start, end, generation: Array.isArray(gen) ? gen[0] : gen };
   }
 
