@@ -227,12 +227,48 @@ describe('GsReplicaClient reads through broken connections', () => {
     }
   });
 
-  it('stops after three resumes in a row that bring nothing', async () => {
-    await assert.rejects(readThroughProxy([{ kind: 'reset-body', on: 'get', afterBytes: 0 }]), (err: unknown) => {
-      assert.ok(err instanceof GsStorageError, String(err));
-      assert.match(err.message, /reads\/ltx\/0\/0000000000000001-0000000000000001\.ltx: the download broke off at byte 0 and 3 attempts to resume it failed/);
-      return true;
-    });
+  it('a read whose every request is cut before its first byte fails after the bounded tries, in one line', async () => {
+    const client = testGsClient(proxy.origin, BUCKET, 'reads');
+    await client.init();
+    proxy.resetCounts();
+    proxy.inject({ kind: 'reset-body', on: 'get', afterBytes: 0 });
+    try {
+      // The open itself fails: it waits for the first byte.
+      await assert.rejects(client.openLtxFile(0, 1n, 1n), (err: unknown) => {
+        assert.ok(err instanceof GsStorageError, String(err));
+        assert.match(err.message, /reading reads\/ltx\/0\/0000000000000001-0000000000000001\.ltx: cannot reach Google Cloud Storage after 5 attempts \(ECONNRESET/);
+        assert.doesNotMatch(err.message, /\n/);
+        return true;
+      });
+      assert.equal(proxy.counts.get, 5);
+    } finally {
+      proxy.clear();
+    }
+  });
+
+  it('a resumed read whose reopenings all break off fails in one line, after the bytes it delivered', async () => {
+    const client = testGsClient(proxy.origin, BUCKET, 'reads');
+    await client.init();
+    proxy.resetCounts();
+    proxy.inject({ kind: 'reset-body', on: 'get', afterBytes: 150_000, times: 1 }).inject({ kind: 'reset-body', on: 'get', afterBytes: 0 });
+    try {
+      let delivered = 0;
+      const stream = await client.openLtxFile(0, 1n, 1n);
+      await assert.rejects(
+        (async () => {
+          for await (const c of stream) delivered += c.length;
+        })(),
+        (err: unknown) => {
+          assert.ok(err instanceof GsStorageError, String(err));
+          assert.match(err.message, /reading reads\/ltx\/0\/0000000000000001-0000000000000001\.ltx: cannot reach Google Cloud Storage after 5 attempts/);
+          return true;
+        },
+      );
+      assert.ok(delivered > 0 && delivered <= 150_000, `delivered ${delivered}`);
+      assert.equal(proxy.counts.get, 1 + 5);
+    } finally {
+      proxy.clear();
+    }
   });
 
   it('a failed single-request upload is retried, and the object appears whole', async () => {
