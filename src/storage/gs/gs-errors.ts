@@ -13,11 +13,14 @@ export class GsStorageError extends StorageError {
   readonly code: string | undefined;
   /** HTTP status of the last response, when there was one. */
   readonly status: number | undefined;
+  /** Set where no status says so: no credentials anywhere in the chain will not appear by retrying (isPermanentError reads it). */
+  readonly permanent: boolean;
 
-  constructor(message: string, code: string | undefined, status: number | undefined, options?: { cause?: unknown }) {
+  constructor(message: string, code: string | undefined, status: number | undefined, options?: { cause?: unknown; permanent?: boolean }) {
     super(message, options);
     this.code = code;
     this.status = status;
+    this.permanent = options?.permanent ?? false;
   }
 }
 
@@ -35,6 +38,8 @@ const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'E
 const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN']);
 const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'ESOCKETTIMEDOUT']);
 const TLS_CODE_RE = /^(CERT_|DEPTH_ZERO_|SELF_SIGNED_|UNABLE_TO_|ERR_TLS_|ERR_SSL_)/;
+/** How google-auth-library says the whole Application Default Credentials chain came up empty (if it ever reaches a caller: the SDK then sends requests anonymous). */
+const NO_ADC_RE = /Could not load the default credentials/i;
 /** How GCS words a 404 for the bucket rather than for an object. */
 const BUCKET_MISSING_RE = /bucket does not exist|no such bucket|bucket .* not found/i;
 
@@ -83,7 +88,10 @@ export function toGsStorageError(err: unknown, ctx: GsErrorContext): StorageErro
   const what = code === undefined ? raw : raw === '' || raw === code ? code : `${code}: ${raw}`;
   const tries = attempts !== undefined && attempts > 1 ? ` after ${attempts} attempts` : '';
   let detail: string;
-  if (isGsBucketMissing(e)) {
+  if (status === undefined && NO_ADC_RE.test(raw)) {
+    const why = 'no credentials found: set GOOGLE_APPLICATION_CREDENTIALS to a key file, run gcloud auth application-default login, or run on Google Cloud (or set STORAGE_EMULATOR_HOST for an emulator)';
+    return new GsStorageError(`${ctx.replica}: ${ctx.doing}: ${why}`, 'NoCredentials', undefined, { cause: e, permanent: true });
+  } else if (isGsBucketMissing(e)) {
     detail = `bucket ${JSON.stringify(ctx.bucket)} does not exist (${what}); create it (tidemark, like Litestream, does not), or check the bucket name`;
   } else if (status === 401) {
     detail = `not authenticated (${what}); check the credentials (${ctx.credentialSource})`;

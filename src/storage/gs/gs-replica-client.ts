@@ -42,6 +42,8 @@ export const GS_READ_RESUMES = 3;
 export const DEFAULT_GS_SINGLE_UPLOAD_LIMIT = 16 * 1024 * 1024;
 /** Deletes in flight at once: the JSON API deletes one object per request. */
 export const DEFAULT_GS_DELETE_CONCURRENCY = 16;
+/** How google-auth-library says the Application Default Credentials chain came up empty. */
+const NO_ADC_RE = /Could not load the default credentials/i;
 /** Sent with every request, ahead of the SDK's own. */
 export const GS_USER_AGENT = 'tidemark';
 /** Objects per listing page, at most, whatever is asked for. */
@@ -174,19 +176,29 @@ export class GsReplicaClient implements ReplicaClient {
     return bucket;
   }
 
-  /** The credentials' headers for a request made outside the SDK; none for an emulator, as the SDK sends none there. */
+  /**
+   * The credentials' headers for a request made outside the SDK; none for an
+   * emulator, as the SDK sends none there. With no credentials anywhere in
+   * the chain the request goes out anonymous, as the SDK's own do (a public
+   * bucket can be read so), and GCS's 401 or 403 says what is wrong.
+   */
   async #authHeaders(): Promise<Record<string, string>> {
     const base = { 'user-agent': GS_USER_AGENT };
     if (this.settings.emulatorEndpoint !== undefined || this.#storage === undefined) return base;
-    const h = (await this.#storage.authClient.getRequestHeaders()) as unknown as Record<string, string>;
-    return { ...base, ...h };
+    try {
+      const h = (await this.#storage.authClient.getRequestHeaders()) as unknown as Record<string, string>;
+      return { ...base, ...h };
+    } catch (err) {
+      if (err instanceof Error && NO_ADC_RE.test(err.message)) return base;
+      throw err;
+    }
   }
 
   /** Runs one request with retries and a child of the caller's signal; failures come out as GsStorageError saying what was being done. */
-  async #call<T>(doing: string, signal: AbortSignal | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  async #call<T>(doing: string, signal: AbortSignal | undefined, fn: (signal: AbortSignal) => Promise<T>, short = false): Promise<T> {
     const child = this.#fanout.child(signal);
     try {
-      return await this.#retry.run(child.signal, fn);
+      return await this.#retry.run(child.signal, fn, short);
     } catch (err) {
       if (signal?.aborted === true) throw signal.reason;
       throw this.#error(err, doing);
@@ -233,7 +245,7 @@ export class GsReplicaClient implements ReplicaClient {
       });
       const r = (response ?? {}) as { items?: ListedObject[]; nextPageToken?: string };
       return { items: r.items ?? [], nextPageToken: r.nextPageToken === undefined || r.nextPageToken === '' ? undefined : r.nextPageToken };
-    });
+    }, true);
   }
 
   /** Every object under `prefix` from `startOffset` on, page by page. */
@@ -533,9 +545,14 @@ export class GsReplicaClient implements ReplicaClient {
   /** Deletes objects, deleteConcurrency at a time; one already gone is not an error. */
   async #deleteObjects(bucket: Bucket, names: string[], signal: AbortSignal | undefined): Promise<void> {
     await mapConcurrent(names, this.deleteConcurrency, (name) =>
-      this.#call(`deleting ${name}`, signal, async () => {
-        await bucket.file(name).delete({ ignoreNotFound: true });
-      }),
+      this.#call(
+        `deleting ${name}`,
+        signal,
+        async () => {
+          await bucket.file(name).delete({ ignoreNotFound: true });
+        },
+        true,
+      ),
     );
   }
 }

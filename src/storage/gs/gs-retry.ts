@@ -25,6 +25,12 @@ export const DEFAULT_GS_MAX_RETRY_DELAY_MS = 30_000;
  * a single-request upload on a slow link.
  */
 export const DEFAULT_GS_TRY_TIMEOUT_MS = 120_000;
+/**
+ * The deadline of a try that sends no data (a listing page, a delete). The
+ * SDK's HTTP layer does not report a response cut off after its headers, so
+ * such a try ends only at its deadline; this one is short for that reason.
+ */
+export const DEFAULT_GS_SHORT_TRY_TIMEOUT_MS = 30_000;
 /** The statuses Google's storage clients retry. */
 export const GS_RETRY_STATUSES: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504]);
 /** Network failures worth another try. */
@@ -49,6 +55,8 @@ export interface GsRetryOptions {
   retryDelayMs?: number;
   maxRetryDelayMs?: number;
   tryTimeoutMs?: number;
+  /** For tries that send no data; at most tryTimeoutMs. */
+  shortTryTimeoutMs?: number;
   /** Uniform in [0, 1); for jitter. */
   random?: () => number;
 }
@@ -135,6 +143,7 @@ export function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> 
 export class GsRetry {
   readonly maxTries: number;
   readonly tryTimeoutMs: number;
+  readonly shortTryTimeoutMs: number;
   readonly #delay: number;
   readonly #maxDelay: number;
   readonly #random: () => number;
@@ -145,6 +154,7 @@ export class GsRetry {
     this.#delay = o.retryDelayMs ?? DEFAULT_GS_RETRY_DELAY_MS;
     this.#maxDelay = o.maxRetryDelayMs ?? DEFAULT_GS_MAX_RETRY_DELAY_MS;
     this.tryTimeoutMs = o.tryTimeoutMs ?? DEFAULT_GS_TRY_TIMEOUT_MS;
+    this.shortTryTimeoutMs = Math.min(o.shortTryTimeoutMs ?? DEFAULT_GS_SHORT_TRY_TIMEOUT_MS, this.tryTimeoutMs);
     this.#random = o.random ?? Math.random;
   }
 
@@ -157,11 +167,12 @@ export class GsRetry {
 
   /**
    * Runs `attempt` until it succeeds, fails for good, or runs out of tries.
-   * Each try gets a signal that aborts with `signal` or at its deadline.
-   * Aborting `signal` rejects with its reason; giving up rejects with
-   * GsAttemptsFailure.
+   * Each try gets a signal that aborts with `signal` or at its deadline
+   * (`tryTimeoutMs`, or `shortTryTimeoutMs` with `short`). Aborting `signal`
+   * rejects with its reason; giving up rejects with GsAttemptsFailure.
    */
-  async run<T>(signal: AbortSignal | undefined, attempt: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  async run<T>(signal: AbortSignal | undefined, attempt: (signal: AbortSignal) => Promise<T>, short = false): Promise<T> {
+    const deadline = short ? this.shortTryTimeoutMs : this.tryTimeoutMs;
     for (let tries = 1; ; tries++) {
       signal?.throwIfAborted();
       const ac = new AbortController();
@@ -170,13 +181,13 @@ export class GsRetry {
       let timedOut = false;
       const timer = setTimeout(() => {
         timedOut = true;
-        ac.abort(new GsTryTimeoutError(this.tryTimeoutMs));
-      }, this.tryTimeoutMs);
+        ac.abort(new GsTryTimeoutError(deadline));
+      }, deadline);
       let error: unknown;
       try {
         return await untilAborted(attempt(ac.signal), ac.signal);
       } catch (err) {
-        error = timedOut ? new GsTryTimeoutError(this.tryTimeoutMs) : err;
+        error = timedOut ? new GsTryTimeoutError(deadline) : err;
       } finally {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);

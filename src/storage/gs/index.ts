@@ -27,6 +27,7 @@ export {
   DEFAULT_GS_RETRY_DELAY_MS,
   DEFAULT_GS_MAX_RETRY_DELAY_MS,
   DEFAULT_GS_TRY_TIMEOUT_MS,
+  DEFAULT_GS_SHORT_TRY_TIMEOUT_MS,
   type GsRetryOptions,
 } from './gs-retry.js';
 export { gsLevelPrefix, gsLtxObjectName, gsRootPrefix } from './gs-key-layout.js';

@@ -122,15 +122,25 @@ describe('gs retries and errors', () => {
     assert.deepEqual([0, 1, 2, 5, 10].map((n) => hi.delayMs(n)), [1000, 2000, 4000, 30_000, 30_000]);
   });
 
+  it('tries that send no data get the shorter deadline, never longer than the other', () => {
+    assert.equal(new GsRetry().shortTryTimeoutMs, 30_000);
+    assert.equal(new GsRetry().tryTimeoutMs, 120_000);
+    assert.equal(new GsRetry({ tryTimeoutMs: 10_000 }).shortTryTimeoutMs, 10_000);
+  });
+
   it('a try that gets no answer is abandoned at its deadline and tried again', async () => {
-    const retry = new GsRetry({ maxTries: 3, retryDelayMs: 1, maxRetryDelayMs: 2, tryTimeoutMs: 50 });
+    const retry = new GsRetry({ maxTries: 3, retryDelayMs: 1, maxRetryDelayMs: 2, tryTimeoutMs: 60_000, shortTryTimeoutMs: 50 });
     let tries = 0;
     await assert.rejects(
-      retry.run(undefined, () => {
-        tries++;
-        return new Promise<never>(() => undefined);
-      }),
-      (err: unknown) => err instanceof GsAttemptsFailure && err.attempts === 3 && err.error instanceof GsTryTimeoutError,
+      retry.run(
+        undefined,
+        () => {
+          tries++;
+          return new Promise<never>(() => undefined);
+        },
+        true,
+      ),
+      (err: unknown) => err instanceof GsAttemptsFailure && err.attempts === 3 && err.error instanceof GsTryTimeoutError && err.error.timeoutMs === 50,
     );
     assert.equal(tries, 3);
   });
@@ -144,6 +154,11 @@ describe('gs retries and errors', () => {
       [new GsAttemptsFailure(new GsHttpError(503, 'Backend Error', [{ reason: 'backendError' }]), 5), /Google Cloud Storage kept failing after 5 attempts \(backendError: Backend Error, HTTP 503\)/, false],
       [new GsAttemptsFailure(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }), 5), /cannot reach Google Cloud Storage after 5 attempts \(ECONNREFUSED/, false],
       [Object.assign(new Error('getaddrinfo ENOTFOUND x'), { code: 'ENOTFOUND' }), /cannot resolve Google Cloud Storage's host/, false],
+      [
+        new Error('Could not load the default credentials. Browse to https://cloud.google.com/docs/authentication/getting-started for more information.'),
+        /^gs:\/\/b1\/db: listing db\/ltx\/0\/: no credentials found: set GOOGLE_APPLICATION_CREDENTIALS to a key file, run gcloud auth application-default login, or run on Google Cloud/,
+        true,
+      ],
     ];
     for (const [err, re, permanent] of cases) {
       const e = toGsStorageError(err, ctx);

@@ -5,7 +5,7 @@ import { parseReplicaUrl, type RemoteReplicaUrl, type ReplicaClientOptions } fro
 /** Short timeouts and retry delays, so fault tests take seconds, not minutes. */
 export const TEST_TUNING: GsClientTuning = {
   idleTimeoutMs: 1500,
-  retry: { retryDelayMs: 5, maxRetryDelayMs: 100, tryTimeoutMs: 3000 },
+  retry: { retryDelayMs: 5, maxRetryDelayMs: 100, tryTimeoutMs: 3000, shortTryTimeoutMs: 1500 },
 };
 
 /** A GCS client for `gs://bucket/path` on an emulator at `origin` (as STORAGE_EMULATOR_HOST names it). */
