@@ -283,15 +283,16 @@ export class GsReplicaClient implements ReplicaClient {
     const size = opts.size ?? 0;
     checkByteRange(offset, size);
     const { signal } = opts;
-    const bucket = await this.#client(signal);
+    // Reads go outside the SDK, but through the credentials it was set up with.
+    await this.#client(signal);
     const name = gsLtxObjectName(this.settings.path, level, minTxid, maxTxid);
     const notFound = (cause: unknown): StorageError => new ReplicaFileNotFoundError(level, minTxid, maxTxid, `${this.name}, object ${name}`, { cause });
-    const first = await this.#download(bucket, name, offset, size, undefined, notFound, signal);
+    const first = await this.#download(name, offset, size, undefined, notFound, signal);
     if (first === null) return emptyStream();
     // The response is open now; if nobody starts reading it, its connection is let go, and a later read reopens it.
     const unread = setTimeout(() => first.stream.destroy(), this.idleTimeoutMs);
     unread.unref();
-    return this.#read(bucket, name, first, offset, unread, notFound, signal);
+    return this.#read(name, first, offset, unread, notFound, signal);
   }
 
   /**
@@ -300,7 +301,6 @@ export class GsReplicaClient implements ReplicaClient {
    * fails here; null when offset is at or past the end.
    */
   async #download(
-    bucket: Bucket,
     name: string,
     offset: number,
     size: number,
@@ -372,7 +372,6 @@ export class GsReplicaClient implements ReplicaClient {
   }
 
   async *#read(
-    bucket: Bucket,
     name: string,
     first: RangedBody,
     offset: number,
@@ -427,7 +426,7 @@ export class GsReplicaClient implements ReplicaClient {
           );
         }
         cur.stream.destroy();
-        const next = await this.#download(bucket, name, delivered, end - delivered, generation, notFound, signal);
+        const next = await this.#download(name, delivered, end - delivered, generation, notFound, signal);
         if (next === null) {
           throw new GsStorageError(`${this.name}: reading ${name}: the object ends before byte ${delivered}; it changed while being read`, undefined, undefined);
         }
