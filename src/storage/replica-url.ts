@@ -4,6 +4,7 @@ import { FileReplicaClient } from './file-replica-client.js';
 import type { ReplicaClient } from './replica-client.js';
 import { LazyReplicaClient, LazyV03ReplicaClient } from './lazy-replica-client.js';
 import { describeAbsReplica, resolveAbsSettings, type AbsSettings } from './abs/abs-settings.js';
+import { describeGsReplica, resolveGsSettings, type GsSettings } from './gs/gs-settings.js';
 import { describeS3Replica, resolveS3Settings, type S3Settings } from './s3/s3-settings.js';
 import { resolveOssSettings } from './oss/oss-settings.js';
 import { describeSftpReplica, resolveSftpSettings, type SftpSettings } from './sftp/sftp-settings.js';
@@ -164,7 +165,10 @@ export function createReplicaClient(url: string, options: ReplicaClientOptions =
   if (u.scheme === 'oss') return lazyOssClient(resolveOssSettings(u, url, options));
   if (u.scheme === 'webdav' || u.scheme === 'webdavs') return lazyWebdavClient(resolveWebdavSettings(u, url, options));
   if (u.scheme === 'nats') return lazyNatsClient(resolveNatsSettings(u, url, options));
-  throw new ReplicaUrlError(url, `backend '${u.scheme}' is not available yet (available: file, s3, abs, sftp, oss, webdav, nats)`);
+  if (u.scheme === 'gs') return lazyGsClient(resolveGsSettings(u, url, options));
+  // parseReplicaUrl accepts no other scheme.
+  const unreachable: never = u.scheme;
+  throw new ReplicaUrlError(url, `backend '${String(unreachable)}' is not available`);
 }
 
 /**
@@ -192,6 +196,14 @@ function lazyAbsClient(settings: AbsSettings): ReplicaClient {
   return new LazyReplicaClient('abs', describeAbsReplica(settings), async () => {
     const { AbsReplicaClient } = await import('./abs/abs-replica-client.js');
     return new AbsReplicaClient(settings);
+  });
+}
+
+/** As lazyS3Client: settings (and a named key file) checked now, the backend and @google-cloud/storage loaded on first use. */
+function lazyGsClient(settings: GsSettings): ReplicaClient {
+  return new LazyReplicaClient('gs', describeGsReplica(settings), async () => {
+    const { GsReplicaClient } = await import('./gs/gs-replica-client.js');
+    return new GsReplicaClient(settings);
   });
 }
 
