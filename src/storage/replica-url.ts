@@ -6,6 +6,9 @@ import { LazyReplicaClient, LazyV03ReplicaClient } from './lazy-replica-client.j
 import { describeAbsReplica, resolveAbsSettings, type AbsSettings } from './abs/abs-settings.js';
 import { describeS3Replica, resolveS3Settings, type S3Settings } from './s3/s3-settings.js';
 import { describeSftpReplica, resolveSftpSettings, type SftpSettings } from './sftp/sftp-settings.js';
+import { AgeReplicaClient } from './age/age-replica-client.js';
+import { resolveAgeSettings } from './age/age-settings.js';
+import { redactUrl } from './errors.js';
 
 /** Every scheme Litestream v0.5 accepts in a replica URL. */
 export const REPLICA_URL_SCHEMES = ['file', 's3', 'gs', 'abs', 'sftp', 'webdav', 'webdavs', 'nats'] as const;
@@ -151,6 +154,14 @@ const BARE_S3_URL_RE = /^s3:\/\/\/?$/i;
  * schemes Litestream supports are recognised and refused.
  */
 export function createReplicaClient(url: string, options: ReplicaClientOptions = {}): ReplicaClient {
+  // An `age` block wraps whichever backend holds the replica; see docs/encryption.md.
+  const name = redactUrl(url);
+  const age = resolveAgeSettings(`replica ${name}`, options);
+  const client = createBackendClient(url, options);
+  return age === undefined ? client : new AgeReplicaClient(client, age, `replica ${name}`);
+}
+
+function createBackendClient(url: string, options: ReplicaClientOptions): ReplicaClient {
   if (BARE_S3_URL_RE.test(url)) return lazyS3Client(resolveS3Settings(undefined, url, options));
   const u = parseReplicaUrl(url);
   if (u.scheme === 'file') return new FileReplicaClient(u.path);
