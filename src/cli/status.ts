@@ -8,6 +8,7 @@ import { resolveDatabases, type ResolvedDatabase } from '../config/index.js';
 import { formatTxid } from '../ltx/file-name.js';
 import { LocalMeta } from '../replication/local-meta.js';
 import { createReplicaClient } from '../storage/replica-url.js';
+import { hasAgeOptions } from '../storage/age/age-settings.js';
 import { addConfigOptions, configuredDatabase, formatTable, loadCliConfig, type ConfigFlags } from './cli-config.js';
 
 /** How long `status` waits for each replica before reporting it unreachable. */
@@ -32,6 +33,7 @@ interface DbStatus {
   replicator: LockHolder | undefined;
   /** The replicator's last check of the replica and the database. */
   check: SavedValidation | undefined;
+  replicaOptions: ResolvedDatabase['replica']['options'];
 }
 
 export function registerStatus(program: Command): void {
@@ -52,6 +54,8 @@ export function registerStatus(program: Command): void {
         local_txid: r.localTxid === undefined ? null : formatTxid(r.localTxid),
         wal_size: r.walSize,
         replicated_txid: r.replicatedTxid === undefined ? null : formatTxid(r.replicatedTxid),
+        // Litestream v0.5 cannot read an age-encrypted replica, so status says which ones are.
+        replica_encrypted: hasAgeOptions(r.replicaOptions),
         ...(r.replicaError === undefined ? {} : { replica_error: r.replicaError }),
         ...(r.error === undefined ? {} : { error: r.error }),
         replicator:
@@ -68,7 +72,8 @@ export function registerStatus(program: Command): void {
       r.status,
       r.localTxid === undefined ? '-' : formatTxid(r.localTxid),
       humanBytes(r.walSize),
-      r.replicatedTxid !== undefined ? formatTxid(r.replicatedTxid) : r.replicaError !== undefined ? `unreachable: ${r.replicaError}` : '-',
+      (r.replicatedTxid !== undefined ? formatTxid(r.replicatedTxid) : r.replicaError !== undefined ? `unreachable: ${r.replicaError}` : '-') +
+        (hasAgeOptions(r.replicaOptions) ? ' (age-encrypted)' : ''),
       describeReplicator(r.replicator),
       describeCheck(r.check),
     ]);
@@ -87,6 +92,7 @@ async function dbStatus(d: ResolvedDatabase, online: boolean): Promise<DbStatus>
     error: undefined,
     replicator: undefined,
     check: await loadValidation(d.metaPath),
+    replicaOptions: d.replica.options,
   };
   const lock = await readLockHolder(join(d.metaPath, REPLICATOR_LOCK_FILE)).catch(() => undefined);
   if (lock?.state === 'held') s.replicator = lock.holder;
