@@ -201,8 +201,9 @@ export class AgeReplicaClient implements ReplicaClient {
     this.settings.recipients.forEach((r, i) => {
       try {
         e.addRecipient(r);
-      } catch (err) {
-        throw new AgeKeyError(`${this.name}: age recipient ${i + 1} is not valid (bad checksum or encoding)`, { cause: err });
+      } catch {
+        // The library's message repeats the key, so it is not kept as the cause.
+        throw new AgeKeyError(`${this.name}: age recipient ${i + 1} is not valid (bad checksum or encoding)`);
       }
     });
     if (this.settings.recipients.length > 0) {
@@ -217,8 +218,9 @@ export class AgeReplicaClient implements ReplicaClient {
     this.settings.identities.forEach((id, i) => {
       try {
         d.addIdentity(id);
-      } catch (err) {
-        throw new AgeKeyError(`${this.name}: age identity ${i + 1} is not valid (bad checksum or encoding)`, { cause: err });
+      } catch {
+        // As for recipients: the library's message holds the secret key itself.
+        throw new AgeKeyError(`${this.name}: age identity ${i + 1} is not valid (bad checksum or encoding)`);
       }
     });
     return d;

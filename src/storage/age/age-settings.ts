@@ -21,6 +21,9 @@ const X25519_RECIPIENT_RE = /^age1[02-9ac-hj-np-z]{58}$/;
 /** X25519 identity, as age-keygen prints it: upper-case bech32. */
 const X25519_IDENTITY_RE = /^AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58}$/;
 const IDENTITY_PREFIX = 'AGE-SECRET-KEY-';
+/** bech32's alphabet and checksum generator (BIP 173), which age keys are written in. */
+const BECH32_CHARSET = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l';
+const BECH32_GENERATOR = [0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3];
 
 export interface AgeSettings {
   /** X25519 recipients (`age1…`) every object is encrypted to; empty: this replica cannot be written. */
@@ -40,7 +43,7 @@ export function hasAgeOptions(options: ReplicaClientOptions): boolean {
  * not repeated beyond its first characters, since people paste keys by mistake.
  */
 export function checkAgeRecipient(s: string): string | undefined {
-  if (X25519_RECIPIENT_RE.test(s)) return undefined;
+  if (X25519_RECIPIENT_RE.test(s)) return bech32ChecksumOk(s) ? undefined : `${JSON.stringify(preview(s))} has a bad checksum (a mistyped character?)`;
   if (s.startsWith(IDENTITY_PREFIX)) return 'an identity (secret key) was given where a recipient (age1…) belongs';
   if (/^age1(pq|tag)/.test(s)) return 'only X25519 recipients (age1 followed by 58 characters) are supported';
   return `${JSON.stringify(preview(s))} is not an age X25519 recipient (age1 followed by 58 characters)`;
@@ -54,6 +57,7 @@ export function checkAgeRecipient(s: string): string | undefined {
 export function readAgeIdentities(entry: string): string[] {
   if (entry.startsWith(IDENTITY_PREFIX)) {
     if (!X25519_IDENTITY_RE.test(entry)) throw new AgeKeyError('age identity is malformed (expected AGE-SECRET-KEY-1 followed by 58 characters)');
+    if (!bech32ChecksumOk(entry)) throw new AgeKeyError('age identity has a bad checksum (a mistyped character?)');
     return [entry];
   }
   if (entry.startsWith('age1')) throw new AgeKeyError('a recipient (age1…) was given where an identity (AGE-SECRET-KEY-1…) or identity file belongs');
@@ -69,6 +73,7 @@ export function readAgeIdentities(entry: string): string[] {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
     if (!X25519_IDENTITY_RE.test(line)) throw new AgeKeyError(`age identity file ${entry}, line ${i + 1}: not an X25519 identity (AGE-SECRET-KEY-1…)`);
+    if (!bech32ChecksumOk(line)) throw new AgeKeyError(`age identity file ${entry}, line ${i + 1}: bad checksum (a mistyped character?)`);
     keys.push(line);
   }
   if (keys.length === 0) throw new AgeKeyError(`age identity file ${entry} holds no identity`);
@@ -106,6 +111,29 @@ function listOption(options: ReplicaClientOptions, key: string): string[] {
   const v = options[key];
   if (typeof v !== 'string') return [];
   return v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+}
+
+/** Whether a bech32 string's checksum holds, so a mistyped key is caught when the config loads. */
+function bech32ChecksumOk(s: string): boolean {
+  const lower = s.toLowerCase();
+  const sep = lower.lastIndexOf('1');
+  const hrp = lower.slice(0, sep);
+  const values = [...hrp].map((c) => c.charCodeAt(0) >>> 5);
+  values.push(0, ...[...hrp].map((c) => c.charCodeAt(0) & 31));
+  for (const c of lower.slice(sep + 1)) {
+    const v = BECH32_CHARSET.indexOf(c);
+    if (v < 0) return false;
+    values.push(v);
+  }
+  let chk = 1;
+  for (const v of values) {
+    const top = chk >>> 25;
+    chk = ((chk & 0x1ffffff) << 5) ^ v;
+    BECH32_GENERATOR.forEach((g, i) => {
+      if (((top >>> i) & 1) !== 0) chk ^= g;
+    });
+  }
+  return chk === 1;
 }
 
 function preview(s: string): string {

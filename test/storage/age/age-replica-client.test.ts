@@ -126,6 +126,12 @@ describe('AgeReplicaClient', () => {
     await assert.rejects(ageClient(root, [], [KEY_B.identity]).openLtxFile(0, 1n, 1n), (e) => noKey(e, AgeDecryptError, /none of the configured age identities can decrypt/));
     await assert.rejects(ageClient(root, [KEY_A.recipient], []).openLtxFile(0, 1n, 1n), (e) => noKey(e, AgeReplicaError, /needs age identities/));
     await assert.rejects(ageClient(root, [], [KEY_A.identity]).writeLtxFile(0, 2n, 2n, chunked(bytes)), (e) => noKey(e, AgeReplicaError, /needs age recipients/));
+    // Keys the library itself refuses (settings built by hand, past the config's checks): no key in the error or its causes.
+    const typo = `${KEY_B.identity.slice(0, -1)}Q`;
+    await assert.rejects(ageClient(root, [], [typo]).init(), (e) => {
+      assert.ok(e instanceof Error && !e.message.includes(typo) && e.cause === undefined, String(e));
+      return noKey(e, AgeReplicaError, /age identity 1 is not valid/);
+    });
     // A plain file under an encrypted replica's name says so.
     await new FileReplicaClient(join(root, 'plain')).writeLtxFile(0, 1n, 1n, chunked(bytes));
     await assert.rejects(ageClient(join(root, 'plain'), [], [KEY_A.identity]).openLtxFile(0, 1n, 1n), /is not age-encrypted/);
