@@ -98,9 +98,18 @@ export class AgeReplicaClient implements ReplicaClient {
     // size(0) is the header, the nonce and one empty chunk's tag.
     if (sealed.size(0) !== AGE_HEADER_SLOT_SIZE + AGE_NONCE_SIZE + sealedEmpty()) {
       await sealed.cancel();
+      await body.return();
       throw new StorageError(`${where}: age header is ${sealed.size(0) - AGE_NONCE_SIZE - sealedEmpty()} bytes, not ${AGE_HEADER_SLOT_SIZE}`);
     }
-    const info = await this.inner.writeLtxFile(level, minTxid, maxTxid, withPrefix(publicLtxHeader(header), sealed), signal);
+    let info: LtxFileInfo;
+    try {
+      info = await this.inner.writeLtxFile(level, minTxid, maxTxid, withPrefix(publicLtxHeader(header), sealed), signal);
+    } catch (err) {
+      // A backend that failed before reading anything never started the pipeline, so nothing has stopped the source yet.
+      if (!sealed.locked) await sealed.cancel(err).catch(() => undefined);
+      await body.return();
+      throw err;
+    }
     if (info.size !== storedSizeOf(plainBytes)) {
       throw new StorageError(`${where}: the backend stored ${info.size} bytes of a ${storedSizeOf(plainBytes)}-byte encrypted file`);
     }

@@ -65,6 +65,26 @@ describe('AgeReplicaClient streaming', () => {
     assert.deepEqual(await collect(await client.openLtxFile(9, 1n, 1n)), bytes);
   });
 
+  it('a backend that fails before reading the upload still stops the source', async () => {
+    class Refusing extends FileReplicaClient {
+      override async writeLtxFile(): Promise<LtxFileInfo> {
+        throw new Error('refused before reading');
+      }
+    }
+    const client = new AgeReplicaClient(new Refusing(join(dir, 'refusing')), { recipients: [KEY_A.recipient], identities: [] }, 'replica refusing');
+    const bytes = await makeLtxFile({ minTxid: 1n, maxTxid: 1n, timestamp: T0, pages: 40, pageSize: 4096, incompressible: true });
+    let stopped = false;
+    async function* source(): AsyncGenerator<Uint8Array> {
+      try {
+        yield* chunked(bytes, 4096);
+      } finally {
+        stopped = true;
+      }
+    }
+    await assert.rejects(client.writeLtxFile(0, 1n, 1n, source()), /refused before reading/);
+    assert.ok(stopped, 'the source was stopped');
+  });
+
   it('a ranged read fetches the header and only the chunks that hold the range', async () => {
     const inner = new RecordingFileClient(join(dir, 'ranges'));
     const client = new AgeReplicaClient(inner, { recipients: [KEY_A.recipient], identities: [KEY_A.identity] }, 'replica ranges');
