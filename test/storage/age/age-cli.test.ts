@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,8 @@ import { KEY_A, KEY_B, KEY_C } from './age-test-keys.js';
 
 const SQLITE3 = '/usr/bin/sqlite3';
 const BUCKET = 'tidemark-age';
+/** How long the daemon test waits for compaction to show up on the replica. */
+const DAEMON_WAIT_MS = 60_000;
 /** Written into every row; no stored object of an encrypted replica may contain it. */
 const MARKER = 'PLAINTEXT-MARKER-Q7XK2';
 
@@ -214,6 +216,44 @@ describe('age-encrypted replicas through the CLI (built bin)', () => {
       assert.doesNotMatch(status.stdout, /age-encrypted/);
     });
   }
+
+  it('a running replicator compacts and snapshots through the encryption (directory replica), and the result restores', async () => {
+    const t = targets.find((x) => x.name === 'directory')!;
+    const path = 'enc-daemon';
+    const db = join(tmp, `${path}.db`);
+    const cfgPath = config(path, db, t.yaml(path), { recipients: [KEY_A.recipient, KEY_B.recipient], identities: [KEY_B.identity] });
+    // Short compaction and snapshot intervals, so L1 and snapshot files are written (from decrypted L0 files) within the test.
+    writeFileSync(cfgPath, `levels:\n  - interval: 1s\nsnapshot:\n  interval: 2s\n${readFileSync(cfgPath, 'utf8')}`);
+    markerRows(db, 1, 200);
+    const child = spawn(process.execPath, [BIN, 'replicate', '-config', cfgPath], { env: cliEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const reader = createReplicaClient(t.url(path), { 'age.identities': KEY_B.identity });
+    try {
+      const started = Date.now();
+      let next = 201;
+      for (;;) {
+        const [l1, snaps] = [await listAll(reader.ltxFiles(1)), await listAll(reader.ltxFiles(9))];
+        if (l1.length > 0 && snaps.length > 0 && next > 600) break;
+        assert.ok(Date.now() - started < DAEMON_WAIT_MS, `no L1 and snapshot files within ${DAEMON_WAIT_MS} ms: ${stderr}`);
+        markerRows(db, next, 50);
+        next += 50;
+        await sleep(400);
+      }
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0, stderr);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    assert.doesNotMatch(stderr, /AGE-SECRET-KEY/);
+    assert.equal((await markerFound(t, path)).found, 0);
+    const out = join(tmp, `${path}-restored.db`);
+    const r = cli(['restore', '-config', cfgPath, '-o', out, db]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(stateOf(out).integrity, 'ok');
+    assert.deepEqual(stateOf(out).dump, stateOf(db).dump);
+  });
 
   it('a bad recipient in the config: one line naming the file, a non-zero exit', () => {
     const db = join(tmp, 'badcfg.db');
