@@ -12,6 +12,7 @@ import { Store, type StoreCompactionOptions, type StoreDatabase } from '../store
 import { redactUrl } from '../storage/errors.js';
 import { isPermanentError } from '../storage/permanent-error.js';
 import { createReplicaClient } from '../storage/replica-url.js';
+import { withLocalAgeIdentity } from '../storage/age/age-local-identity.js';
 import { addConfigOptions, loadCliConfig, type ConfigFlags } from './cli-config.js';
 import { cliLogger } from './cli-logger.js';
 import { parseDuration } from './duration.js';
@@ -151,7 +152,8 @@ function storeDatabase(db: ResolvedDatabase): StoreDatabase {
   return {
     path: db.path,
     metaPath: db.metaPath,
-    client: createReplicaClient(db.replica.url, db.replica.options),
+    // An encrypted replica's replicator reads its own uploads back (compaction, checks): see docs/encryption.md.
+    client: createReplicaClient(db.replica.url, withLocalAgeIdentity(db.replica.options, db.metaPath)),
     replicaName: redactUrl(db.replica.url),
     replicator: {
       syncIntervalMs: e.monitorIntervalMs,

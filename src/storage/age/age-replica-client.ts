@@ -123,7 +123,7 @@ export class AgeReplicaClient implements ReplicaClient {
     checkByteRange(offset, size);
     opts.signal?.throwIfAborted();
     if (this.settings.identities.length === 0) {
-      throw new AgeReplicaError(`${this.name}: restoring from an encrypted replica needs age identities (the age block lists recipients only)`);
+      throw new AgeReplicaError(`${this.name}: reading an encrypted replica needs age identities (the age block lists recipients only)`);
     }
     const age = await this.#load();
     const what = `level ${level} ${formatFilename(minTxid, maxTxid)}`;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { ReplicaClientOptions } from '../replica-url.js';
 import { AgeKeyError } from './age-errors.js';
+import { bech32ChecksumOk } from './bech32.js';
 
 /**
  * Option keys under which the config loader hands the replica's `age` block
@@ -21,9 +22,6 @@ const X25519_RECIPIENT_RE = /^age1[02-9ac-hj-np-z]{58}$/;
 /** X25519 identity, as age-keygen prints it: upper-case bech32. */
 const X25519_IDENTITY_RE = /^AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58}$/;
 const IDENTITY_PREFIX = 'AGE-SECRET-KEY-';
-/** bech32's alphabet and checksum generator (BIP 173), which age keys are written in. */
-const BECH32_CHARSET = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l';
-const BECH32_GENERATOR = [0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3];
 
 export interface AgeSettings {
   /** X25519 recipients (`age1…`) every object is encrypted to; empty: this replica cannot be written. */
@@ -111,29 +109,6 @@ function listOption(options: ReplicaClientOptions, key: string): string[] {
   const v = options[key];
   if (typeof v !== 'string') return [];
   return v.split(',').map((s) => s.trim()).filter((s) => s !== '');
-}
-
-/** Whether a bech32 string's checksum holds, so a mistyped key is caught when the config loads. */
-function bech32ChecksumOk(s: string): boolean {
-  const lower = s.toLowerCase();
-  const sep = lower.lastIndexOf('1');
-  const hrp = lower.slice(0, sep);
-  const values = [...hrp].map((c) => c.charCodeAt(0) >>> 5);
-  values.push(0, ...[...hrp].map((c) => c.charCodeAt(0) & 31));
-  for (const c of lower.slice(sep + 1)) {
-    const v = BECH32_CHARSET.indexOf(c);
-    if (v < 0) return false;
-    values.push(v);
-  }
-  let chk = 1;
-  for (const v of values) {
-    const top = chk >>> 25;
-    chk = ((chk & 0x1ffffff) << 5) ^ v;
-    BECH32_GENERATOR.forEach((g, i) => {
-      if (((top >>> i) & 1) !== 0) chk ^= g;
-    });
-  }
-  return chk === 1;
 }
 
 function preview(s: string): string {

@@ -8,6 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
 import { createReplicaClient } from '../../../src/storage/replica-url.js';
+import { LOCAL_AGE_IDENTITY_FILE } from '../../../src/storage/age/age-local-identity.js';
+import { defaultMetaDir } from '../../../src/replication/local-meta.js';
 import { logicalDump, type LogicalDump } from '../../replication/helpers.js';
 import { BIN } from '../../cli/helpers.js';
 import { listAll } from '../ltx-fixtures.js';
@@ -187,7 +189,7 @@ describe('age-encrypted replicas through the CLI (built bin)', () => {
       // Wrong identity, and recipients only: one line each, a non-zero exit, no key material.
       for (const [name, age, re] of [
         ['wrong', { recipients: [KEY_A.recipient], identities: [KEY_C.identity] }, /none of the configured age identities can decrypt/],
-        ['missing', { recipients: [KEY_A.recipient] }, /restoring from an encrypted replica needs age identities/],
+        ['missing', { recipients: [KEY_A.recipient] }, /reading an encrypted replica needs age identities/],
       ] as const) {
         const bad = config(`${path}-${name}`, db, t.yaml(path), age);
         const out = join(tmp, `${path}-${name}.db`);
@@ -217,13 +219,14 @@ describe('age-encrypted replicas through the CLI (built bin)', () => {
     });
   }
 
-  it('a running replicator compacts and snapshots through the encryption (directory replica), and the result restores', async () => {
+  it('a replicator with recipients only compacts past L1 and snapshots (reading back with its own key), and the result restores', async () => {
     const t = targets.find((x) => x.name === 'directory')!;
     const path = 'enc-daemon';
     const db = join(tmp, `${path}.db`);
-    const cfgPath = config(path, db, t.yaml(path), { recipients: [KEY_A.recipient, KEY_B.recipient], identities: [KEY_B.identity] });
-    // Short compaction and snapshot intervals, so L1 and snapshot files are written (from decrypted L0 files) within the test.
-    writeFileSync(cfgPath, `levels:\n  - interval: 1s\nsnapshot:\n  interval: 2s\n${readFileSync(cfgPath, 'utf8')}`);
+    // The machine that replicates holds no secret key of the user's.
+    const cfgPath = config(path, db, t.yaml(path), { recipients: [KEY_A.recipient, KEY_B.recipient] });
+    // Short intervals, so L2 files (merged from L1 files read back from the replica) and snapshots appear within the test.
+    writeFileSync(cfgPath, `levels:\n  - interval: 1s\n  - interval: 2s\nsnapshot:\n  interval: 2s\n${readFileSync(cfgPath, 'utf8')}`);
     markerRows(db, 1, 200);
     const child = spawn(process.execPath, [BIN, 'replicate', '-config', cfgPath], { env: cliEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -234,9 +237,9 @@ describe('age-encrypted replicas through the CLI (built bin)', () => {
       const started = Date.now();
       let next = 201;
       for (;;) {
-        const [l1, snaps] = [await listAll(reader.ltxFiles(1)), await listAll(reader.ltxFiles(9))];
-        if (l1.length > 0 && snaps.length > 0 && next > 600) break;
-        assert.ok(Date.now() - started < DAEMON_WAIT_MS, `no L1 and snapshot files within ${DAEMON_WAIT_MS} ms: ${stderr}`);
+        const [l2, snaps] = [await listAll(reader.ltxFiles(2)), await listAll(reader.ltxFiles(9))];
+        if (l2.length > 0 && snaps.length > 0 && next > 600) break;
+        assert.ok(Date.now() - started < DAEMON_WAIT_MS, `no L2 and snapshot files within ${DAEMON_WAIT_MS} ms: ${stderr}`);
         markerRows(db, next, 50);
         next += 50;
         await sleep(400);
@@ -246,10 +249,15 @@ describe('age-encrypted replicas through the CLI (built bin)', () => {
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
+    assert.doesNotMatch(stderr, /level=(ERROR|WARN)/, 'no compaction or check failed');
     assert.doesNotMatch(stderr, /AGE-SECRET-KEY/);
     assert.equal((await markerFound(t, path)).found, 0);
+    const local = readFileSync(join(defaultMetaDir(db), LOCAL_AGE_IDENTITY_FILE), 'utf8');
+    assert.match(local, /^AGE-SECRET-KEY-1/m);
+    // Restore needs one of the user's identities; the replicator's own key stays on its machine.
+    const restoreCfg = config(`${path}-restore`, db, t.yaml(path), { identities: [KEY_A.identity] });
     const out = join(tmp, `${path}-restored.db`);
-    const r = cli(['restore', '-config', cfgPath, '-o', out, db]);
+    const r = cli(['restore', '-config', restoreCfg, '-o', out, db]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(stateOf(out).integrity, 'ok');
     assert.deepEqual(stateOf(out).dump, stateOf(db).dump);
