@@ -153,7 +153,7 @@ function storeDatabase(db: ResolvedDatabase): StoreDatabase {
     path: db.path,
     metaPath: db.metaPath,
     // An encrypted replica's replicator reads its own uploads back (compaction, checks): see docs/encryption.md.
-    client: createReplicaClient(db.replica.url, withLocalAgeIdentity(db.replica.options, db.metaPath)),
+    client: createReplicaClient(db.replica.url, withLocalAgeIdentity(db.replica.options, db.metaPath, `replica ${redactUrl(db.replica.url)}`)),
     replicaName: redactUrl(db.replica.url),
     replicator: {
       syncIntervalMs: e.monitorIntervalMs,

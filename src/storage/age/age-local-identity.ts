@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ReplicaClientOptions } from '../replica-url.js';
 import { AgeKeyError } from './age-errors.js';
-import { AGE_IDENTITIES_OPTION, AGE_RECIPIENTS_OPTION, readAgeIdentities } from './age-settings.js';
+import { AGE_IDENTITIES_OPTION, AGE_RECIPIENTS_OPTION, MAX_AGE_RECIPIENTS, readAgeIdentities } from './age-settings.js';
 import { bech32Encode } from './bech32.js';
 
 /**
@@ -54,10 +54,16 @@ export function localAgeIdentity(metaDir: string): { identity: string; recipient
  * identities, the replicator's own key is added to both, so it can read
  * back its uploads. Any other options are returned as they are.
  */
-export function withLocalAgeIdentity(options: ReplicaClientOptions, metaDir: string): ReplicaClientOptions {
+export function withLocalAgeIdentity(options: ReplicaClientOptions, metaDir: string, where = 'replica'): ReplicaClientOptions {
   const recipients = options[AGE_RECIPIENTS_OPTION];
   const identities = options[AGE_IDENTITIES_OPTION];
   if (typeof recipients !== 'string' || recipients === '' || (typeof identities === 'string' && identities !== '')) return options;
+  const count = new Set(recipients.split(',').map((r) => r.trim()).filter((r) => r !== '')).size;
+  if (count >= MAX_AGE_RECIPIENTS) {
+    throw new AgeKeyError(
+      `${where}: an age block with recipients only takes at most ${MAX_AGE_RECIPIENTS - 1} of them (got ${count}): the replicator adds a key of its own; list an identity to use all ${MAX_AGE_RECIPIENTS}`,
+    );
+  }
   const local = localAgeIdentity(metaDir);
   return { ...options, [AGE_RECIPIENTS_OPTION]: `${recipients},${local.recipient}`, [AGE_IDENTITIES_OPTION]: local.identity };
 }

@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { identityToRecipient } from 'age-encryption';
 import { LOCAL_AGE_IDENTITY_FILE, localAgeIdentity, withLocalAgeIdentity } from '../../../src/storage/age/age-local-identity.js';
-import { AGE_IDENTITIES_OPTION, AGE_RECIPIENTS_OPTION, checkAgeRecipient, readAgeIdentities } from '../../../src/storage/age/age-settings.js';
+import { AGE_IDENTITIES_OPTION, AGE_RECIPIENTS_OPTION, MAX_AGE_RECIPIENTS, checkAgeRecipient, readAgeIdentities } from '../../../src/storage/age/age-settings.js';
 import { bech32ChecksumOk } from '../../../src/storage/age/bech32.js';
-import { KEY_A } from './age-test-keys.js';
+import { KEY_A, KEY_B, KEY_C } from './age-test-keys.js';
 
 describe("the replicator's own age identity", () => {
   let dir: string;
@@ -40,6 +40,17 @@ describe("the replicator's own age identity", () => {
     assert.deepEqual(withLocalAgeIdentity({ [AGE_RECIPIENTS_OPTION]: KEY_A.recipient }, meta), {
       [AGE_RECIPIENTS_OPTION]: `${KEY_A.recipient},${local.recipient}`,
       [AGE_IDENTITIES_OPTION]: local.identity,
+    });
+  });
+
+  it('leaves room for itself: recipients only, at most one fewer than the header holds', () => {
+    const many = Array.from({ length: MAX_AGE_RECIPIENTS }, (_, i) => [KEY_A, KEY_B, KEY_C][i % 3]!.recipient);
+    // Duplicates count once, as they are encrypted to once.
+    assert.doesNotThrow(() => withLocalAgeIdentity({ [AGE_RECIPIENTS_OPTION]: many.join(',') }, join(dir, 'meta-d')));
+    const distinct = Array.from({ length: MAX_AGE_RECIPIENTS }, () => localAgeIdentity(join(dir, `m-${Math.random()}`)).recipient);
+    assert.throws(() => withLocalAgeIdentity({ [AGE_RECIPIENTS_OPTION]: distinct.join(',') }, join(dir, 'meta-e')), {
+      name: 'AgeKeyError',
+      message: new RegExp(`at most ${MAX_AGE_RECIPIENTS - 1} of them \\(got ${MAX_AGE_RECIPIENTS}\\)`),
     });
   });
 
