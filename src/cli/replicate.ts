@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { CompactionLevels, enforceSnapshotRetention } from '../compaction/index.js';
-import { ConfigNotFoundError, replicaNameOf, resolveDatabases, type ResolvedDatabase, type TidemarkConfig } from '../config/index.js';
+import { ConfigNotFoundError, replicaNameOf, resolveDatabases, type ReplicaConfig, type ResolvedDatabase, type TidemarkConfig } from '../config/index.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TidemarkError, UsageError } from '../errors.js';
 import { formatTxid } from '../ltx/file-name.js';
@@ -12,6 +12,8 @@ import { Store, type StoreCompactionOptions, type StoreDatabase } from '../store
 import { redactUrl } from '../storage/errors.js';
 import { isPermanentError } from '../storage/permanent-error.js';
 import { createReplicaClient } from '../storage/replica-url.js';
+import type { ReplicaClient } from '../storage/replica-client.js';
+import { withLocalAgeIdentity } from '../storage/age/age-local-identity.js';
 import { addConfigOptions, loadCliConfig, type ConfigFlags } from './cli-config.js';
 import { cliLogger } from './cli-logger.js';
 import { parseDuration } from './duration.js';
@@ -159,10 +161,13 @@ async function planFromConfig(flags: ReplicateFlags): Promise<Plan> {
 
 function storeDatabase(db: ResolvedDatabase): StoreDatabase {
   const e = db.entry;
+  // An encrypted replica's replicator reads its own uploads back (compaction, checks): see docs/encryption.md.
+  const clientOf = (r: ReplicaConfig): ReplicaClient =>
+    createReplicaClient(r.url, withLocalAgeIdentity(r.options, db.metaPath, `replica ${redactUrl(r.url)}`));
   const replicas =
     db.replicas.length > 1
-      ? { replicas: db.replicas.map((r) => ({ name: replicaNameOf(r), client: createReplicaClient(r.url, r.options), displayName: redactUrl(r.url) })) }
-      : { client: createReplicaClient(db.replica.url, db.replica.options), replicaName: redactUrl(db.replica.url) };
+      ? { replicas: db.replicas.map((r) => ({ name: replicaNameOf(r), client: clientOf(r), displayName: redactUrl(r.url) })) }
+      : { client: clientOf(db.replica), replicaName: redactUrl(db.replica.url) };
   return {
     path: db.path,
     metaPath: db.metaPath,

@@ -9,6 +9,7 @@ import { redactUrl } from '../storage/errors.js';
 import { formatTxid } from '../ltx/file-name.js';
 import { LocalMeta } from '../replication/local-meta.js';
 import { createReplicaClient } from '../storage/replica-url.js';
+import { hasAgeOptions } from '../storage/age/age-settings.js';
 import { addConfigOptions, configuredDatabase, formatTable, loadCliConfig, type ConfigFlags } from './cli-config.js';
 
 /** How long `status` waits for each replica before reporting it unreachable. */
@@ -43,6 +44,8 @@ interface ReplicaRow {
   replicatedTxid: bigint | undefined;
   replicaError: string | undefined;
   check: SavedValidation | undefined;
+  /** The replica's objects are age-encrypted (Litestream v0.5 cannot read it). */
+  encrypted: boolean;
 }
 
 export function registerStatus(program: Command): void {
@@ -63,6 +66,8 @@ export function registerStatus(program: Command): void {
         local_txid: r.localTxid === undefined ? null : formatTxid(r.localTxid),
         wal_size: r.walSize,
         replicated_txid: r.replicatedTxid === undefined ? null : formatTxid(r.replicatedTxid),
+        // Litestream v0.5 cannot read an age-encrypted replica, so status says which ones are.
+        replica_encrypted: r.replicas[0]!.encrypted,
         ...(r.replicaError === undefined ? {} : { replica_error: r.replicaError }),
         ...(r.error === undefined ? {} : { error: r.error }),
         replicator:
@@ -76,6 +81,7 @@ export function registerStatus(program: Command): void {
                 name: x.name,
                 url: x.url,
                 replicated_txid: x.replicatedTxid === undefined ? null : formatTxid(x.replicatedTxid),
+                encrypted: x.encrypted,
                 ...(x.replicaError === undefined ? {} : { replica_error: x.replicaError }),
                 last_check: x.check ?? null,
               })),
@@ -85,8 +91,9 @@ export function registerStatus(program: Command): void {
       process.stdout.write(JSON.stringify(out, null, 2) + '\n');
       return;
     }
-    const replicated = (x: Pick<ReplicaRow, 'replicatedTxid' | 'replicaError'>): string =>
-      x.replicatedTxid !== undefined ? formatTxid(x.replicatedTxid) : x.replicaError !== undefined ? `unreachable: ${x.replicaError}` : '-';
+    const replicated = (x: Pick<ReplicaRow, 'replicatedTxid' | 'replicaError' | 'encrypted'>): string =>
+      (x.replicatedTxid !== undefined ? formatTxid(x.replicatedTxid) : x.replicaError !== undefined ? `unreachable: ${x.replicaError}` : '-') +
+      (x.encrypted ? ' (age-encrypted)' : '');
     const local = (r: DbStatus): string => (r.localTxid === undefined ? '-' : formatTxid(r.localTxid));
     if (rows.some((r) => r.replicas.length > 1)) {
       // Several replicas: one line per replica, named.
@@ -96,7 +103,7 @@ export function registerStatus(program: Command): void {
       process.stdout.write(formatTable([['database', 'replica', 'status', 'local txid', 'wal size', 'replicated txid', 'replicator', 'last check'], ...table]));
       return;
     }
-    const table = rows.map((r) => [r.database, r.status, local(r), humanBytes(r.walSize), replicated(r), describeReplicator(r.replicator), describeCheck(r.check)]);
+    const table = rows.map((r) => [r.database, r.status, local(r), humanBytes(r.walSize), replicated(r.replicas[0]!), describeReplicator(r.replicator), describeCheck(r.check)]);
     process.stdout.write(formatTable([['database', 'status', 'local txid', 'wal size', 'replicated txid', 'replicator', 'last check'], ...table]));
   });
 }
@@ -140,6 +147,7 @@ async function dbStatus(d: ResolvedDatabase, online: boolean): Promise<DbStatus>
         replicatedTxid: undefined,
         replicaError: undefined,
         check: await loadValidation(d.metaPath, i === 0 ? undefined : replicaNameOf(r)),
+        encrypted: hasAgeOptions(r.options),
       };
       if (online) {
         try {

@@ -1,6 +1,8 @@
 import { posix } from 'node:path';
 import { parseReplicaUrl, isUrl, type ReplicaUrl } from '../storage/replica-url.js';
 import { MIN_S3_PART_SIZE } from '../storage/s3/s3-settings.js';
+import { AgeKeyError } from '../storage/age/age-errors.js';
+import { AGE_IDENTITIES_OPTION, AGE_RECIPIENTS_OPTION, checkAgeRecipient, readAgeIdentities } from '../storage/age/age-settings.js';
 import { DEFAULT_NATS_URL, DEFAULT_REPLICA_SYNC_INTERVAL_MS } from './defaults.js';
 import { ConfigError, ValueSyntaxError, type ConfigLocation } from './errors.js';
 import { nsToMs } from './go-duration.js';
@@ -29,8 +31,8 @@ export interface SettingValue {
 
 export type RawReplicaSettings = ReadonlyMap<string, SettingValue>;
 
-const AGE_IDENTITIES = `${AGE_KEY}.identities`;
-const AGE_RECIPIENTS = `${AGE_KEY}.recipients`;
+const AGE_IDENTITIES = AGE_IDENTITIES_OPTION;
+const AGE_RECIPIENTS = AGE_RECIPIENTS_OPTION;
 
 /** The replica settings written in one section (a replica, or the top level). */
 export function readReplicaSettings(sec: Section, paths: PathContext): Map<string, SettingValue> {
@@ -105,7 +107,7 @@ export function toReplicaSettings(raw: RawReplicaSettings): ReplicaSettings {
 }
 
 function optionsOf(raw: RawReplicaSettings): Record<string, ReplicaOptionValue> {
-  const skip = new Set<string>([...REPLICA_TYPED_SETTINGS, ...REPLICA_LOCATION_SETTINGS, AGE_IDENTITIES, AGE_RECIPIENTS]);
+  const skip = new Set<string>([...REPLICA_TYPED_SETTINGS, ...REPLICA_LOCATION_SETTINGS]);
   const options: Record<string, ReplicaOptionValue> = {};
   for (const [key, { value }] of raw) if (!skip.has(key)) options[key] = value;
   return options;
@@ -144,15 +146,7 @@ export function buildReplica(sec: Section, ctx: ReplicaBuildContext): ReplicaCon
     }
   }
 
-  for (const k of [AGE_IDENTITIES, AGE_RECIPIENTS]) {
-    const v = settings.get(k);
-    if (v !== undefined) {
-      throw new ConfigError(
-        v.location,
-        'age encryption is not supported (Litestream v0.5 dropped it; use Litestream v0.3.x for encrypted replicas)',
-      );
-    }
-  }
+  checkAgeBlock(settings, ctx.paths);
 
   checkSettings(settings, type, sec);
   for (const [key, v] of own) {
@@ -179,6 +173,34 @@ export function buildReplica(sec: Section, ctx: ReplicaBuildContext): ReplicaCon
     options,
     source: sec.src.location(sec.node, sec.keyPath),
   };
+}
+
+/**
+ * The `age` block (Litestream v0.3's client-side encryption, which v0.5
+ * dropped): recipients are checked here so a bad one points at the file, and
+ * an identity that is not a key is an identity file, its path expanded like
+ * any other path in the config.
+ */
+function checkAgeBlock(settings: Map<string, SettingValue>, paths: PathContext): void {
+  const recipients = settings.get(AGE_RECIPIENTS);
+  for (const r of typeof recipients?.value === 'string' ? recipients.value.split(',') : []) {
+    const reason = checkAgeRecipient(r);
+    if (reason !== undefined) throw new ConfigError(recipients!.location, `age recipient: ${reason}`);
+  }
+  const identities = settings.get(AGE_IDENTITIES);
+  if (identities === undefined || typeof identities.value !== 'string') return;
+  const entries: string[] = [];
+  for (const raw of identities.value.split(',')) {
+    try {
+      const entry = raw.startsWith('AGE-') || raw.startsWith('age1') ? raw : expandPath(raw, paths);
+      readAgeIdentities(entry);
+      entries.push(entry);
+    } catch (err) {
+      if (err instanceof ValueSyntaxError || err instanceof AgeKeyError) throw new ConfigError(identities.location, err.message, { cause: err });
+      throw err;
+    }
+  }
+  settings.set(AGE_IDENTITIES, { ...identities, value: entries.join(',') });
 }
 
 /** The backend: a URL's scheme wins over `type` (Litestream's rule), and `file` when neither is given. */

@@ -3,6 +3,7 @@ import { LtxContentError, LtxError } from '../ltx/errors.js';
 import { formatFilename } from '../ltx/file-name.js';
 import { hex64 } from '../ltx/header.js';
 import { ReplicaFileNotFoundError, ReplicaUrlError } from '../storage/errors.js';
+import { AgeReplicaError } from '../storage/age/age-errors.js';
 import type { LtxFileInfo, ReplicaClient } from '../storage/replica-client.js';
 import { RestoreFetchError } from './errors.js';
 
@@ -96,6 +97,8 @@ class ShortStreamError extends Error {
 /** A missing file or a misconfigured replica will not change by asking again; a dropped connection may. */
 function isRetryable(err: unknown): boolean {
   if (err instanceof ReplicaFileNotFoundError || err instanceof ReplicaUrlError) return false;
+  // Missing or wrong age keys, or a damaged encrypted file, read the same the next time.
+  if (err instanceof AgeReplicaError) return false;
   // Bad arguments are a bug, not a flaky network.
   return !(err instanceof TypeError || err instanceof RangeError);
 }

@@ -20,7 +20,7 @@ export class BackendPackageMissingError extends StorageError {
 }
 
 /** Backends whose name is spoken with a leading vowel sound. */
-const AN_BACKENDS = new Set(['s3', 'sftp', 'abs', 'oss']);
+const AN_BACKENDS = new Set(['s3', 'sftp', 'abs', 'oss', 'age-encrypted']);
 
 function article(backend: string): string {
   return AN_BACKENDS.has(backend) ? 'an' : 'a';

@@ -8,6 +8,9 @@ import { describeGsReplica, resolveGsSettings, type GsSettings } from './gs/gs-s
 import { describeS3Replica, resolveS3Settings, type S3Settings } from './s3/s3-settings.js';
 import { resolveOssSettings } from './oss/oss-settings.js';
 import { describeSftpReplica, resolveSftpSettings, type SftpSettings } from './sftp/sftp-settings.js';
+import { AgeReplicaClient } from './age/age-replica-client.js';
+import { resolveAgeSettings } from './age/age-settings.js';
+import { redactUrl } from './errors.js';
 import { describeNatsReplica, resolveNatsSettings, type NatsSettings } from './nats/nats-settings.js';
 import { describeWebdavReplica, resolveWebdavSettings, type WebdavSettings } from './webdav/webdav-settings.js';
 
@@ -156,6 +159,14 @@ const BARE_S3_URL_RE = /^s3:\/\/\/?$/i;
  * schemes Litestream supports are recognised and refused.
  */
 export function createReplicaClient(url: string, options: ReplicaClientOptions = {}): ReplicaClient {
+  // An `age` block wraps whichever backend holds the replica; see docs/encryption.md.
+  const name = redactUrl(url);
+  const age = resolveAgeSettings(`replica ${name}`, options);
+  const client = createBackendClient(url, options);
+  return age === undefined ? client : new AgeReplicaClient(client, age, `replica ${name}`);
+}
+
+function createBackendClient(url: string, options: ReplicaClientOptions): ReplicaClient {
   if (BARE_S3_URL_RE.test(url)) return lazyS3Client(resolveS3Settings(undefined, url, options));
   const u = parseReplicaUrl(url);
   if (u.scheme === 'file') return new FileReplicaClient(u.path);
