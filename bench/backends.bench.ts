@@ -76,7 +76,7 @@ async function throughput(b: RunningBackend, name: string, image: { ltxPath: str
   const upload: number[] = [];
   const restoreMBps: number[] = [];
   for (let i = 0; i < REPETITIONS; i++) {
-    const client = b.client(`throughput-${i}`);
+    const client = await b.client(`throughput-${i}`);
     try {
       await client.init();
       const t0 = performance.now();
@@ -118,16 +118,17 @@ async function main(): Promise<void> {
     }
 
     // Idle: one database per backend in one store, reached through the proxies, left alone for the window.
-    const specs = running.map((r) => {
+    const specs = [];
+    for (const r of running) {
       const path = join(dir, `idle-${r.name}.db`);
       const db = new Database(path);
       db.pragma('journal_mode = WAL');
       db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
       db.prepare('INSERT INTO t (v) VALUES (?)').run('x'.repeat(1000));
       db.close();
-      const client = new FaultInjectingClient(r.b.client('idle', r.proxy?.port));
-      return { r, path, client };
-    });
+      const client = new FaultInjectingClient(await r.b.client('idle', r.proxy?.port));
+      specs.push({ r, path, client });
+    }
     console.error(`idle: settling, then a ${IDLE_WINDOW_MS / 1000} s window…`);
     const store = await Store.open(specs.map((s) => ({ path: s.path, client: s.client })));
     try {

@@ -14,13 +14,18 @@ import { testS3Client } from '../../test/storage/s3/helpers.js';
 import { startS3Server } from '../../test/storage/s3/s3-server.js';
 import { testSftpClient } from '../../test/storage/sftp/helpers.js';
 import { startSftpServer } from '../../test/storage/sftp/sftp-server.js';
+import { testGsClient } from '../../test/storage/gs/helpers.js';
+import { startGsServer } from '../../test/storage/gs/gs-server.js';
+import { testNatsClient } from '../../test/storage/nats/helpers.js';
+import { startNatsServer } from '../../test/storage/nats/nats-server.js';
 import { testWebdavClient } from '../../test/storage/webdav/helpers.js';
 import { startWebdavServer } from '../../test/storage/webdav/webdav-server.js';
 
 export interface RunningBackend {
   /** The server's TCP port; undefined for the directory backend. */
   readonly port: number | undefined;
-  client(path: string, port?: number): ReplicaClient;
+  /** A client for a fresh path (a NATS bucket is made for it). */
+  client(path: string, port?: number): Promise<ReplicaClient>;
   stop(): Promise<void>;
 }
 
@@ -40,7 +45,7 @@ export const BENCH_BACKENDS: BenchBackend[] = [
     async start(dir) {
       return {
         port: undefined,
-        client: (path) => new FileReplicaClient(join(dir, 'file-replica', path)),
+        client: async (path) => new FileReplicaClient(join(dir, 'file-replica', path)),
         stop: async () => undefined,
       };
     },
@@ -52,7 +57,7 @@ export const BENCH_BACKENDS: BenchBackend[] = [
       const s = await startS3Server([BUCKET]);
       return {
         port: s.port,
-        client: (path, port = s.port) => testS3Client(`http://127.0.0.1:${port}`, BUCKET, path),
+        client: async (path, port = s.port) => testS3Client(`http://127.0.0.1:${port}`, BUCKET, path),
         stop: () => s.stop(),
       };
     },
@@ -65,7 +70,7 @@ export const BENCH_BACKENDS: BenchBackend[] = [
       const port = Number(new URL(s.endpoint).port);
       return {
         port,
-        client: (path, p = port) => testAbsClient(s.endpoint.replace(`:${port}`, `:${p}`), BUCKET, path),
+        client: async (path, p = port) => testAbsClient(s.endpoint.replace(`:${port}`, `:${p}`), BUCKET, path),
         stop: () => s.stop(),
       };
     },
@@ -78,7 +83,7 @@ export const BENCH_BACKENDS: BenchBackend[] = [
       const root = s.mkdir('bench');
       return {
         port: s.port,
-        client: (path, port = s.port) => {
+        client: async (path, port = s.port) => {
           const d = join(root, path);
           mkdirSync(d, { recursive: true });
           return testSftpClient(s, d, {}, {}, port);
@@ -94,7 +99,36 @@ export const BENCH_BACKENDS: BenchBackend[] = [
       const s = await startWebdavServer();
       return {
         port: s.port,
-        client: (path, port = s.port) => testWebdavClient(s, path, { port }),
+        client: async (path, port = s.port) => testWebdavClient(s, path, { port }),
+        stop: () => s.stop(),
+      };
+    },
+  },
+  {
+    name: 'gs',
+    server: 'Cloud Storage emulator of firebase-tools (npm)',
+    async start() {
+      const s = await startGsServer();
+      return {
+        port: s.port,
+        client: async (path, port = s.port) => testGsClient(`http://127.0.0.1:${port}`, BUCKET, path),
+        stop: () => s.stop(),
+      };
+    },
+  },
+  {
+    name: 'nats',
+    server: 'nats-server with JetStream (Debian)',
+    async start() {
+      const s = await startNatsServer();
+      return {
+        port: s.port,
+        client: async (path, port = s.port) => {
+          // The object store keeps one replica per bucket, and Litestream does not create buckets.
+          const bucket = `bench-${path}`;
+          await s.createBucket(bucket);
+          return testNatsClient(port, bucket);
+        },
         stop: () => s.stop(),
       };
     },
