@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { AttemptsFailure, TryRetry, TryTimeoutError, type TryRetryOptions, type TryRetryPolicy } from '../try-retry.js';
 
 /**
  * How the Azure client retries one request. The SDK's own retry policy is
@@ -43,35 +43,16 @@ const RETRY_NETWORK_CODES = new Set([
   'REQUEST_SEND_ERROR',
 ]);
 
-export interface AbsRetryOptions {
-  maxTries?: number;
-  retryDelayMs?: number;
-  maxRetryDelayMs?: number;
-  tryTimeoutMs?: number;
-  /** Uniform in [0, 1); for jitter. */
-  random?: () => number;
-}
+export type AbsRetryOptions = TryRetryOptions;
 
 /** A try that got no response in time. */
-export class AbsTryTimeoutError extends Error {
+export class AbsTryTimeoutError extends TryTimeoutError {
   override name = 'AbsTryTimeoutError';
-  readonly code = 'ETIMEDOUT';
-
-  constructor(readonly timeoutMs: number) {
-    super(`no response within ${timeoutMs} ms`);
-  }
 }
 
 /** The last failure of a request, and how many tries it took to give up. */
-export class AbsAttemptsFailure extends Error {
+export class AbsAttemptsFailure extends AttemptsFailure {
   override name = 'AbsAttemptsFailure';
-
-  constructor(
-    readonly error: unknown,
-    readonly attempts: number,
-  ) {
-    super(error instanceof Error ? error.message : String(error), { cause: error });
-  }
 }
 
 interface ErrorShape {
@@ -105,58 +86,21 @@ export function isRetryableAbsError(err: unknown): boolean {
   return code !== undefined && RETRY_NETWORK_CODES.has(code);
 }
 
-export class AbsRetry {
-  readonly maxTries: number;
-  readonly tryTimeoutMs: number;
-  readonly #delay: number;
-  readonly #maxDelay: number;
-  readonly #random: () => number;
+const ABS_RETRY_POLICY: TryRetryPolicy = {
+  defaults: {
+    maxTries: DEFAULT_ABS_MAX_TRIES,
+    retryDelayMs: DEFAULT_ABS_RETRY_DELAY_MS,
+    maxRetryDelayMs: DEFAULT_ABS_MAX_RETRY_DELAY_MS,
+    tryTimeoutMs: DEFAULT_ABS_TRY_TIMEOUT_MS,
+  },
+  isRetryable: (err) => isRetryableAbsError(err),
+  timeoutError: (ms) => new AbsTryTimeoutError(ms),
+  attemptsFailure: (error, attempts) => new AbsAttemptsFailure(error, attempts),
+};
 
+/** Azure's tries: see TryRetry; giving up rejects with AbsAttemptsFailure. */
+export class AbsRetry extends TryRetry {
   constructor(o: AbsRetryOptions = {}) {
-    this.maxTries = o.maxTries ?? DEFAULT_ABS_MAX_TRIES;
-    if (!Number.isSafeInteger(this.maxTries) || this.maxTries < 1) throw new RangeError(`maxTries must be at least 1, got ${this.maxTries}`);
-    this.#delay = o.retryDelayMs ?? DEFAULT_ABS_RETRY_DELAY_MS;
-    this.#maxDelay = o.maxRetryDelayMs ?? DEFAULT_ABS_MAX_RETRY_DELAY_MS;
-    this.tryTimeoutMs = o.tryTimeoutMs ?? DEFAULT_ABS_TRY_TIMEOUT_MS;
-    this.#random = o.random ?? Math.random;
-  }
-
-  /** The wait before retry number `retry` (0 for the first retry). */
-  delayMs(retry: number): number {
-    const ceiling = Math.min(this.#maxDelay, this.#delay * 2 ** Math.min(retry, 30));
-    // Half fixed, half random: retries of many clients spread out, and never collapse to zero.
-    return Math.round(ceiling / 2 + (this.#random() * ceiling) / 2);
-  }
-
-  /**
-   * Runs `attempt` until it succeeds, fails for good, or runs out of tries.
-   * Each try gets a signal that aborts with `signal` or at its deadline.
-   * Aborting `signal` rejects with its reason; giving up rejects with
-   * AbsAttemptsFailure.
-   */
-  async run<T>(signal: AbortSignal | undefined, attempt: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    for (let tries = 1; ; tries++) {
-      signal?.throwIfAborted();
-      const ac = new AbortController();
-      const onAbort = (): void => ac.abort(signal?.reason);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        ac.abort(new AbsTryTimeoutError(this.tryTimeoutMs));
-      }, this.tryTimeoutMs);
-      let error: unknown;
-      try {
-        return await attempt(ac.signal);
-      } catch (err) {
-        error = timedOut ? new AbsTryTimeoutError(this.tryTimeoutMs) : err;
-      } finally {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-      }
-      if (signal?.aborted === true) throw signal.reason;
-      if (tries >= this.maxTries || !isRetryableAbsError(error)) throw new AbsAttemptsFailure(error, tries);
-      await sleep(this.delayMs(tries - 1), undefined, { signal });
-    }
+    super(ABS_RETRY_POLICY, o);
   }
 }

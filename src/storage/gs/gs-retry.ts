@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { AttemptsFailure, TryRetry, TryTimeoutError, type TryRetryOptions, type TryRetryPolicy } from '../try-retry.js';
 
 /**
  * How the GCS client retries one request. The SDK's own retries are off
@@ -50,37 +50,19 @@ const RETRY_NETWORK_CODES = new Set([
 /** How node-fetch (under the SDK) words a connection that broke without a code of its own. */
 const RETRY_MESSAGE_RE = /socket hang up|network timeout|ECONNRESET|premature close|other side closed/i;
 
-export interface GsRetryOptions {
-  maxTries?: number;
-  retryDelayMs?: number;
-  maxRetryDelayMs?: number;
-  tryTimeoutMs?: number;
+export interface GsRetryOptions extends TryRetryOptions {
   /** For tries that send no data; at most tryTimeoutMs. */
   shortTryTimeoutMs?: number;
-  /** Uniform in [0, 1); for jitter. */
-  random?: () => number;
 }
 
 /** A try that got no response in time. */
-export class GsTryTimeoutError extends Error {
+export class GsTryTimeoutError extends TryTimeoutError {
   override name = 'GsTryTimeoutError';
-  readonly code = 'ETIMEDOUT';
-
-  constructor(readonly timeoutMs: number) {
-    super(`no response within ${timeoutMs} ms`);
-  }
 }
 
 /** The last failure of a request, and how many tries it took to give up. */
-export class GsAttemptsFailure extends Error {
+export class GsAttemptsFailure extends AttemptsFailure {
   override name = 'GsAttemptsFailure';
-
-  constructor(
-    readonly error: unknown,
-    readonly attempts: number,
-  ) {
-    super(error instanceof Error ? error.message : String(error), { cause: error });
-  }
 }
 
 interface ErrorShape {
@@ -140,61 +122,34 @@ export function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> 
   });
 }
 
-export class GsRetry {
-  readonly maxTries: number;
-  readonly tryTimeoutMs: number;
+const GS_RETRY_POLICY: TryRetryPolicy = {
+  defaults: {
+    maxTries: DEFAULT_GS_MAX_TRIES,
+    retryDelayMs: DEFAULT_GS_RETRY_DELAY_MS,
+    maxRetryDelayMs: DEFAULT_GS_MAX_RETRY_DELAY_MS,
+    tryTimeoutMs: DEFAULT_GS_TRY_TIMEOUT_MS,
+  },
+  isRetryable: (err) => isRetryableGsError(err),
+  timeoutError: (ms) => new GsTryTimeoutError(ms),
+  attemptsFailure: (error, attempts) => new GsAttemptsFailure(error, attempts),
+};
+
+/** Cloud Storage's tries: see TryRetry; giving up rejects with GsAttemptsFailure. */
+export class GsRetry extends TryRetry {
   readonly shortTryTimeoutMs: number;
-  readonly #delay: number;
-  readonly #maxDelay: number;
-  readonly #random: () => number;
 
   constructor(o: GsRetryOptions = {}) {
-    this.maxTries = o.maxTries ?? DEFAULT_GS_MAX_TRIES;
-    if (!Number.isSafeInteger(this.maxTries) || this.maxTries < 1) throw new RangeError(`maxTries must be at least 1, got ${this.maxTries}`);
-    this.#delay = o.retryDelayMs ?? DEFAULT_GS_RETRY_DELAY_MS;
-    this.#maxDelay = o.maxRetryDelayMs ?? DEFAULT_GS_MAX_RETRY_DELAY_MS;
-    this.tryTimeoutMs = o.tryTimeoutMs ?? DEFAULT_GS_TRY_TIMEOUT_MS;
+    super(GS_RETRY_POLICY, o);
     this.shortTryTimeoutMs = Math.min(o.shortTryTimeoutMs ?? DEFAULT_GS_SHORT_TRY_TIMEOUT_MS, this.tryTimeoutMs);
-    this.#random = o.random ?? Math.random;
-  }
-
-  /** The wait before retry number `retry` (0 for the first retry). */
-  delayMs(retry: number): number {
-    const ceiling = Math.min(this.#maxDelay, this.#delay * 2 ** Math.min(retry, 30));
-    // Half fixed, half random: retries of many clients spread out, and never collapse to zero.
-    return Math.round(ceiling / 2 + (this.#random() * ceiling) / 2);
   }
 
   /**
-   * Runs `attempt` until it succeeds, fails for good, or runs out of tries.
-   * Each try gets a signal that aborts with `signal` or at its deadline
-   * (`tryTimeoutMs`, or `shortTryTimeoutMs` with `short`). Aborting `signal`
-   * rejects with its reason; giving up rejects with GsAttemptsFailure.
+   * As TryRetry.run, with the deadline `shortTryTimeoutMs` for a `short` try
+   * (one that sends no data), and each try given up when its signal aborts:
+   * the SDK's calls take no signal.
    */
-  async run<T>(signal: AbortSignal | undefined, attempt: (signal: AbortSignal) => Promise<T>, short = false): Promise<T> {
-    const deadline = short ? this.shortTryTimeoutMs : this.tryTimeoutMs;
-    for (let tries = 1; ; tries++) {
-      signal?.throwIfAborted();
-      const ac = new AbortController();
-      const onAbort = (): void => ac.abort(signal?.reason);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        ac.abort(new GsTryTimeoutError(deadline));
-      }, deadline);
-      let error: unknown;
-      try {
-        return await untilAborted(attempt(ac.signal), ac.signal);
-      } catch (err) {
-        error = timedOut ? new GsTryTimeoutError(deadline) : err;
-      } finally {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-      }
-      if (signal?.aborted === true) throw signal.reason;
-      if (tries >= this.maxTries || !isRetryableGsError(error)) throw new GsAttemptsFailure(error, tries);
-      await sleep(this.delayMs(tries - 1), undefined, { signal });
-    }
+  override async run<T>(signal: AbortSignal | undefined, attempt: (signal: AbortSignal, tries: number) => Promise<T>, short: boolean | number = false): Promise<T> {
+    const deadline = typeof short === 'number' ? short : short ? this.shortTryTimeoutMs : this.tryTimeoutMs;
+    return super.run(signal, (s, tries) => untilAborted(attempt(s, tries), s), deadline);
   }
 }

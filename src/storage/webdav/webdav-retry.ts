@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { AttemptsFailure, TryRetry, TryTimeoutError, type TryRetryOptions, type TryRetryPolicy } from '../try-retry.js';
 
 /**
  * How the WebDAV client retries one request. The webdav package retries
@@ -45,35 +45,16 @@ const RETRY_NETWORK_CODES = new Set([
   'ERR_STREAM_PREMATURE_CLOSE',
 ]);
 
-export interface WebdavRetryOptions {
-  maxTries?: number;
-  retryDelayMs?: number;
-  maxRetryDelayMs?: number;
-  tryTimeoutMs?: number;
-  /** Uniform in [0, 1); for jitter. */
-  random?: () => number;
-}
+export type WebdavRetryOptions = TryRetryOptions;
 
 /** A try that got no response in time. */
-export class WebdavTryTimeoutError extends Error {
+export class WebdavTryTimeoutError extends TryTimeoutError {
   override name = 'WebdavTryTimeoutError';
-  readonly code = 'ETIMEDOUT';
-
-  constructor(readonly timeoutMs: number) {
-    super(`no response within ${timeoutMs} ms`);
-  }
 }
 
 /** The last failure of a request, and how many tries it took to give up. */
-export class WebdavAttemptsFailure extends Error {
+export class WebdavAttemptsFailure extends AttemptsFailure {
   override name = 'WebdavAttemptsFailure';
-
-  constructor(
-    readonly error: unknown,
-    readonly attempts: number,
-  ) {
-    super(error instanceof Error ? error.message : String(error), { cause: error });
-  }
 }
 
 interface ErrorShape {
@@ -113,58 +94,21 @@ export function isRetryableWebdavError(err: unknown): boolean {
   return /socket hang up|premature close|terminated/i.test(message);
 }
 
-export class WebdavRetry {
-  readonly maxTries: number;
-  readonly tryTimeoutMs: number;
-  readonly #delay: number;
-  readonly #maxDelay: number;
-  readonly #random: () => number;
+const WEBDAV_RETRY_POLICY: TryRetryPolicy = {
+  defaults: {
+    maxTries: DEFAULT_WEBDAV_MAX_TRIES,
+    retryDelayMs: DEFAULT_WEBDAV_RETRY_DELAY_MS,
+    maxRetryDelayMs: DEFAULT_WEBDAV_MAX_RETRY_DELAY_MS,
+    tryTimeoutMs: DEFAULT_WEBDAV_TRY_TIMEOUT_MS,
+  },
+  isRetryable: (err) => isRetryableWebdavError(err),
+  timeoutError: (ms) => new WebdavTryTimeoutError(ms),
+  attemptsFailure: (error, attempts) => new WebdavAttemptsFailure(error, attempts),
+};
 
+/** WebDAV's tries: see TryRetry; giving up rejects with WebdavAttemptsFailure. */
+export class WebdavRetry extends TryRetry {
   constructor(o: WebdavRetryOptions = {}) {
-    this.maxTries = o.maxTries ?? DEFAULT_WEBDAV_MAX_TRIES;
-    if (!Number.isSafeInteger(this.maxTries) || this.maxTries < 1) throw new RangeError(`maxTries must be at least 1, got ${this.maxTries}`);
-    this.#delay = o.retryDelayMs ?? DEFAULT_WEBDAV_RETRY_DELAY_MS;
-    this.#maxDelay = o.maxRetryDelayMs ?? DEFAULT_WEBDAV_MAX_RETRY_DELAY_MS;
-    this.tryTimeoutMs = o.tryTimeoutMs ?? DEFAULT_WEBDAV_TRY_TIMEOUT_MS;
-    this.#random = o.random ?? Math.random;
-  }
-
-  /** The wait before retry number `retry` (0 for the first retry). */
-  delayMs(retry: number): number {
-    const ceiling = Math.min(this.#maxDelay, this.#delay * 2 ** Math.min(retry, 30));
-    // Half fixed, half random: retries of many clients spread out, and never collapse to zero.
-    return Math.round(ceiling / 2 + (this.#random() * ceiling) / 2);
-  }
-
-  /**
-   * Runs `attempt` until it succeeds, fails for good, or runs out of tries.
-   * Each try gets a signal that aborts with `signal` or at its deadline.
-   * Aborting `signal` rejects with its reason; giving up rejects with
-   * WebdavAttemptsFailure.
-   */
-  async run<T>(signal: AbortSignal | undefined, attempt: (signal: AbortSignal, tries: number) => Promise<T>): Promise<T> {
-    for (let tries = 1; ; tries++) {
-      signal?.throwIfAborted();
-      const ac = new AbortController();
-      const onAbort = (): void => ac.abort(signal?.reason);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        ac.abort(new WebdavTryTimeoutError(this.tryTimeoutMs));
-      }, this.tryTimeoutMs);
-      let error: unknown;
-      try {
-        return await attempt(ac.signal, tries);
-      } catch (err) {
-        error = timedOut ? new WebdavTryTimeoutError(this.tryTimeoutMs) : err;
-      } finally {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-      }
-      if (signal?.aborted === true) throw signal.reason;
-      if (tries >= this.maxTries || !isRetryableWebdavError(error)) throw new WebdavAttemptsFailure(error, tries);
-      await sleep(this.delayMs(tries - 1), undefined, { signal });
-    }
+    super(WEBDAV_RETRY_POLICY, o);
   }
 }

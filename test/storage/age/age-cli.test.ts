@@ -6,17 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import Database from 'better-sqlite3';
 import { createReplicaClient } from '../../../src/storage/replica-url.js';
 import { LOCAL_AGE_IDENTITY_FILE } from '../../../src/storage/age/age-local-identity.js';
 import { defaultMetaDir } from '../../../src/replication/local-meta.js';
-import { logicalDump, type LogicalDump } from '../../replication/helpers.js';
 import { BIN } from '../../cli/helpers.js';
 import { listAll } from '../ltx-fixtures.js';
 import { S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, startS3Server, type S3TestServer } from '../s3/s3-server.js';
 import { KEY_A, KEY_B, KEY_C } from './age-test-keys.js';
+import { SQLITE3, stateOf } from '../backend-cli-helpers.js';
 
-const SQLITE3 = '/usr/bin/sqlite3';
 const BUCKET = 'tidemark-age';
 /** How long the daemon test waits for compaction to show up on the replica. */
 const DAEMON_WAIT_MS = 60_000;
@@ -41,15 +39,6 @@ function sqlite3(path: string, sql: string): void {
 /** Rows whose text holds the marker next to random bytes, so compression cannot fold it away. */
 function markerRows(db: string, from: number, n: number): void {
   sqlite3(db, `CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT);\nINSERT INTO t (id, v) SELECT value, '${MARKER} ' || hex(randomblob(24)) FROM generate_series(${from}, ${from + n - 1});`);
-}
-
-function stateOf(path: string): { dump: LogicalDump; integrity: string } {
-  const db = new Database(path, { readonly: true });
-  try {
-    return { dump: logicalDump(db), integrity: db.pragma('integrity_check', { simple: true }) as string };
-  } finally {
-    db.close();
-  }
 }
 
 interface Target {

@@ -1,21 +1,19 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import Database from 'better-sqlite3';
 import { BIN } from '../../cli/helpers.js';
-import { logicalDump, type LogicalDump } from '../../replication/helpers.js';
+import { type LogicalDump } from '../../replication/helpers.js';
 import { listAll } from '../ltx-fixtures.js';
 import { GsFaultProxy, type GsFaultKind } from './gs-fault-proxy.js';
 import { startGsServer, type GsTestServer } from './gs-server.js';
 import { testGsClient } from './helpers.js';
+import { closedPort, SQLITE3, sqlite3, stateOf, writeRows } from '../backend-cli-helpers.js';
 
 const BUCKET = 'tidemark-cli';
-const SQLITE3 = '/usr/bin/sqlite3';
 /** Bounds on a whole CLI run, not timings: a run that hangs is killed and fails its test. */
 const CLI_TIMEOUT_MS = 150_000;
 const DAEMON_START_TIMEOUT_MS = 30_000;
@@ -43,39 +41,6 @@ async function cli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: numb
   } finally {
     clearTimeout(timer);
   }
-}
-
-function stateOf(path: string): { dump: LogicalDump; integrity: string } {
-  const db = new Database(path, { readonly: true });
-  try {
-    return { dump: logicalDump(db), integrity: db.pragma('integrity_check', { simple: true }) as string };
-  } finally {
-    db.close();
-  }
-}
-
-/** Writes with the Debian sqlite3 shell, in WAL mode, as an application other than tidemark would. */
-function sqlite3(path: string, sql: string): void {
-  execFileSync(SQLITE3, [path], { input: `PRAGMA journal_mode=WAL;\n${sql}\n` });
-}
-
-function writeRows(path: string, from: number, n: number): void {
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.exec('CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)');
-  const ins = db.prepare('INSERT INTO t (id, v) VALUES (?, ?)');
-  db.transaction(() => {
-    for (let i = from; i < from + n; i++) ins.run(i, `row ${i} `.repeat(20));
-  })();
-  db.close();
-}
-
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
 }
 
 describe('tidemark replicate and restore with a gs:// replica on the emulator (built bin)', () => {

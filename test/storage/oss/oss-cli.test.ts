@@ -2,15 +2,14 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
 import { BIN } from '../../cli/helpers.js';
-import { logicalDump, type LogicalDump } from '../../replication/helpers.js';
 import { S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, startS3Server, type S3TestServer } from '../s3/s3-server.js';
+import { closedPort, SQLITE3, stateOf } from '../backend-cli-helpers.js';
 
 /*
  * OSS is reached through its S3-compatible API, so the real server these
@@ -20,7 +19,6 @@ import { S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, startS3Server, type S3T
  */
 
 const BUCKET = 'tidemark-oss';
-const SQLITE3 = '/usr/bin/sqlite3';
 const CLI_TIMEOUT_MS = 120_000;
 const DAEMON_START_TIMEOUT_MS = 30_000;
 
@@ -37,25 +35,8 @@ function cli(args: string[], env = cliEnv()): { code: number; stdout: string; st
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-function stateOf(path: string): { dump: LogicalDump; integrity: string } {
-  const db = new Database(path, { readonly: true });
-  try {
-    return { dump: logicalDump(db), integrity: db.pragma('integrity_check', { simple: true }) as string };
-  } finally {
-    db.close();
-  }
-}
-
 function sqlite3(path: string, sql: string): void {
   execFileSync(SQLITE3, [path], { input: `PRAGMA journal_mode=WAL;\n${sql}\n` });
-}
-
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
 }
 
 describe('tidemark replicate and restore with an oss:// replica (S3-compatible API on s3rver, built bin)', () => {

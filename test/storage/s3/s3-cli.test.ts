@@ -2,17 +2,15 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
-import { logicalDump, type LogicalDump } from '../../replication/helpers.js';
 import { listAll } from '../ltx-fixtures.js';
 import { FaultProxy } from './fault-proxy.js';
 import { testS3Client } from './helpers.js';
 import { S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, startS3Server, type S3TestServer } from './s3-server.js';
+import { closedPort, stateOf, writeRows } from '../backend-cli-helpers.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const BIN = join(ROOT, 'dist', 'cli', 'main.js');
@@ -31,37 +29,8 @@ function cli(args: string[], env = cliEnv()): { code: number; stderr: string } {
   return { code: r.status ?? -1, stderr: r.stderr };
 }
 
-function writeRows(path: string, from: number, n: number): void {
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.exec('CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)');
-  const ins = db.prepare('INSERT INTO t (id, v) VALUES (?, ?)');
-  db.transaction(() => {
-    for (let i = from; i < from + n; i++) ins.run(i, `row ${i} `.repeat(20));
-  })();
-  db.close();
-}
-
-function stateOf(path: string): { dump: LogicalDump; integrity: string } {
-  const db = new Database(path, { readonly: true });
-  try {
-    return { dump: logicalDump(db), integrity: db.pragma('integrity_check', { simple: true }) as string };
-  } finally {
-    db.close();
-  }
-}
-
 function url(endpoint: string, path: string, bucket = BUCKET): string {
   return `s3://${bucket}/${path}?endpoint=${endpoint}&forcePathStyle=true`;
-}
-
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
 }
 
 describe('tidemark replicate and restore with an s3:// replica (built bin)', () => {

@@ -8,13 +8,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { formatTxid } from '../../../src/ltx/file-name.js';
 import { BIN } from '../../cli/helpers.js';
-import { logicalDump, type LogicalDump } from '../../replication/helpers.js';
+import { type LogicalDump } from '../../replication/helpers.js';
 import { listAll } from '../ltx-fixtures.js';
 import { testSftpClient } from './helpers.js';
 import { freePort, makeKeyPair, makePasswordUser, startSftpServer, type PasswordUser, type SftpTestServer } from './sftp-server.js';
 import { TcpFaultProxy } from './tcp-fault-proxy.js';
+import { SQLITE3, stateOf } from '../backend-cli-helpers.js';
 
-const SQLITE3 = '/usr/bin/sqlite3';
 const DAEMON_START_TIMEOUT_MS = 20_000;
 /** LTX timestamps of two batches are kept this far apart, so a -timestamp between them is unambiguous even in whole seconds. */
 const BATCH_GAP_MS = 1_100;
@@ -77,15 +77,6 @@ function nodeBatch(db: string, from: number, n: number): void {
     for (let i = from; i < from + n; i++) ins.run(i, `row ${i} `.repeat(30));
   })();
   app.close();
-}
-
-function stateOf(path: string): { dump: LogicalDump; integrity: string } {
-  const db = new Database(path, { readonly: true });
-  try {
-    return { dump: logicalDump(db), integrity: db.pragma('integrity_check', { simple: true }) as string };
-  } finally {
-    db.close();
-  }
 }
 
 function assertRestored(out: string, want: LogicalDump): void {

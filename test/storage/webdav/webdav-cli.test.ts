@@ -1,19 +1,16 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import Database from 'better-sqlite3';
 import { BIN } from '../../cli/helpers.js';
-import { logicalDump, type LogicalDump } from '../../replication/helpers.js';
 import { listAll } from '../ltx-fixtures.js';
 import { testWebdavClient, webdavUrl } from './helpers.js';
 import { startWebdavServer, type WebdavTestServer } from './webdav-server.js';
+import { closedPort, SQLITE3, sqlite3, stateOf, writeRows } from '../backend-cli-helpers.js';
 
-const SQLITE3 = '/usr/bin/sqlite3';
 /** Bounds on a whole CLI run, not timings: a run that hangs is killed and fails its test. */
 const CLI_TIMEOUT_MS = 150_000;
 const DAEMON_START_TIMEOUT_MS = 30_000;
@@ -28,39 +25,6 @@ function cliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 function cli(args: string[], env = cliEnv()): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env, timeout: CLI_TIMEOUT_MS });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-function stateOf(path: string): { dump: LogicalDump; integrity: string } {
-  const db = new Database(path, { readonly: true });
-  try {
-    return { dump: logicalDump(db), integrity: db.pragma('integrity_check', { simple: true }) as string };
-  } finally {
-    db.close();
-  }
-}
-
-/** Writes with the Debian sqlite3 shell, in WAL mode, as an application other than tidemark would. */
-function sqlite3(path: string, sql: string): void {
-  execFileSync(SQLITE3, [path], { input: `PRAGMA journal_mode=WAL;\n${sql}\n` });
-}
-
-function writeRows(path: string, from: number, n: number): void {
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.exec('CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)');
-  const ins = db.prepare('INSERT INTO t (id, v) VALUES (?, ?)');
-  db.transaction(() => {
-    for (let i = from; i < from + n; i++) ins.run(i, `row ${i} `.repeat(20));
-  })();
-  db.close();
-}
-
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
 }
 
 describe('tidemark replicate and restore with webdav:// and webdavs:// replicas on rclone (built bin)', () => {
