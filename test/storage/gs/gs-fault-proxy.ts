@@ -1,5 +1,4 @@
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { bodyFault, HttpFaultProxy, type FaultAction, type HttpFaultRuleBase } from '../http-fault-proxy.js';
 
 /** What a GCS JSON API request does, told from its method and path. */
 export type GsRequestKind = 'list' | 'get' | 'meta' | 'upload' | 'delete' | 'other';
@@ -28,12 +27,8 @@ export type GsFaultKind =
   /** No response at all until the client gives up. */
   | 'stall';
 
-export interface GsFaultRule {
+export interface GsFaultRule extends HttpFaultRuleBase<GsRequestKind> {
   kind: GsFaultKind;
-  /** Which requests it applies to (default: every kind). */
-  on?: GsRequestKind | readonly GsRequestKind[];
-  /** How many matching requests it hits before it is used up (default: all of them). */
-  times?: number;
   /** For reset-body and stall-body. */
   afterBytes?: number;
 }
@@ -45,10 +40,6 @@ export interface LoggedGsRequest {
   kind: GsRequestKind;
   /** The Range asked for, if any. */
   range: string | undefined;
-}
-
-interface ActiveRule extends GsFaultRule {
-  remaining: number;
 }
 
 /**
@@ -68,9 +59,6 @@ export function classifyGsRequest(method: string, url: string): GsRequestKind {
   return u.searchParams.get('alt') === 'media' || p.startsWith('/download/') ? 'get' : 'meta';
 }
 
-/** How long headers get to reach the client before a reset-body or stall-body at byte 0 takes effect. */
-const HEADERS_ONLY_GRACE_MS = 20;
-
 /** GCS's JSON error body. */
 function errorJson(status: number, reason: string, message: string): string {
   return JSON.stringify({ error: { code: status, message, errors: [{ message, domain: 'global', reason }] } });
@@ -89,6 +77,17 @@ const REPLIES: Partial<Record<GsFaultKind, [number, string, string]>> = {
   'no-bucket': [404, 'notFound', 'The specified bucket does not exist.'],
 };
 
+function gsAction(rule: GsFaultRule | undefined): FaultAction {
+  const reply = rule === undefined ? undefined : REPLIES[rule.kind];
+  if (reply !== undefined) {
+    const [status, reason, message] = reply;
+    return { do: 'reply', status, headers: { 'content-type': 'application/json; charset=UTF-8' }, body: errorJson(status, reason, message) };
+  }
+  if (rule?.kind === 'reset') return { do: 'reset' };
+  if (rule?.kind === 'stall') return { do: 'stall' };
+  return bodyFault(rule?.kind, rule?.afterBytes);
+}
+
 /**
  * An HTTP proxy on 127.0.0.1 between a GCS client and the emulator that
  * counts requests by kind and, following the rules it is given, answers some
@@ -96,159 +95,18 @@ const REPLIES: Partial<Record<GsFaultKind, [number, string, string]>> = {
  * authentication, so wrong credentials are played by the proxy's 401 and
  * 403. Clients use `origin` as STORAGE_EMULATOR_HOST.
  */
-export class GsFaultProxy {
-  readonly #server: Server;
-  readonly #target: URL;
-  readonly #sockets = new Set<Socket>();
-  #rules: ActiveRule[] = [];
-  #counts = GsFaultProxy.#zero();
-  #injected = 0;
-  #log: LoggedGsRequest[] = [];
-  /** `http://127.0.0.1:PORT`. */
-  origin = '';
-
+export class GsFaultProxy extends HttpFaultProxy<GsRequestKind, GsFaultRule, LoggedGsRequest> {
   private constructor(target: string) {
-    this.#target = new URL(target);
-    this.#server = createServer((req, res) => this.#handle(req, res));
-    this.#server.on('connection', (s) => {
-      this.#sockets.add(s);
-      s.on('close', () => this.#sockets.delete(s));
+    super(target, {
+      kinds: GS_REQUEST_KINDS,
+      classify: (req) => classifyGsRequest(req.method ?? 'GET', req.url ?? '/'),
+      log: (req, kind) => ({ method: req.method ?? 'GET', path: req.url ?? '/', kind, range: req.headers.range }),
+      act: (_req, rule) => gsAction(rule),
     });
-  }
-
-  static #zero(): Record<GsRequestKind, number> {
-    return Object.fromEntries(GS_REQUEST_KINDS.map((k) => [k, 0])) as Record<GsRequestKind, number>;
   }
 
   /** Starts a proxy in front of `target` (`http://host:port`). */
   static async start(target: string): Promise<GsFaultProxy> {
-    const p = new GsFaultProxy(target);
-    await new Promise<void>((resolve) => p.#server.listen(0, '127.0.0.1', resolve));
-    const addr = p.#server.address();
-    if (addr === null || typeof addr === 'string') throw new Error('proxy has no TCP address');
-    p.origin = `http://127.0.0.1:${addr.port}`;
-    return p;
-  }
-
-  /** Requests seen since the start or the last resetCounts(), by kind. */
-  get counts(): Readonly<Record<GsRequestKind, number>> {
-    return { ...this.#counts };
-  }
-
-  get totalRequests(): number {
-    return Object.values(this.#counts).reduce((a, b) => a + b, 0);
-  }
-
-  /** Faults injected so far. */
-  get injected(): number {
-    return this.#injected;
-  }
-
-  get requests(): readonly LoggedGsRequest[] {
-    return [...this.#log];
-  }
-
-  resetCounts(): void {
-    this.#counts = GsFaultProxy.#zero();
-    this.#log = [];
-  }
-
-  /** Adds a rule; rules are tried in the order they were added, and the first that matches a request applies. */
-  inject(rule: GsFaultRule): this {
-    this.#rules.push({ ...rule, remaining: rule.times ?? Infinity });
-    return this;
-  }
-
-  clear(): void {
-    this.#rules = [];
-  }
-
-  async close(): Promise<void> {
-    for (const s of this.#sockets) s.destroy();
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
-  }
-
-  #take(kind: GsRequestKind): ActiveRule | undefined {
-    for (const r of this.#rules) {
-      if (r.remaining <= 0) continue;
-      const on = r.on === undefined ? undefined : typeof r.on === 'string' ? [r.on] : r.on;
-      if (on !== undefined && !on.includes(kind)) continue;
-      r.remaining--;
-      this.#injected++;
-      return r;
-    }
-    return undefined;
-  }
-
-  #handle(req: IncomingMessage, res: ServerResponse): void {
-    const kind = classifyGsRequest(req.method ?? 'GET', req.url ?? '/');
-    this.#counts[kind]++;
-    const range = req.headers.range;
-    this.#log.push({ method: req.method ?? 'GET', path: req.url ?? '/', kind, range });
-    const rule = this.#take(kind);
-    const reply = rule === undefined ? undefined : REPLIES[rule.kind];
-    if (reply !== undefined) return this.#reply(req, res, ...reply);
-    switch (rule?.kind) {
-      case 'reset':
-        req.resume();
-        req.socket.destroy();
-        return;
-      case 'stall':
-        req.resume();
-        return;
-      default:
-        this.#forward(req, res, rule);
-    }
-  }
-
-  #reply(req: IncomingMessage, res: ServerResponse, status: number, reason: string, message: string): void {
-    req.resume();
-    const body = errorJson(status, reason, message);
-    res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8', 'content-length': Buffer.byteLength(body) });
-    res.end(body);
-  }
-
-  #forward(req: IncomingMessage, res: ServerResponse, rule: ActiveRule | undefined): void {
-    const upstream = httpRequest(
-      // The Host header is passed on unchanged, so the upload session URLs the emulator hands out point back at the proxy.
-      { host: this.#target.hostname, port: this.#target.port, method: req.method, path: req.url, headers: req.headers },
-      (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        const breakAt = rule?.kind === 'reset-body' || rule?.kind === 'stall-body' ? (rule.afterBytes ?? 0) : undefined;
-        if (breakAt === undefined) {
-          up.pipe(res);
-          return;
-        }
-        let sent = 0;
-        let broken = false;
-        up.on('data', (chunk: Buffer) => {
-          if (broken) return;
-          const room = breakAt - sent;
-          if (chunk.length < room) {
-            sent += chunk.length;
-            res.write(chunk);
-            return;
-          }
-          broken = true;
-          const cut = (): void => {
-            up.destroy();
-            if (rule!.kind === 'reset-body') res.socket?.destroy();
-            // stall-body: the socket stays open, silent, until the client closes it.
-          };
-          const last = chunk.subarray(0, room);
-          if (last.length > 0) {
-            res.write(last, cut);
-          } else {
-            res.flushHeaders();
-            setTimeout(cut, HEADERS_ONLY_GRACE_MS);
-          }
-        });
-        up.on('end', () => {
-          if (!broken) res.end();
-        });
-      },
-    );
-    upstream.on('error', () => res.socket?.destroy());
-    req.pipe(upstream);
+    return new GsFaultProxy(target).listen();
   }
 }
