@@ -44,6 +44,8 @@ const ACCESS_DENIED_CODES = new Set([
   'AccountIsDisabled',
   'KeyVaultEncryptionKeyNotPresent',
 ]);
+/** What @azure/identity throws when DefaultAzureCredential finds or gets no token. */
+const AZURE_AD_ERROR_NAMES = new Set(['CredentialUnavailableError', 'AggregateAuthenticationError', 'AuthenticationError']);
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EPIPE', 'ECONNABORTED', 'REQUEST_SEND_ERROR']);
 const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN']);
 const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'ESOCKETTIMEDOUT']);
@@ -76,7 +78,15 @@ export function toAbsStorageError(err: unknown, ctx: AbsErrorContext): StorageEr
   const what = code === undefined ? raw : raw === '' || raw === code ? code : `${code}: ${raw}`;
   const tries = attempts !== undefined && attempts > 1 ? ` after ${attempts} attempts` : '';
   let detail: string;
-  if (code === 'ContainerNotFound') {
+  let permanent = false;
+  if (e instanceof Error && AZURE_AD_ERROR_NAMES.has(e.name)) {
+    // @azure/identity lists every credential it tried, one per line; the first line says it found none.
+    detail = `no Azure AD token (${raw}); set an account key or a SAS token, or the Azure AD credentials DefaultAzureCredential reads (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_CLIENT_SECRET, a managed identity, az login)`;
+    permanent = true;
+  } else if (/Bearer token authentication is not permitted/i.test(raw)) {
+    detail = `an Azure AD token is only sent over https, and the endpoint is http (${raw}); use an account key or a SAS token with this endpoint`;
+    permanent = true;
+  } else if (code === 'ContainerNotFound') {
     detail = `container ${JSON.stringify(ctx.container)} does not exist (${what}); create it (tidemark, like Litestream, does not), or check the container name, the account and the endpoint`;
   } else if ((code !== undefined && ACCESS_DENIED_CODES.has(code)) || status === 403) {
     detail = `access denied (${what}); check the account key or SAS token (from ${ctx.credentialSource}), its permissions and expiry, and the account name`;
@@ -95,5 +105,8 @@ export function toAbsStorageError(err: unknown, ctx: AbsErrorContext): StorageEr
   } else {
     detail = status === undefined ? `${what}${tries}` : `${what} (HTTP ${status})`;
   }
-  return new AbsStorageError(`${ctx.replica}: ${ctx.doing}: ${detail}`, code, status, { cause: e });
+  const out = new AbsStorageError(`${ctx.replica}: ${ctx.doing}: ${detail}`, code, status, { cause: e });
+  // Asking again finds no credential that was not there: `replicate -once` stops at once.
+  if (permanent) Object.assign(out, { permanent: true });
+  return out;
 }

@@ -156,10 +156,14 @@ export class AbsReplicaClient implements ReplicaClient {
       userAgentOptions: { userAgentPrefix: 'tidemark' },
       keepAliveOptions: { enable: true },
     };
-    const service =
-      s.credential.kind === 'sas'
-        ? new sdk.BlobServiceClient(`${s.endpoint}?${s.credential.token}`, new sdk.AnonymousCredential(), options)
-        : new sdk.BlobServiceClient(s.endpoint, new sdk.StorageSharedKeyCredential(s.credential.accountName, s.credential.accountKey), options);
+    let service: InstanceType<StorageBlobModule['BlobServiceClient']>;
+    if (s.credential.kind === 'sas') service = new sdk.BlobServiceClient(`${s.endpoint}?${s.credential.token}`, new sdk.AnonymousCredential(), options);
+    else if (s.credential.kind === 'shared-key') {
+      service = new sdk.BlobServiceClient(s.endpoint, new sdk.StorageSharedKeyCredential(s.credential.accountName, s.credential.accountKey), options);
+    } else {
+      const identity = await importBackendPackage('abs', '@azure/identity', () => import('@azure/identity'));
+      service = new sdk.BlobServiceClient(s.endpoint, new identity.DefaultAzureCredential(), options);
+    }
     const container = service.getContainerClient(s.container);
     await this.#listPage(container, absRootPrefix(s.path), undefined, 1, 'checking that the container can be listed', signal);
     return container;

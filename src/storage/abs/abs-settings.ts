@@ -18,7 +18,9 @@ export type AbsCredential =
   /** A shared access signature, sent as the query string of every request. */
   | { kind: 'sas'; token: string }
   /** The storage account's shared key, which signs every request. */
-  | { kind: 'shared-key'; accountName: string; accountKey: string };
+  | { kind: 'shared-key'; accountName: string; accountKey: string }
+  /** Microsoft Entra ID (Azure AD) through DefaultAzureCredential: AZURE_CLIENT_ID/…, workload or managed identity, the Azure CLI. */
+  | { kind: 'azure-ad' };
 
 /** Everything an Azure Blob Storage replica client needs, resolved from the URL, the replica options and the environment. */
 export interface AbsSettings {
@@ -51,8 +53,8 @@ type Fail = (reason: string) => never;
  *   LITESTREAM_AZURE_SAS_TOKEN), else the account key (`account-key`, else
  *   LITESTREAM_AZURE_ACCOUNT_KEY) with the account name. The TIDEMARK_AZURE_*
  *   variables are read before the LITESTREAM_AZURE_* ones.
- * Litestream falls back to DefaultAzureCredential (managed identity, the Azure
- * CLI); tidemark does not have it, and says so here rather than failing later.
+ *   With neither, Litestream's fallback: DefaultAzureCredential (Azure AD),
+ *   through the optional @azure/identity package.
  */
 export function resolveAbsSettings(
   url: RemoteReplicaUrl,
@@ -160,8 +162,11 @@ function resolveCredential(
     if (accountName === undefined) fail(`an account key (from ${key.name}) needs the account name: abs://ACCOUNT@CONTAINER/PATH or the account-name option`);
     return { credential: { kind: 'shared-key', accountName: accountName!, accountKey: key.value }, credentialSource: key.name };
   }
-  return fail(
-    'an abs replica needs an account key (account-key or LITESTREAM_AZURE_ACCOUNT_KEY) or a SAS token (sas-token or LITESTREAM_AZURE_SAS_TOKEN); ' +
-      'Azure AD credentials (DefaultAzureCredential) are not supported',
-  );
+  // Litestream's last resort: a token from Microsoft Entra ID, found by @azure/identity when the client starts.
+  return { credential: { kind: 'azure-ad' }, credentialSource: AZURE_AD_CREDENTIAL_SOURCE };
 }
+
+/** How the Azure AD fallback is named in messages: where DefaultAzureCredential looks, and what else would do. */
+export const AZURE_AD_CREDENTIAL_SOURCE =
+  'Azure AD (DefaultAzureCredential: AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, workload or managed identity, the Azure CLI), ' +
+  'used because no account key (account-key, LITESTREAM_AZURE_ACCOUNT_KEY) or SAS token (sas-token, LITESTREAM_AZURE_SAS_TOKEN) is set';

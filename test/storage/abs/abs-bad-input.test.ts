@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { ReplicaFileNotFoundError } from '../../../src/storage/errors.js';
 import { AbsStorageError } from '../../../src/storage/abs/abs-errors.js';
+import { AbsReplicaClient } from '../../../src/storage/abs/abs-replica-client.js';
+import { resolveAbsSettings } from '../../../src/storage/abs/abs-settings.js';
+import { parseReplicaUrl, type RemoteReplicaUrl } from '../../../src/storage/replica-url.js';
 import { isPermanentError } from '../../../src/storage/permanent-error.js';
 import { chunked, makeLtxFile } from '../ltx-fixtures.js';
 import { AbsFaultProxy } from './abs-fault-proxy.js';
@@ -53,6 +56,27 @@ describe('AbsReplicaClient: failures that retrying cannot fix are reported at on
       absFailure(/^abs:\/\/devstoreaccount1@no-such-container\/db at http:\/\/127\.0\.0\.1:\d+\/devstoreaccount1: .*container "no-such-container" does not exist \(ContainerNotFound.*create it/, true),
     );
     assert.equal(proxy.totalRequests, 1);
+  });
+
+  it('Azure AD with no credential to be found: one line saying what to set, before any request', async () => {
+    const url = 'abs://acct@c0ntainer/p';
+    const endpoint = `https://127.0.0.1:${await closedPort()}/acct`;
+    const saved = Object.entries(process.env).filter(([k]) => k.startsWith('AZURE_'));
+    for (const [k] of saved) delete process.env[k];
+    try {
+      const client = new AbsReplicaClient(resolveAbsSettings(parseReplicaUrl(url) as RemoteReplicaUrl, url, { endpoint }, {}), TEST_TUNING);
+      await assert.rejects(client.init(), absFailure(/checking that the container can be listed: no Azure AD token \(.*\); set an account key or a SAS token, or the Azure AD credentials DefaultAzureCredential reads/, true));
+    } finally {
+      for (const [k, v] of saved) process.env[k] = v;
+    }
+  });
+
+  it('Azure AD against an http endpoint: refused without a request, as the SDK sends tokens only over https', async () => {
+    const url = `abs://${AZURITE_ACCOUNT}@${CONTAINER}/p`;
+    const client = new AbsReplicaClient(resolveAbsSettings(parseReplicaUrl(url) as RemoteReplicaUrl, url, { endpoint: proxied }, {}), TEST_TUNING);
+    proxy.resetCounts();
+    await assert.rejects(client.init(), absFailure(/an Azure AD token is only sent over https, and the endpoint is http/, true));
+    assert.equal(proxy.totalRequests, 0);
   });
 
   it('a wrong account key: one request, pointing at the key', async () => {

@@ -68,10 +68,17 @@ describe('resolveAbsSettings', () => {
     assert.equal(sasOnly.accountName, undefined);
   });
 
+  it('with neither an account key nor a SAS token, falls back to Azure AD (DefaultAzureCredential), as Litestream does', () => {
+    const url = 'abs://acct@c0ntainer/p';
+    const s = resolveAbsSettings(parseReplicaUrl(url) as RemoteReplicaUrl, url, {}, {});
+    assert.deepEqual(s.credential, { kind: 'azure-ad' });
+    assert.match(s.credentialSource, /DefaultAzureCredential/);
+    assert.match(s.credentialSource, /no account key \(account-key, LITESTREAM_AZURE_ACCOUNT_KEY\) or SAS token/);
+  });
+
   it('refuses what cannot work, naming the key to set', () => {
     rejects('abs://c0ntainer/p', { 'account-key': 'k' }, {}, /needs an account name \(abs:\/\/ACCOUNT@CONTAINER\/PATH or the account-name option\)/);
     rejects('abs://c0ntainer/p', { endpoint: 'http://127.0.0.1:1/x', 'account-key': 'k' }, {}, /account key \(from the account-key option\) needs the account name/);
-    rejects('abs://acct@c0ntainer/p', {}, {}, /needs an account key \(account-key or LITESTREAM_AZURE_ACCOUNT_KEY\) or a SAS token \(sas-token or LITESTREAM_AZURE_SAS_TOKEN\); Azure AD credentials \(DefaultAzureCredential\) are not supported/);
     rejects('abs://acct@c0ntainer/p', { endpoint: '127.0.0.1:10000', 'account-key': 'k' }, {}, /endpoint "127\.0\.0\.1:10000" (is not a URL|must start with http)/);
     rejects('abs://acct@c0ntainer/p', { endpoint: 'https://h/?sig=1', 'account-key': 'k' }, {}, /has a query; give a SAS token with the sas-token option/);
     rejects('abs://acct@Bad_Container/p', { 'account-key': 'k' }, {}, /container name "Bad_Container" is not valid on Azure/);
@@ -88,7 +95,7 @@ describe('resolveAbsSettings', () => {
     // Litestream reads v0.3 backups from file and S3 replicas only; restore must not look for them here.
     assert.equal(isV03ReplicaClient(c), false);
     assert.equal(isV03ReplicaClient(createReplicaClient('s3://bkt/db', { 'access-key-id': 'a', 'secret-access-key': 'b', region: 'us-east-1' })), true);
-    assert.throws(() => createReplicaClient('abs://acct@c0ntainer/db', {}), /needs an account key/);
+    assert.throws(() => createReplicaClient('abs://c0ntainer/db', {}), /needs an account name/);
   });
 });
 
