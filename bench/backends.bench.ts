@@ -7,7 +7,7 @@
  * the server. Results: bench/results/backends.json.
  *
  * BENCH_BACKEND_MB (default 64) sets the database size, BENCH_IDLE_WINDOW_MS
- * (default 60000) the idle window, BENCH_BACKENDS a comma-separated subset.
+ * (default 60000; 0 skips it) the idle window, BENCH_BACKENDS a comma-separated subset.
  */
 import { createReadStream, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -102,7 +102,7 @@ async function throughput(b: RunningBackend, name: string, image: { ltxPath: str
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tidemark-bench-backends-'));
   const backends = BENCH_BACKENDS.filter((b) => ONLY === undefined || ONLY.includes(b.name));
-  const running: { name: string; server: string; b: RunningBackend; proxy: TcpFaultProxy | undefined }[] = [];
+  const running: Running[] = [];
   try {
     console.error(`making a ${DB_MB} MiB database and its full image…`);
     const image = await makeImage(dir);
@@ -117,44 +117,7 @@ async function main(): Promise<void> {
       results.push({ backend: backend.name, server: backend.server, ...t });
     }
 
-    // Idle: one database per backend in one store, reached through the proxies, left alone for the window.
-    const specs = [];
-    for (const r of running) {
-      const path = join(dir, `idle-${r.name}.db`);
-      const db = new Database(path);
-      db.pragma('journal_mode = WAL');
-      db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
-      db.prepare('INSERT INTO t (v) VALUES (?)').run('x'.repeat(1000));
-      db.close();
-      const client = new FaultInjectingClient(await r.b.client('idle', r.proxy?.port));
-      specs.push({ r, path, client });
-    }
-    console.error(`idle: settling, then a ${IDLE_WINDOW_MS / 1000} s window…`);
-    const store = await Store.open(specs.map((s) => ({ path: s.path, client: s.client })));
-    try {
-      await new Promise((res) => setTimeout(res, CHECKPOINT_AFTER_WRITES_MS));
-      await new Promise((res) => setTimeout(res, L1_INTERVAL_MS - (Date.now() % L1_INTERVAL_MS) + SETTLE_AFTER_BOUNDARY_MS));
-      for (const s of specs) {
-        s.client.resetCalls();
-        s.r.proxy?.resetCounts();
-      }
-      const t0 = performance.now();
-      await new Promise((res) => setTimeout(res, IDLE_WINDOW_MS));
-      const windowMs = Math.round(performance.now() - t0);
-      for (const s of specs) {
-        const calls = Object.values(s.client.calls).reduce((a, n) => a + n, 0);
-        const row = results.find((x) => x['backend'] === s.r.name)!;
-        row['idle'] = {
-          windowMs,
-          replicaCalls: calls,
-          ...(s.r.proxy === undefined
-            ? {}
-            : { connections: s.r.proxy.connections, bytesToServer: s.r.proxy.bytesUp, bytesFromServer: s.r.proxy.bytesDown }),
-        };
-      }
-    } finally {
-      await store.close();
-    }
+    if (IDLE_WINDOW_MS > 0) await measureIdle(dir, running, results);
     const out = { machine: machineInfo(), databaseMiB: Number((image.dbBytes / 2 ** 20).toFixed(1)), ltxFileMiB: Number((image.ltxBytes / 2 ** 20).toFixed(1)), repetitions: REPETITIONS, results };
     mkdirSync(resultsDir, { recursive: true });
     writeFileSync(join(resultsDir, 'backends.json'), `${JSON.stringify(out, null, 2)}\n`);
@@ -165,6 +128,54 @@ async function main(): Promise<void> {
       await r.b.stop().catch(() => undefined);
     }
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+interface Running {
+  name: string;
+  server: string;
+  b: RunningBackend;
+  proxy: TcpFaultProxy | undefined;
+}
+
+/** One database per backend in one store, reached through the proxies, left alone for the window (BENCH_IDLE_WINDOW_MS=0 skips it). */
+async function measureIdle(dir: string, running: readonly Running[], results: Record<string, unknown>[]): Promise<void> {
+  const specs = [];
+  for (const r of running) {
+    const path = join(dir, `idle-${r.name}.db`);
+    const db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+    db.prepare('INSERT INTO t (v) VALUES (?)').run('x'.repeat(1000));
+    db.close();
+    const client = new FaultInjectingClient(await r.b.client('idle', r.proxy?.port));
+    specs.push({ r, path, client });
+  }
+  console.error(`idle: settling, then a ${IDLE_WINDOW_MS / 1000} s window…`);
+  const store = await Store.open(specs.map((s) => ({ path: s.path, client: s.client })));
+  try {
+    await new Promise((res) => setTimeout(res, CHECKPOINT_AFTER_WRITES_MS));
+    await new Promise((res) => setTimeout(res, L1_INTERVAL_MS - (Date.now() % L1_INTERVAL_MS) + SETTLE_AFTER_BOUNDARY_MS));
+    for (const s of specs) {
+      s.client.resetCalls();
+      s.r.proxy?.resetCounts();
+    }
+    const t0 = performance.now();
+    await new Promise((res) => setTimeout(res, IDLE_WINDOW_MS));
+    const windowMs = Math.round(performance.now() - t0);
+    for (const s of specs) {
+      const calls = Object.values(s.client.calls).reduce((a, n) => a + n, 0);
+      const row = results.find((x) => x['backend'] === s.r.name)!;
+      row['idle'] = {
+        windowMs,
+        replicaCalls: calls,
+        ...(s.r.proxy === undefined
+          ? {}
+          : { connections: s.r.proxy.connections, bytesToServer: s.r.proxy.bytesUp, bytesFromServer: s.r.proxy.bytesDown }),
+      };
+    }
+  } finally {
+    await store.close();
   }
 }
 

@@ -336,7 +336,8 @@ function fingerprint(blob: Buffer): string {
 
 function connectTcp(host: string, port: number, timeoutMs: number): Promise<Socket> {
   return new Promise<Socket>((resolve, reject) => {
-    const socket = netConnect({ host, port });
+    // Without Nagle: SFTP requests are small writes answered one by one, and waiting to coalesce them costs a delayed ACK each.
+    const socket = netConnect({ host, port, noDelay: true });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(Object.assign(new Error(`connecting to ${host}:${port} timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT', level: 'client-timeout' }));
