@@ -6,13 +6,10 @@
  * themselves, so two distinct events are never confused: there are no false
  * positives, unlike a truncated-hash set.
  *
- * Entries live in two open-addressing hash tables ("generations") held in
- * typed arrays: no per-entry objects, no GC pressure, 34 bytes per slot.
- * Tables start small and double as needed, moving their entries over a few
- * at a time so that no single append pays for a whole rehash. The current generation
- * takes inserts; when it is `windowMs` old it becomes the previous one and
- * the old previous one is cleared. Each entry keeps its arrival time, so the
- * window is exact rather than "somewhere between one and two windows".
+ * Entries live in two "generations". The current one takes inserts; when it
+ * is `windowMs` old it becomes the previous one and the old previous one is
+ * cleared. Each entry keeps its arrival time, so the window is exact rather
+ * than "somewhere between one and two windows".
  *
  * Memory is bounded by `maxEntries` (both generations together), never by
  * the event rate. When the current generation fills up before its window has
@@ -23,181 +20,149 @@
 
 export const DEFAULT_DEDUP_WINDOW_MS = 30_000;
 export const DEFAULT_DEDUP_MAX_ENTRIES = 1_000_000;
-/** Smallest table allocated; tables double up to what `maxEntries` needs. */
-const MIN_CAPACITY = 1024;
-/** Highest fill ratio before a table grows; linear probing degrades past ~0.8. */
+/** Highest fill ratio of an index; linear probing degrades past ~0.8. */
 const MAX_LOAD = 0.75;
 /**
- * A slot is 32 bytes: the 21-byte key as five full little-endian words plus
- * the last byte, then the arrival time as a float64, so key and time share a
- * cache line. A separate array of 16-bit tags (derived from the hash, never
- * 0) marks occupied slots; probes walk the tags, which are small enough to
- * stay in cache, and touch a slot only when its tag matches. A new event, the
- * common case, therefore usually costs no cache miss to look up, and clearing
- * a generation only clears the tags.
+ * A generation keeps its entries in arrival order, 32 bytes each: the 21-byte
+ * key as five little-endian words plus the last byte, then the arrival time
+ * as a float64. Appending there is sequential. The hash index over them is
+ * one 32-bit word per slot (entry number + 1 in the low bits, a tag from the
+ * hash in the high bits), sized once for the generation's bound. A new event,
+ * the common case, so touches one random word per generation instead of a
+ * whole 32-byte slot, and tables never grow or rehash while the log runs.
  */
-const SLOT_WORDS = 8;
-const TIME_INDEX = 3; // float64 index within a slot (bytes 24..32)
-/**
- * Old-table slots moved per operation while a table grows. Growing doubles
- * the table, so the move finishes long before the new table can fill, and no
- * single operation rehashes more than this many entries.
- */
-const MIGRATE_PER_OP = 64;
+const ENTRY_WORDS = 8;
+const TIME_INDEX = 3; // float64 index within an entry (bytes 24..32)
+/** Entries are stored in chunks of this many, allocated as the generation fills. */
+const CHUNK_BITS = 14;
+const CHUNK_ENTRIES = 1 << CHUNK_BITS;
+const CHUNK_MASK = CHUNK_ENTRIES - 1;
+/** Below count * this < capacity, a reset clears only the used slots instead of the whole index. */
+const SPARSE_CLEAR_FACTOR = 16;
 
 function nextPow2(n: number): number {
-  let c = MIN_CAPACITY;
+  let c = 1024;
   while (c < n) c *= 2;
   return c;
 }
 
-function tagOf(h: number): number {
-  return (Math.imul(h, 0x9e3779b1) >>> 16) | 1;
+function bitsFor(n: number): number {
+  let b = 1;
+  while (2 ** b <= n) b++;
+  return b;
 }
 
-class Table {
-  readonly tags: Uint16Array;
-  readonly slots: Uint32Array;
-  readonly times: Float64Array;
+class Generation {
+  private readonly index: Uint32Array;
+  private readonly mask: number;
+  /** Low bits of an index word holding entry number + 1; the rest is the tag. */
+  private readonly entryBits: number;
+  private readonly entryMask: number;
+  private readonly words: Uint32Array[] = [];
+  private readonly times: Float64Array[] = [];
+  private readonly maxEntries: number;
+  private storedEntries = 0;
+  count = 0;
+  epochMs: number;
 
-  constructor(readonly capacity: number) {
-    const buffer = new ArrayBuffer(capacity * SLOT_WORDS * 4);
-    this.tags = new Uint16Array(capacity);
-    this.slots = new Uint32Array(buffer);
-    this.times = new Float64Array(buffer);
+  constructor(maxEntries: number, epochMs: number) {
+    this.maxEntries = maxEntries;
+    const capacity = nextPow2(Math.ceil(maxEntries / MAX_LOAD) + 1);
+    this.index = new Uint32Array(capacity);
+    this.mask = capacity - 1;
+    this.entryBits = bitsFor(maxEntries);
+    this.entryMask = 2 ** this.entryBits - 1;
+    this.epochMs = epochMs;
   }
 
   get bytes(): number {
-    return this.slots.byteLength + this.tags.byteLength;
+    return this.index.byteLength + this.storedEntries * ENTRY_WORDS * 4;
   }
 
-  /** Slot index holding the key, or -(insertion slot + 1) when absent. */
+  private tagOf(h: number): number {
+    return Math.imul(h, 0x9e3779b1) >>> this.entryBits;
+  }
+
+  /** Entry number holding the key, or -(free slot + 1) when absent. */
   find(h: number, w0: number, w1: number, w2: number, w3: number, w4: number, w5: number): number {
-    const mask = this.capacity - 1;
-    const tags = this.tags;
-    const slots = this.slots;
-    const tag = tagOf(h);
+    const index = this.index;
+    const mask = this.mask;
+    const bits = this.entryBits;
+    const tag = this.tagOf(h);
     let slot = h & mask;
     for (;;) {
-      const t = tags[slot]!;
-      if (t === 0) return -slot - 1;
-      if (t === tag) {
-        const k = slot * SLOT_WORDS;
-        if (
-          slots[k] === w0 &&
-          slots[k + 1] === w1 &&
-          slots[k + 2] === w2 &&
-          slots[k + 3] === w3 &&
-          slots[k + 4] === w4 &&
-          slots[k + 5] === w5
-        ) {
-          return slot;
+      const v = index[slot]!;
+      if (v === 0) return -slot - 1;
+      if (v >>> bits === tag) {
+        const e = (v & this.entryMask) - 1;
+        const w = this.words[e >>> CHUNK_BITS]!;
+        const k = (e & CHUNK_MASK) * ENTRY_WORDS;
+        if (w[k] === w0 && w[k + 1] === w1 && w[k + 2] === w2 && w[k + 3] === w3 && w[k + 4] === w4 && w[k + 5] === w5) {
+          return e;
         }
       }
       slot = (slot + 1) & mask;
     }
   }
 
-  timeAt(slot: number): number {
-    return this.times[slot * (SLOT_WORDS / 2) + TIME_INDEX]!;
+  timeAt(e: number): number {
+    return this.times[e >>> CHUNK_BITS]![(e & CHUNK_MASK) * (ENTRY_WORDS / 2) + TIME_INDEX]!;
   }
 
-  setTime(slot: number, at: number): void {
-    this.times[slot * (SLOT_WORDS / 2) + TIME_INDEX] = at;
+  setTime(e: number, at: number): void {
+    this.times[e >>> CHUNK_BITS]![(e & CHUNK_MASK) * (ENTRY_WORDS / 2) + TIME_INDEX] = at;
   }
 
-  put(slot: number, h: number, w0: number, w1: number, w2: number, w3: number, w4: number, w5: number, at: number): void {
-    const k = slot * SLOT_WORDS;
-    const slots = this.slots;
-    slots[k] = w0;
-    slots[k + 1] = w1;
-    slots[k + 2] = w2;
-    slots[k + 3] = w3;
-    slots[k + 4] = w4;
-    slots[k + 5] = w5;
-    this.setTime(slot, at);
-    this.tags[slot] = tagOf(h);
+  /** Adds the key at free slot `slot` (from find) as arriving at `at`. */
+  insert(slot: number, h: number, w0: number, w1: number, w2: number, w3: number, w4: number, w5: number, at: number): void {
+    const e = this.count++;
+    const c = e >>> CHUNK_BITS;
+    if (c === this.words.length) {
+      // The last chunk holds only what the bound leaves, so small bounds stay small.
+      const entries = Math.min(CHUNK_ENTRIES, this.maxEntries - c * CHUNK_ENTRIES);
+      this.storedEntries += entries;
+      const buffer = new ArrayBuffer(entries * ENTRY_WORDS * 4);
+      this.words.push(new Uint32Array(buffer));
+      this.times.push(new Float64Array(buffer));
+    }
+    const w = this.words[c]!;
+    const k = (e & CHUNK_MASK) * ENTRY_WORDS;
+    w[k] = w0;
+    w[k + 1] = w1;
+    w[k + 2] = w2;
+    w[k + 3] = w3;
+    w[k + 4] = w4;
+    w[k + 5] = w5;
+    this.times[c]![(e & CHUNK_MASK) * (ENTRY_WORDS / 2) + TIME_INDEX] = at;
+    this.index[slot] = ((this.tagOf(h) << this.entryBits) | (e + 1)) >>> 0;
   }
 
-  /** Copies the entry in `from[slot]` into this table unless it is already here. */
-  adopt(from: Table, slot: number): void {
-    const k = slot * SLOT_WORDS;
-    const s = from.slots;
-    const w0 = s[k]!;
-    const w1 = s[k + 1]!;
-    const w2 = s[k + 2]!;
-    const w3 = s[k + 3]!;
-    const w4 = s[k + 4]!;
-    const w5 = s[k + 5]!;
-    const h = hashWords(w0, w1, w2, w3, w4, w5);
-    const at = this.find(h, w0, w1, w2, w3, w4, w5);
-    if (at < 0) this.put(-at - 1, h, w0, w1, w2, w3, w4, w5, from.timeAt(slot));
-  }
-}
-
-/**
- * One generation: a table, plus (while it grows) the previous, smaller table
- * whose entries are being moved over a few at a time.
- */
-class Generation {
-  table: Table;
-  private old: Table | null = null;
-  private cursor = 0;
-  /** Entries held, wherever they are. */
-  count = 0;
-  epochMs: number;
-
-  constructor(capacity: number, epochMs: number) {
-    this.table = new Table(capacity);
-    this.epochMs = epochMs;
-  }
-
-  get bytes(): number {
-    return this.table.bytes + (this.old?.bytes ?? 0);
-  }
-
+  /** Forgets every entry; the entry chunks are kept for reuse. */
   reset(epochMs: number): void {
-    if (this.count > 0) this.table.tags.fill(0);
-    this.old = null;
+    if (this.count > 0) {
+      if (this.count * SPARSE_CLEAR_FACTOR < this.index.length) this.clearUsedSlots();
+      else this.index.fill(0);
+    }
     this.count = 0;
     this.epochMs = epochMs;
   }
 
-  /** Slot of the key in `table` (moving it there from the old table if needed), or -(insertion slot + 1). */
-  find(h: number, w0: number, w1: number, w2: number, w3: number, w4: number, w5: number): number {
-    const slot = this.table.find(h, w0, w1, w2, w3, w4, w5);
-    if (slot >= 0 || this.old === null) return slot;
-    const inOld = this.old.find(h, w0, w1, w2, w3, w4, w5);
-    if (inOld < 0) return slot;
-    this.table.put(-slot - 1, h, w0, w1, w2, w3, w4, w5, this.old.timeAt(inOld));
-    return -slot - 1;
-  }
-
-  insert(slot: number, h: number, w0: number, w1: number, w2: number, w3: number, w4: number, w5: number, at: number): void {
-    this.table.put(slot, h, w0, w1, w2, w3, w4, w5, at);
-    this.count++;
-  }
-
-  /** Starts growing into a table twice the size. */
-  grow(): void {
-    if (this.old) this.migrate(this.old.capacity);
-    this.old = this.table;
-    this.cursor = 0;
-    this.table = new Table(this.old.capacity * 2);
-  }
-
-  /** Moves up to `n` slots' worth of the old table. */
-  migrate(n: number): void {
-    const old = this.old;
-    if (!old) return;
-    const end = Math.min(old.capacity, this.cursor + n);
-    for (let s = this.cursor; s < end; s++) if (old.tags[s] !== 0) this.table.adopt(old, s);
-    this.cursor = end;
-    if (end === old.capacity) this.old = null;
-  }
-
-  get migrating(): boolean {
-    return this.old !== null;
+  /**
+   * Zeroes the slot of each entry, found again from its key. Clearing a few
+   * slots this way touches only their pages of a large, mostly unused index.
+   */
+  private clearUsedSlots(): void {
+    const slots: number[] = [];
+    for (let e = 0; e < this.count; e++) {
+      const w = this.words[e >>> CHUNK_BITS]!;
+      const k = (e & CHUNK_MASK) * ENTRY_WORDS;
+      const h = hashWords(w[k]!, w[k + 1]!, w[k + 2]!, w[k + 3]!, w[k + 4]!, w[k + 5]!);
+      let slot = h & this.mask;
+      while ((this.index[slot]! & this.entryMask) !== e + 1) slot = (slot + 1) & this.mask;
+      slots.push(slot);
+    }
+    // Zeroed only after all are found, so that no probe chain is cut short while searching.
+    for (const slot of slots) this.index[slot] = 0;
   }
 }
 
@@ -224,7 +189,6 @@ export class DedupIndex {
   readonly windowMs: number;
   readonly maxEntries: number;
   private readonly perGeneration: number;
-  private readonly maxCapacity: number;
   private cur: Generation;
   private prev: Generation;
   /** Times the current generation was rotated early because it was full. */
@@ -235,9 +199,10 @@ export class DedupIndex {
     this.windowMs = windowMs;
     this.maxEntries = maxEntries;
     this.perGeneration = Math.max(1, Math.floor(maxEntries / 2));
-    this.maxCapacity = nextPow2(Math.ceil(this.perGeneration / MAX_LOAD) + 1);
-    this.cur = new Generation(MIN_CAPACITY, nowMs);
-    this.prev = new Generation(MIN_CAPACITY, nowMs - windowMs);
+    // A disabled index never stores anything, so it needs no tables.
+    const perGeneration = windowMs > 0 ? this.perGeneration : 1;
+    this.cur = new Generation(perGeneration, nowMs);
+    this.prev = new Generation(perGeneration, nowMs - windowMs);
   }
 
   get enabled(): boolean {
@@ -294,22 +259,19 @@ export class DedupIndex {
     const h = hashWords(w0, w1, w2, w3, w4, w5);
     const window = this.windowMs;
 
-    if (this.cur.migrating) this.cur.migrate(MIGRATE_PER_OP);
-    if (this.prev.migrating) this.prev.migrate(MIGRATE_PER_OP);
-
     const inCur = this.cur.find(h, w0, w1, w2, w3, w4, w5);
     if (inCur >= 0) {
-      const t = this.cur.table.timeAt(inCur);
+      const t = this.cur.timeAt(inCur);
       if (nowMs - t < window) {
-        if (!report && at > t) this.cur.table.setTime(inCur, at);
+        if (!report && at > t) this.cur.setTime(inCur, at);
         return report;
       }
-      this.cur.table.setTime(inCur, at);
+      this.cur.setTime(inCur, at);
       return false;
     }
     if (this.prev.count > 0) {
       const inPrev = this.prev.find(h, w0, w1, w2, w3, w4, w5);
-      if (inPrev >= 0 && nowMs - this.prev.table.timeAt(inPrev) < window) return report;
+      if (inPrev >= 0 && nowMs - this.prev.timeAt(inPrev) < window) return report;
     }
 
     let cur = this.cur;
@@ -318,9 +280,6 @@ export class DedupIndex {
       this.earlyRotations++;
       this.rotate(nowMs);
       cur = this.cur;
-      slot = -cur.find(h, w0, w1, w2, w3, w4, w5) - 1;
-    } else if (cur.count + 1 > cur.table.capacity * MAX_LOAD && cur.table.capacity < this.maxCapacity) {
-      cur.grow();
       slot = -cur.find(h, w0, w1, w2, w3, w4, w5) - 1;
     }
     cur.insert(slot, h, w0, w1, w2, w3, w4, w5, at);

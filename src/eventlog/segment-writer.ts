@@ -26,6 +26,7 @@
 import { rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { wallClockNanos } from './clock.js';
+import fs from 'node:fs';
 import { closeFd, fdatasync, fsync, fsyncDir, openFd, writeAll, writeAllSync } from '../io/durable-fs.js';
 import { SEGMENT_FLAG_DISCONTINUITY, SEGMENT_HEADER_SIZE, encodeSegmentHeader, setBatchWriteIndex } from './format.js';
 import type { ActiveSegmentState } from './recovery.js';
@@ -39,6 +40,12 @@ export const PREALLOC_FILE = 'prealloc.tmp';
 const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
 /** Writes up to this size are made on the main thread (a page-cache copy of a few microseconds). */
 export const SYNC_WRITE_MAX_BYTES = 64 * 1024;
+/**
+ * When the sync itself runs on the main thread, the write before it may be
+ * larger: the event loop is held for the sync anyway, and a page-cache copy
+ * of 1 MiB takes a fraction of it.
+ */
+export const INLINE_WRITE_MAX_BYTES = 1024 * 1024;
 
 export interface SegmentWriterConfig {
   walDir: string;
@@ -73,6 +80,8 @@ function noop(): void {}
 
 export class SegmentWriter {
   readonly stats: SegmentWriterStats = { writes: 0, syncs: 0, bytesWritten: 0, rotations: 0, preallocatedRotations: 0 };
+  /** Duration of the last data sync, in ms. */
+  lastSyncMs = 0;
   private active: OpenSegment | null = null;
   private prealloc: Prealloc = { state: 'idle' };
   private closed = false;
@@ -103,8 +112,11 @@ export class SegmentWriter {
     return w;
   }
 
-  /** Writes every sealed batch of `g` durably, rotating segments as needed. */
-  async writeGroup(g: StagingGroup): Promise<void> {
+  /**
+   * Writes every sealed batch of `g` durably, rotating segments as needed.
+   * With `inline`, the data syncs run on the main thread (see sync-policy.ts).
+   */
+  async writeGroup(g: StagingGroup, inline = false): Promise<void> {
     const { segmentSize } = this.config;
     const n = g.batchStarts.length;
     let i = 0;
@@ -141,11 +153,18 @@ export class SegmentWriter {
         writeAllSync(seg.fd, header, 0, header.length, 0);
         seg.dataEnd = SEGMENT_HEADER_SIZE;
       }
-      if (bytes <= SYNC_WRITE_MAX_BYTES) writeAllSync(seg.fd, g.buf, runStart, bytes, seg.dataEnd);
-      else await writeAll(seg.fd, g.buf, runStart, bytes, seg.dataEnd);
+      if (bytes <= (inline ? INLINE_WRITE_MAX_BYTES : SYNC_WRITE_MAX_BYTES)) {
+        writeAllSync(seg.fd, g.buf, runStart, bytes, seg.dataEnd);
+      } else {
+        await writeAll(seg.fd, g.buf, runStart, bytes, seg.dataEnd);
+      }
       this.stats.writes++;
       this.stats.bytesWritten += bytes;
-      await (this.config.syncMode === 'fsync' ? fsync(seg.fd) : fdatasync(seg.fd));
+      const syncStart = performance.now();
+      const full = this.config.syncMode === 'fsync';
+      if (inline) (full ? fs.fsyncSync : fs.fdatasyncSync)(seg.fd);
+      else await (full ? fsync(seg.fd) : fdatasync(seg.fd));
+      this.lastSyncMs = performance.now() - syncStart;
       this.stats.syncs++;
       if (header) await fsyncDir(this.config.walDir);
       seg.dataEnd += bytes;

@@ -26,6 +26,7 @@ import { MAX_U64, type SignalEvent } from './event.js';
 import { writeRecord, type CheckpointRecord } from './format.js';
 import type { SegmentWriter } from './segment-writer.js';
 import { StagingGroup, stagingBufferBytes, type StagingLimits } from './staging.js';
+import { SyncPolicy } from './sync-policy.js';
 
 export const DEFAULT_QUEUE_CAPACITY = 65_536;
 /** Admitted entries at the head of the wait queue are dropped in bulk, not one shift() at a time. */
@@ -56,6 +57,8 @@ export interface WriterInit {
   dedup: DedupIndex;
   nextSeq: bigint;
   checkpoint: CheckpointRecord;
+  /** Let syncs run on the main thread while that is faster (sync-policy.ts). Default true. */
+  inlineSync?: boolean;
 }
 
 export interface WriterStats {
@@ -108,6 +111,7 @@ export class GroupCommitWriter {
   private readonly limits: StagingLimits;
   private readonly segments: SegmentWriter;
   private readonly dedup: DedupIndex;
+  private readonly syncPolicy: SyncPolicy;
   private readonly runPump = (): void => {
     this.scheduled = false;
     void this.pump();
@@ -123,6 +127,7 @@ export class GroupCommitWriter {
     this.checkpointSeq = init.checkpoint.checkpointSeq;
     this.requestedCheckpoint = this.checkpointSeq;
     this.meta = init.checkpoint;
+    this.syncPolicy = new SyncPolicy(init.inlineSync ?? true);
     const bytes = stagingBufferBytes(this.limits);
     this.active = new StagingGroup(Buffer.alloc(bytes), this.limits);
     this.spare = Buffer.alloc(bytes);
@@ -278,7 +283,9 @@ export class GroupCommitWriter {
     this.writing = g;
     this.admitWaiting();
     // On failure `writing` stays set so that fail() rejects this group's appenders.
-    await this.segments.writeGroup(g);
+    const inline = this.syncPolicy.inline();
+    await this.segments.writeGroup(g, inline);
+    this.syncPolicy.observe(this.segments.lastSyncMs, inline, this.active.events > 0);
     this.writing = null;
     this.spare = g.buf;
     this.durableSeq = g.lastSeq;

@@ -152,15 +152,25 @@ test('a failed sync rejects the appends in flight, fails the log, and reopening 
     const { log } = await EventLog.open({ dir, preallocate: false });
     assert.equal(await log.append(makeEvent(1)), 1n);
 
+    // Syncs run in the thread pool or on the main thread (sync-policy.ts): fail both.
     const realFdatasync = fs.fdatasync;
-    t.after(() => {
+    const realFdatasyncSync = fs.fdatasyncSync;
+    const restore = (): void => {
       fs.fdatasync = realFdatasync;
-    });
-    fs.fdatasync = ((_fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+      fs.fdatasyncSync = realFdatasyncSync;
+    };
+    t.after(restore);
+    const eio = (): NodeJS.ErrnoException => {
       const err: NodeJS.ErrnoException = new Error('EIO: i/o error, fdatasync');
       err.code = 'EIO';
-      process.nextTick(cb, err);
+      return err;
+    };
+    fs.fdatasync = ((_fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+      process.nextTick(cb, eio());
     }) as typeof fs.fdatasync;
+    fs.fdatasyncSync = (() => {
+      throw eio();
+    }) as typeof fs.fdatasyncSync;
 
     const inFlight = [log.append(makeEvent(2)), log.append(makeEvent(3))];
     for (const p of inFlight) {
@@ -171,7 +181,7 @@ test('a failed sync rejects the appends in flight, fails the log, and reopening 
         return true;
       });
     }
-    fs.fdatasync = realFdatasync;
+    restore();
     await assert.rejects(log.append(makeEvent(4)), EventLogWriteError, 'the log accepts nothing after a failed sync');
     await assert.rejects(log.checkpoint(1n), EventLogWriteError);
     await assert.rejects(log.close(), EventLogWriteError, 'close reports the failure');
