@@ -4,12 +4,20 @@
  *   bytes per sync as the log wrote (appending to a file, and overwriting a
  *   preallocated one);
  * - better-sqlite3 in WAL mode with synchronous=FULL, one transaction per
- *   group of waiting events.
+ *   group of waiting events. It is given the same event objects, made the
+ *   same way, as the log is, so that neither side is charged for making the
+ *   other's input.
  */
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { SignalEvent } from '../../src/eventlog/index.js';
 import { Samples, type RateResult } from './stats.js';
+
+/** The event both systems are given for id `id`. */
+export function benchEvent(id: bigint): SignalEvent {
+  return { entityId: id, signalType: Number(id & 0xffn), weight: 0.5, timestampNanos: id * 1000n };
+}
 
 const PREALLOCATED_BYTES = 256 * 1024 * 1024;
 
@@ -107,8 +115,8 @@ export function sqliteGroups(Database: DatabaseConstructor, groupSize: number, m
     const insert = db.prepare('INSERT INTO events (entity_id, signal_type, weight, timestamp_nanos) VALUES (?, ?, ?, ?)');
     const commitGroup = db.transaction((n: number, base: bigint) => {
       for (let i = 0; i < n; i++) {
-        const id = base + BigInt(i);
-        insert.run(id, Number(id & 0xffn), 0.5, id * 1000n);
+        const e = benchEvent(base + BigInt(i));
+        insert.run(e.entityId, e.signalType, e.weight, e.timestampNanos);
       }
     });
     const samples = new Samples(1 << 20);

@@ -9,7 +9,7 @@ import { removeStaleCheckpointTmp } from './checkpoint.js';
 import { monotonicMs, wallClockNanos } from './clock.js';
 import { DedupIndex } from './dedup.js';
 import { fsyncDir } from '../io/durable-fs.js';
-import { validateEvent, type ReplayedEvent, type SignalEvent } from './event.js';
+import { isValidEvent, validateEvent, type ReplayedEvent, type SignalEvent } from './event.js';
 import { RECORD_SIZE } from './format.js';
 import { DirectoryLock } from './lock.js';
 import { resolveOptions, type EventLogOptions } from './options.js';
@@ -127,10 +127,12 @@ export class EventLog {
    */
   append(event: SignalEvent): Promise<bigint> {
     if (!this.writer.isOpen) return this.writer.append(event);
-    try {
-      validateEvent(event, 'append');
-    } catch (err) {
-      return Promise.reject(err);
+    if (!isValidEvent(event)) {
+      try {
+        validateEvent(event, 'append');
+      } catch (err) {
+        return Promise.reject(err);
+      }
     }
     return this.writer.append(event);
   }
@@ -144,7 +146,9 @@ export class EventLog {
     if (!this.writer.isOpen) return this.writer.appendMany(events);
     try {
       if (!Array.isArray(events)) throw new TypeError('appendMany: events must be an array');
-      for (let i = 0; i < events.length; i++) validateEvent(events[i], `appendMany[${i}]`);
+      for (let i = 0; i < events.length; i++) {
+        if (!isValidEvent(events[i])) validateEvent(events[i], `appendMany[${i}]`);
+      }
     } catch (err) {
       return Promise.reject(err);
     }

@@ -28,6 +28,31 @@ function checkU64(value: unknown, field: string, where: string): void {
 }
 
 /**
+ * True when `event` can be stored exactly as a 21-byte record. The check of
+ * the hot path: it builds no message, so appendMany need not make a label per
+ * event; validateEvent then says what is wrong with one that fails.
+ */
+export function isValidEvent(event: unknown): event is SignalEvent {
+  if (event === null || typeof event !== 'object') return false;
+  const e = event as Record<string, unknown>;
+  const { entityId, signalType, weight, timestampNanos } = e;
+  return (
+    typeof entityId === 'bigint' &&
+    entityId >= 0n &&
+    entityId <= MAX_U64 &&
+    typeof signalType === 'number' &&
+    Number.isInteger(signalType) &&
+    signalType >= 0 &&
+    signalType <= MAX_SIGNAL_TYPE &&
+    typeof weight === 'number' &&
+    Number.isFinite(Math.fround(weight)) &&
+    typeof timestampNanos === 'bigint' &&
+    timestampNanos >= 0n &&
+    timestampNanos <= MAX_U64
+  );
+}
+
+/**
  * Throws a TypeError or RangeError naming the offending field when `event`
  * cannot be stored exactly as a 21-byte record. `where` prefixes the message
  * (e.g. "append" or "appendMany[3]").
