@@ -16,7 +16,7 @@ export const MIN_SEGMENT_SIZE = SEGMENT_HEADER_SIZE + BATCH_HEADER_SIZE + RECORD
 export const MAX_SEGMENT_SIZE = 1024 * 1024 * 1024;
 /** Bounds the staging buffers (two of them, ~21 bytes per event each). */
 export const MAX_QUEUE_CAPACITY = 1 << 24;
-/** Upper limit for dedupMaxEntries (tables cost about 71 bytes per entry). */
+/** Upper limit for dedupMaxEntries (about 40 bytes per entry). */
 export const MAX_DEDUP_ENTRIES = 1 << 26;
 
 export interface EventLogOptions {
@@ -31,9 +31,8 @@ export interface EventLogOptions {
   /** Window in which an identical event is a duplicate, in ms; 0 disables dedup. Default 30 000. */
   dedupWindowMs?: number;
   /**
-   * Most events the dedup window remembers: its memory bound (about 71 MB of
-   * tables at the default, briefly up to half as much again while a table
-   * grows). Default 1 000 000.
+   * Most events the dedup window remembers: its memory bound (about 40 MB at
+   * the default: 32 bytes per entry plus the hash index). Default 1 000 000.
    */
   dedupMaxEntries?: number;
   /** How each write is made durable. Default 'fdatasync'. */
