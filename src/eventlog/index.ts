@@ -7,6 +7,7 @@ export type { EventLogOptions } from './options.js';
 export type { ReplayedEvent, SignalEvent } from './event.js';
 export type { RecoveryReport, RepairReport } from './recovery.js';
 export type { SyncMode } from './segment-writer.js';
+export { crc32cBackend, type Crc32cBackend } from './crc32c.js';
 export {
   EventLogClosedError,
   EventLogCorruptionError,
