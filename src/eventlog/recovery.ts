@@ -51,7 +51,7 @@ import { listSegments, type SegmentName } from './segment.js';
  * checking one chunk holds the event loop for about a millisecond with the
  * native CRC-32C (twice that with the table code), and that the read-ahead
  * buffers stay in the CPU cache between the read and the check. On the
- * benchmark machine 4 MiB was 10% slower and held the loop twice as long,
+ * benchmark machine 4 MiB was 8% slower and held the loop twice as long,
  * 1 MiB no faster.
  */
 export const DEFAULT_READ_CHUNK_BYTES = 2 * 1024 * 1024;
