@@ -12,9 +12,9 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { DbReplicator } from '../src/replication/index.js';
-import { FileReplicaClient } from '../src/storage/index.js';
-import { restore } from '../src/restore/index.js';
+import { DbReplicator } from '../src/replication/db-replicator.js';
+import { FileReplicaClient } from '../src/storage/file-replica-client.js';
+import { restore } from '../src/restore/restore.js';
 
 const ORDERS_PER_BATCH = 500;
 const BATCHES = 8;

@@ -7,8 +7,8 @@
  * finishes the sync and upload in progress) and prints one JSON line with its
  * resource usage, then exits.
  */
-import { DbReplicator } from '../../src/replication/index.js';
-import { createReplicaClient } from '../../src/storage/index.js';
+import { DbReplicator } from '../../src/replication/db-replicator.js';
+import { createReplicaClient } from '../../src/storage/replica-url.js';
 import { READY_LINE, type ChildReport } from './protocol.js';
 
 /** Litestream's default sync interval; the figures should describe the default setup. */

@@ -11,9 +11,9 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
-import { restore } from '../../src/restore/index.js';
+import { restore } from '../../src/restore/restore.js';
 import { seededRandom } from '../../src/seeded-random.js';
-import type { ReplicaClient } from '../../src/storage/index.js';
+import type { ReplicaClient } from '../../src/storage/replica-client.js';
 import { round, spread, type Spread } from './stats.js';
 
 /** Timestamps restored per burst. */

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { findDatabase, loadConfig, resolveConfigPath } from '../config/index.js';
-import type { ResolvedDatabase, TidemarkConfig } from '../config/index.js';
+import { findDatabase } from '../config/databases.js';
+import { loadConfig, resolveConfigPath } from '../config/load-config.js';
+import type { ResolvedDatabase, TidemarkConfig } from '../config/types.js';
 import { TidemarkError } from '../errors.js';
 
 export interface ConfigFlags {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { replicaNameOf, resolveDatabases } from '../config/index.js';
+import { replicaNameOf } from '../config/types.js';
+import { resolveDatabases } from '../config/databases.js';
 import { addConfigOptions, formatTable, loadCliConfig, type ConfigFlags } from './cli-config.js';
 
 interface DatabasesFlags extends ConfigFlags {

@@ -3,7 +3,7 @@ import { UsageError } from '../errors.js';
 import { formatTxid } from '../ltx/file-name.js';
 import { listV03Backups, v03ListingRows, type V03ListingRow } from '../restore/v03/index.js';
 import type { LtxFileInfo } from '../storage/replica-client.js';
-import { replicaNameOf } from '../config/index.js';
+import { replicaNameOf } from '../config/types.js';
 import { createReplicaClient, isUrl, type ReplicaClientOptions } from '../storage/replica-url.js';
 import { isV03ReplicaClient } from '../storage/v03-replica-client.js';
 import { addConfigOptions, configuredDatabase, formatTable, rfc3339, type ConfigFlags } from './cli-config.js';

@@ -1,12 +1,15 @@
 import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
-import { CompactionLevels, enforceSnapshotRetention } from '../compaction/index.js';
-import { ConfigNotFoundError, replicaNameOf, resolveDatabases, type ReplicaConfig, type ResolvedDatabase, type TidemarkConfig } from '../config/index.js';
+import { CompactionLevels } from '../compaction/compaction-levels.js';
+import { enforceSnapshotRetention } from '../compaction/snapshot-retention.js';
+import { ConfigNotFoundError } from '../config/errors.js';
+import { replicaNameOf, type ReplicaConfig, type ResolvedDatabase, type TidemarkConfig } from '../config/types.js';
+import { resolveDatabases } from '../config/databases.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TidemarkError, UsageError } from '../errors.js';
 import { formatTxid } from '../ltx/file-name.js';
 import type { Logger } from '../logger.js';
-import { DEFAULT_SYNC_INTERVAL_MS, type DbReplicator } from '../replication/index.js';
+import { DEFAULT_SYNC_INTERVAL_MS, type DbReplicator } from '../replication/db-replicator.js';
 import { DirWatcher } from '../store/dir-watcher.js';
 import { Store, type StoreCompactionOptions, type StoreDatabase } from '../store/store.js';
 import { redactUrl } from '../storage/errors.js';

@@ -2,15 +2,12 @@ import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { parseTxid } from '../ltx/file-name.js';
 import { hex64 } from '../ltx/header.js';
-import {
-  DEFAULT_RESTORE_PARALLELISM,
-  INTEGRITY_CHECK_MODES,
-  chooseReplica,
-  NoBackupsError,
-  restore,
-  type IntegrityCheckMode,
-} from '../restore/index.js';
-import { ConfigNotFoundError, replicaNameOf } from '../config/index.js';
+import { DEFAULT_RESTORE_PARALLELISM, restore } from '../restore/restore.js';
+import { INTEGRITY_CHECK_MODES, type IntegrityCheckMode } from '../restore/integrity-check.js';
+import { chooseReplica } from '../restore/choose-replica.js';
+import { NoBackupsError } from '../restore/errors.js';
+import { ConfigNotFoundError } from '../config/errors.js';
+import { replicaNameOf } from '../config/types.js';
 import { redactUrl } from '../storage/errors.js';
 import { createReplicaClient, isUrl, type ReplicaClientOptions } from '../storage/replica-url.js';
 import { addConfigOptions, configuredDatabase, DatabaseNotInConfigError, type ConfigFlags } from './cli-config.js';
@@ -142,7 +139,7 @@ export function registerRestore(program: Command): void {
         ...(txid === undefined ? {} : { txid }),
         ...(timestamp === undefined ? {} : { timestamp }),
       });
-      if (result.skipped) {
+      if (!result.restored) {
         say(`database already exists at ${output}, skipping`);
         return;
       }

@@ -1,3 +1,4 @@
+import { TidemarkError } from '../errors.js';
 import { BytePipe } from '../io/byte-pipe.js';
 import { IterableSource } from '../ltx/byte-source.js';
 import { compactLtx, type LtxInput } from '../ltx/compactor.js';
@@ -63,7 +64,7 @@ export async function writeMerged(o: WriteMergedOptions): Promise<WriteMergedRes
 }
 
 /** A local copy failed to decode: retry with the replica's copy of input `index`. */
-class RetryRemote extends Error {
+class RetryRemote extends TidemarkError {
   constructor(readonly index: number) {
     super('retry with the replica copy');
   }

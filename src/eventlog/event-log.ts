@@ -3,12 +3,13 @@
  * window, start the writer), validated appends, checkpoint, truncation and
  * close. The mechanics live in writer.ts, segment-writer.ts and recovery.ts.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { removeStaleCheckpointTmp } from './checkpoint.js';
 import { monotonicMs, wallClockNanos } from './clock.js';
 import { DedupIndex } from './dedup.js';
 import { fsyncDir } from '../io/durable-fs.js';
+import { EventLogError } from './errors.js';
 import { isValidEvent, validateEvent, type ReplayedEvent, type SignalEvent } from './event.js';
 import { RECORD_SIZE } from './format.js';
 import { DirectoryLock } from './lock.js';
@@ -53,7 +54,7 @@ export class EventLog {
     const cfg = resolveOptions(options);
     const dir = resolve(cfg.dir);
     const walDir = join(dir, WAL_SUBDIR);
-    const created = await mkdir(walDir, { recursive: true });
+    const created = await makeLogDir(dir, walDir);
     if (created !== undefined) {
       // Make every directory this call created durable in its parent.
       for (let d = walDir; ; d = dirname(d)) {
@@ -194,5 +195,31 @@ export class EventLog {
       }
     })();
     return this.closing;
+  }
+}
+
+/**
+ * Creates `<dir>/wal`, turning the file-system error into one that names the
+ * path a user gave, since a bare ENOTDIR or EEXIST does not say which of the
+ * two paths was a file.
+ */
+async function makeLogDir(dir: string, walDir: string): Promise<string | undefined> {
+  try {
+    return await mkdir(walDir, { recursive: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR' || code === 'EEXIST') {
+      const file = (await isFile(dir)) ? dir : walDir;
+      throw new EventLogError(`event log directory ${dir}: ${file} is a file, not a directory`, { cause: err });
+    }
+    throw new EventLogError(`event log directory ${dir}: cannot create ${walDir}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return !(await stat(path)).isDirectory();
+  } catch {
+    return false;
   }
 }

@@ -1,18 +1,10 @@
-/** The LTX codec: pure encoding, decoding, compaction and restore of LTX files. */
-export {
-  HEADER_SIZE,
-  PAGE_HEADER_SIZE,
-  TRAILER_SIZE,
-  HEADER_FLAG_NO_CHECKSUM,
-  PAGE_FLAG_SIZE,
-  CHECKSUM_FLAG,
-  MIN_PAGE_SIZE,
-  MAX_PAGE_SIZE,
-  PENDING_BYTE,
-  isValidPageSize,
-  lockPgno,
-  type PageEncoding,
-} from './constants.js';
+/**
+ * `tidemark/ltx`: the LTX file codec (docs/ltx-format.md). Pure encoding,
+ * decoding, verification, compaction and restore of LTX files into a
+ * database image, byte-compatible with Litestream v0.5. Documented in
+ * docs/api.md; recorded in docs/api-report.md.
+ */
+export { HEADER_SIZE, PAGE_HEADER_SIZE, TRAILER_SIZE, HEADER_FLAG_NO_CHECKSUM, type PageEncoding } from './constants.js';
 export {
   LtxError,
   LtxHeaderError,
@@ -25,22 +17,13 @@ export {
   LtxEncodeError,
   type LtxErrorContext,
 } from './errors.js';
-export {
-  makeHeader,
-  encodeHeader,
-  decodeHeader,
-  validateHeader,
-  isSnapshot,
-  hasNoChecksum,
-  type LtxHeader,
-  type DecodedLtxHeader,
-} from './header.js';
-export { Crc64, crc64 } from './crc64.js';
-export { xxh32 } from './xxh32.js';
+export { makeHeader, encodeHeader, decodeHeader, type LtxHeader, type DecodedLtxHeader } from './header.js';
+export { crc64 } from './crc64.js';
 export { pageChecksum, DatabaseChecksum } from './checksum.js';
 export { formatFilename, parseFilename, formatTxid, parseTxid } from './file-name.js';
-export { MemorySource, IterableSource, BufferedReader, type ByteSource } from './byte-source.js';
+export { MemorySource, type ByteSource } from './byte-source.js';
 export { MemorySink, type ByteSink } from './byte-sink.js';
+export { withFileSource, type FileSource } from '../io/file-source.js';
 export { LtxEncoder, type LtxEncoderOptions, type LtxEncodeResult } from './encoder.js';
 export {
   LtxDecoder,
@@ -53,15 +36,7 @@ export {
   type DecodedLtxFile,
   type LtxLayout,
 } from './decoder.js';
-export { encodePageIndex, type PageIndexEntry } from './page-index.js';
-export {
-  readPageMap,
-  fetchPage,
-  decodePageData,
-  ESTIMATED_PAGE_INDEX_SIZE,
-  type RandomAccessFile,
-  type LtxPageMap,
-} from './random-access.js';
-export { LtxMerger, compactLtx, type LtxInput, type MergeOptions, type CompactOptions } from './compactor.js';
+export { readPageMap, fetchPage, type RandomAccessFile, type LtxPageMap } from './random-access.js';
+export { compactLtx, type LtxInput, type CompactOptions } from './compactor.js';
 export { decodeDatabase, restoreDatabase, type DecodeDatabaseResult } from './database.js';
 export { inspectLtxFile, type LtxInspection } from './inspect.js';

@@ -14,11 +14,13 @@
  * rather than clearing it on every call.
  */
 
+import { TidemarkError } from '../errors.js';
+
 /**
  * A malformed LZ4 block. `offset` is the byte offset inside the compressed block (from
  * srcStart) where the problem was found; callers add their own file context.
  */
-export class Lz4FormatError extends Error {
+export class Lz4FormatError extends TidemarkError {
   override name = 'Lz4FormatError';
   readonly offset: number;
   /** What was wrong, without the offset. */

@@ -1,3 +1,4 @@
+import { TidemarkError } from '../errors.js';
 import type { ReadStream } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeFsError, isErrno } from '../io/durable-fs.js';
@@ -107,7 +108,7 @@ export async function replicaMaxTxidAllLevels(client: ReplicaClient, signal?: Ab
 }
 
 /** Raised inside an upload pass when a local file is missing and onGap is set; handled outside the lock. */
-class UploadGap extends Error {
+class UploadGap extends TidemarkError {
   constructor(readonly txid: bigint) {
     super(`local L0 file TXID ${formatTxid(txid)} is not there for this replica`);
   }

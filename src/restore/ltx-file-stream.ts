@@ -1,3 +1,4 @@
+import { TidemarkError } from '../errors.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LtxContentError, LtxError } from '../ltx/errors.js';
 import { formatFilename } from '../ltx/file-name.js';
@@ -90,7 +91,7 @@ function checkHeaderTxids(head: Uint8Array, file: LtxFileInfo): void {
 }
 
 /** The stream ended before the size the listing gave: a connection closed early. */
-class ShortStreamError extends Error {
+class ShortStreamError extends TidemarkError {
   override name = 'ShortStreamError';
 }
 

@@ -1,15 +1,9 @@
 import { resolve } from 'node:path';
 import { NoBackupsError } from './errors.js';
-import { restore, type RestoreOptions, type RestoreResult } from './restore.js';
+import { restore, type RestoreOptions, type RestoreResult, type RestoreSkipped } from './restore.js';
 
-export type RestoreIfMissingResult =
-  | ({ restored: true } & Omit<RestoreResult, 'skipped'>)
-  | {
-      restored: false;
-      /** `output-exists`: the database is already there. `no-backups`: the replica is empty (a first start). */
-      reason: 'output-exists' | 'no-backups';
-      outputPath: string;
-    };
+/** The same two shapes `restore()` answers with; `reason` says why nothing was restored. */
+export type RestoreIfMissingResult = RestoreResult | RestoreSkipped;
 
 /**
  * For application start-up: restores the database only when it is missing
@@ -19,10 +13,7 @@ export type RestoreIfMissingResult =
  */
 export async function restoreIfMissing(opts: Omit<RestoreOptions, 'ifDbNotExists'>): Promise<RestoreIfMissingResult> {
   try {
-    const r = await restore({ ...opts, ifDbNotExists: true });
-    if (r.skipped) return { restored: false, reason: 'output-exists', outputPath: r.outputPath };
-    const { skipped: _skipped, ...rest } = r;
-    return { restored: true, ...rest };
+    return await restore({ ...opts, ifDbNotExists: true });
   } catch (err) {
     if (err instanceof NoBackupsError) return { restored: false, reason: 'no-backups', outputPath: resolve(opts.outputPath) };
     throw err;

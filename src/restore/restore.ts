@@ -60,8 +60,12 @@ export interface RestoreOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * A restore that happened. `restore()` and `restoreIfMissing()` both answer
+ * with this or with RestoreSkipped, told apart by `restored`.
+ */
 export interface RestoreResult {
-  skipped: false;
+  restored: true;
   /** Absolute path of the restored database. */
   outputPath: string;
   /**
@@ -84,9 +88,18 @@ export interface RestoreResult {
   v03?: V03RestoreSummary;
 }
 
-/** `ifDbNotExists` was set and something was already at the output path; nothing was touched. */
+/** Why a restore did not happen, although the call succeeded. */
+export type RestoreSkipReason =
+  /** `ifDbNotExists` was set and something was already at the output path; nothing was touched. */
+  | 'output-exists'
+  /** restoreIfMissing only: the replica is empty (a first start). */
+  | 'no-backups';
+
+/** A call that succeeded without restoring anything; nothing at the output path was touched. */
 export interface RestoreSkipped {
-  skipped: true;
+  restored: false;
+  reason: RestoreSkipReason;
+  /** Absolute path of the database that was not restored. */
   outputPath: string;
 }
 
@@ -121,7 +134,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult | Res
 
   signal?.throwIfAborted();
   if (await pathExists(outputPath)) {
-    if (opts.ifDbNotExists === true) return { skipped: true, outputPath };
+    if (opts.ifDbNotExists === true) return { restored: false, reason: 'output-exists', outputPath };
     throw new RestoreOutputExistsError(outputPath);
   }
   await checkNoReplayedSidecars(outputPath);
@@ -141,12 +154,12 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult | Res
     signal?.throwIfAborted();
     if (await pathExists(outputPath)) {
       await sink.abort();
-      if (opts.ifDbNotExists === true) return { skipped: true, outputPath };
+      if (opts.ifDbNotExists === true) return { restored: false, reason: 'output-exists', outputPath };
       throw new RestoreOutputExistsError(outputPath);
     }
     await checkNoReplayedSidecars(outputPath);
     await sink.commit();
-    return { skipped: false, outputPath, format: source.format, ...image, durationMs: performance.now() - started };
+    return { restored: true, outputPath, format: source.format, ...image, durationMs: performance.now() - started };
   } catch (err) {
     await sink.abort();
     if (signal?.aborted === true) throw signal.reason;

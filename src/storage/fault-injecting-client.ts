@@ -110,7 +110,8 @@ export class FaultInjectingClient implements ReplicaClient, Partial<V03ReplicaCl
   }
 
   /** The next `count` calls of `op` fail with `error` before reaching the real client. */
-  failNext(op: ReplicaOp, error: Error = new InjectedFaultError(op), count = 1): this {
+  failNext(op: ReplicaOp, options: { error?: Error; count?: number } = {}): this {
+    const { error = new InjectedFaultError(op), count = 1 } = options;
     if (count > 0) this.queued.push({ op, error, remaining: count });
     return this;
   }
@@ -122,8 +123,8 @@ export class FaultInjectingClient implements ReplicaClient, Partial<V03ReplicaCl
     return this;
   }
 
-  /** Read streams break off after this many bytes; undefined turns it off. */
-  truncateReadsAfter(bytes: number | undefined): this {
+  /** Read streams break off after this many bytes; no argument turns it off. */
+  truncateReadsAfter(bytes?: number): this {
     this.truncateAfter = bytes;
     return this;
   }

@@ -1,7 +1,8 @@
+import { TidemarkError } from '../errors.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A try that got no response in time. */
-export class TryTimeoutError extends Error {
+export class TryTimeoutError extends TidemarkError {
   override name = 'TryTimeoutError';
   readonly code = 'ETIMEDOUT';
 
@@ -11,7 +12,7 @@ export class TryTimeoutError extends Error {
 }
 
 /** The last failure of a request, and how many tries it took to give up. */
-export class AttemptsFailure extends Error {
+export class AttemptsFailure extends TidemarkError {
   override name = 'AttemptsFailure';
 
   constructor(

@@ -1,5 +1,6 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { expandDirDatabases, type DbConfig, type ResolvedDatabase } from '../config/index.js';
+import { expandDirDatabases } from '../config/databases.js';
+import type { DbConfig, ResolvedDatabase } from '../config/types.js';
 import { silentLogger, type Logger } from '../logger.js';
 
 /**

@@ -1,4 +1,6 @@
-import type { CompactionEvent, LevelMaxCache, ScheduledJob } from '../compaction/index.js';
+import type { CompactionEvent } from '../compaction/compaction-jobs.js';
+import type { LevelMaxCache } from '../compaction/level-max-cache.js';
+import type { ScheduledJob } from '../compaction/level-scheduler.js';
 
 /**
  * Keeps the compaction jobs of an idle database from asking the replica

@@ -1,16 +1,11 @@
 import { resolve } from 'node:path';
-import {
-  toLocalL0Files,
-  type LocalL0Files,
-  compactionJobs,
-  CompactionLevels,
-  LevelMaxCache,
-  LevelScheduler,
-  DEFAULT_SNAPSHOT_RETENTION_MS,
-  DEFAULT_L0_RETENTION_MS,
-  type CompactionEvent,
-  type JobStatus,
-} from '../compaction/index.js';
+import { toLocalL0Files, type LocalL0Files } from '../compaction/local-l0.js';
+import { compactionJobs, type CompactionEvent } from '../compaction/compaction-jobs.js';
+import { CompactionLevels } from '../compaction/compaction-levels.js';
+import { LevelMaxCache } from '../compaction/level-max-cache.js';
+import { LevelScheduler, type JobStatus } from '../compaction/level-scheduler.js';
+import { DEFAULT_SNAPSHOT_RETENTION_MS } from '../compaction/snapshot-retention.js';
+import { DEFAULT_L0_RETENTION_MS } from '../compaction/l0-retention.js';
 import { TidemarkError } from '../errors.js';
 import { formatTxid } from '../ltx/file-name.js';
 import { silentLogger, type Logger } from '../logger.js';

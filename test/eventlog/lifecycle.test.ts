@@ -2,13 +2,14 @@
 // checkpoint and truncation rules, sequence numbers never reused, options,
 // shards, and deduplication across reopen.
 import assert from 'node:assert/strict';
-import { readdir, stat, unlink } from 'node:fs/promises';
+import { mkdir, readdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
   EventLog,
   EventLogClosedError,
   EventLogCorruptionError,
+  EventLogError,
   type EventLogOptions,
   type ReplayedEvent,
   type SignalEvent,
@@ -254,5 +255,29 @@ test('dedup survives reopen (also for events already checkpointed), expires, and
     assert.equal(await off.append(makeEvent(1)), 4n);
     assert.equal(await off.append(makeEvent(1)), 5n);
     await off.close();
+  });
+});
+
+test('opening a path that is a file names it in an EventLogError', async () => {
+  await withTempDir(async (root) => {
+    const file = join(root, 'not-a-dir');
+    await writeFile(file, 'x');
+    await assert.rejects(EventLog.open({ dir: file }), (err: unknown) => {
+      assert.ok(err instanceof EventLogError, String(err));
+      assert.match(err.message, new RegExp(`${file.replace(/[/.]/g, '\\$&')} is a file, not a directory`));
+      assert.equal((err.cause as NodeJS.ErrnoException).code, 'ENOTDIR');
+      return true;
+    });
+    assert.equal(await stat(file).then((s) => s.isFile()), true, 'the file is left as it was');
+
+    // A file where the wal/ subdirectory should be is named too.
+    const dir = join(root, 'log');
+    await mkdir(dir);
+    await writeFile(join(dir, 'wal'), 'x');
+    await assert.rejects(EventLog.open({ dir }), (err: unknown) => {
+      assert.ok(err instanceof EventLogError);
+      assert.match(err.message, /log\/wal is a file, not a directory/);
+      return true;
+    });
   });
 });

@@ -10,14 +10,28 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 // imports load the built dist/ files exactly as a user's `import` would.
 describe('published entry points (built dist)', () => {
   it('has type declarations next to each entry point', () => {
-    for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/eventlog/index.js', 'dist/eventlog/index.d.ts', 'dist/cli/main.js']) {
+    for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/ltx/index.js', 'dist/ltx/index.d.ts', 'dist/eventlog/index.js', 'dist/eventlog/index.d.ts', 'dist/testing.js', 'dist/testing.d.ts', 'dist/cli/main.js']) {
       assert.ok(existsSync(join(ROOT, f)), `${f} is missing: run npm run build first`);
     }
   });
 
-  it("'tidemark' exports the replicator, restore, replicas and the LTX codec", async () => {
+  it("'tidemark' exports the replicator, restore, the store, replicas, config and logging", async () => {
     const m = (await import('tidemark' as string)) as Record<string, unknown>;
-    for (const name of ['LtxEncoder', 'LtxDecoder', 'decodeLtx', 'compactLtx', 'restoreDatabase', 'readPageMap', 'LtxError', 'TidemarkError', 'crc64', 'DbReplicator', 'restore', 'restoreIfMissing', 'FileReplicaClient', 'createReplicaClient', 'Store', 'loadConfig', 'createLogger', 'CompactionLevels', 'listV03Backups']) {
+    for (const name of ['TidemarkError', 'DbReplicator', 'restore', 'restoreIfMissing', 'calcRestorePlan', 'FileReplicaClient', 'createReplicaClient', 'Store', 'CompactionLevels', 'loadConfig', 'parseConfig', 'createLogger', 'NoBackupsError']) {
+      assert.equal(typeof m[name], 'function', `${name} is not exported`);
+    }
+  });
+
+  it("'tidemark/ltx' exports the LTX codec", async () => {
+    const m = (await import('tidemark/ltx' as string)) as Record<string, unknown>;
+    for (const name of ['LtxEncoder', 'LtxDecoder', 'decodeLtx', 'verifyLtx', 'compactLtx', 'restoreDatabase', 'readPageMap', 'makeHeader', 'MemorySink', 'MemorySource', 'withFileSource', 'LtxError', 'crc64']) {
+      assert.equal(typeof m[name], 'function', `${name} is not exported`);
+    }
+  });
+
+  it("'tidemark/testing' exports fault injection", async () => {
+    const m = (await import('tidemark/testing' as string)) as Record<string, unknown>;
+    for (const name of ['FaultInjectingClient', 'InjectedFaultError', 'seededRandom']) {
       assert.equal(typeof m[name], 'function', `${name} is not exported`);
     }
   });

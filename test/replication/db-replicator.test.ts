@@ -339,7 +339,7 @@ describe('DbReplicator', () => {
           insert(r.app, 5);
           await rep.sync();
         }
-        r.client.failNext('write', undefined, 3);
+        r.client.failNext('write', { count: 3 });
         insert(r.app, 5);
         await rep.syncAndWait({ timeoutMs: 20_000 });
         assert.ok(r.client.injectedFaults > 0);

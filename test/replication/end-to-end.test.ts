@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DbReplicator } from '../../src/replication/db-replicator.js';
 import { FileReplicaClient } from '../../src/storage/file-replica-client.js';
-import { restore } from '../../src/restore/index.js';
+import { restore } from '../../src/restore/restore.js';
 import { logicalDump, openAppDb, withTempDir, type LogicalDump } from './helpers.js';
 
 const STEPS = 24;

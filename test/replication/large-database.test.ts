@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DbReplicator } from '../../src/replication/db-replicator.js';
 import { FileReplicaClient } from '../../src/storage/file-replica-client.js';
-import { restore } from '../../src/restore/index.js';
+import { restore } from '../../src/restore/restore.js';
 import { checksumDatabaseFile } from '../../src/sqlite/database-file.js';
 import { PENDING_BYTE, lockPgno } from '../../src/ltx/constants.js';
 import { withTempDir } from './helpers.js';

@@ -213,7 +213,7 @@ describe('restore failure safety', () => {
       await writeFile(out, 'precious');
       const client = new FaultInjectingClient(good);
       const r = await restore({ client, outputPath: out, ifDbNotExists: true });
-      assert.deepEqual(r, { skipped: true, outputPath: out });
+      assert.deepEqual(r, { restored: false, reason: 'output-exists', outputPath: out });
       assert.equal(client.totalCalls, 0);
       assert.equal(await readFile(out, 'utf8'), 'precious');
     });
@@ -221,7 +221,7 @@ describe('restore failure safety', () => {
     it('ifDbNotExists restores when the output is missing', async () => {
       const out = join(await outDir(), 'db');
       const r = await restore({ client: good, outputPath: out, ifDbNotExists: true });
-      assert.equal(r.skipped, false);
+      assert.equal(r.restored, true);
       assert.deepEqual(new Uint8Array(await readFile(out)), image);
     });
 
@@ -361,7 +361,7 @@ describe('restore failure safety', () => {
     });
 
     it('a failed open is retried', async () => {
-      const client = new FaultInjectingClient(good).failNext('open', new InjectedFaultError('open'), 2);
+      const client = new FaultInjectingClient(good).failNext('open', { error: new InjectedFaultError('open'), count: 2 });
       const out = join(await outDir(), 'db');
       await restore({ client, outputPath: out });
       assert.deepEqual(new Uint8Array(await readFile(out)), image);
@@ -369,7 +369,7 @@ describe('restore failure safety', () => {
     });
 
     it('a file that keeps failing ends in RestoreFetchError, nothing left behind', async () => {
-      const client = new FaultInjectingClient(good).failNext('open', new InjectedFaultError('open'), 4);
+      const client = new FaultInjectingClient(good).failNext('open', { error: new InjectedFaultError('open'), count: 4 });
       const d = await outDir();
       await assert.rejects(restore({ client, outputPath: join(d, 'db'), parallelism: 1 }), (err: unknown) => {
         assert.ok(err instanceof RestoreFetchError);
@@ -428,6 +428,19 @@ describe('restore failure safety', () => {
       assert.equal(r.restored, true);
       assert.ok(r.restored && r.txid === BigInt(L0_FILES + 1) && r.files === L0_FILES + 1);
       assert.deepEqual(new Uint8Array(await readFile(out)), image);
+    });
+
+    it('answers with the same shapes as restore()', async () => {
+      const a = await restore({ client: good, outputPath: join(await outDir(), 'db') });
+      const b = await restoreIfMissing({ client: good, outputPath: join(await outDir(), 'db') });
+      assert.deepEqual(Object.keys(b).sort(), Object.keys(a).sort());
+      const { outputPath: _a, durationMs: _da, ...restA } = a;
+      assert.ok(b.restored);
+      const { outputPath: _b, durationMs: _db, ...restB } = b;
+      assert.deepEqual(restB, restA);
+      const existing = join(await outDir(), 'db');
+      await writeFile(existing, 'mine');
+      assert.deepEqual(await restore({ client: good, outputPath: existing, ifDbNotExists: true }), await restoreIfMissing({ client: good, outputPath: existing }));
     });
 
     it('leaves an existing database alone', async () => {

@@ -76,7 +76,7 @@ describe('FaultInjectingClient', () => {
     const bytes = await file(1n);
     await inner.writeLtxFile(0, 1n, 1n, chunked(bytes));
     const quota = new Error('quota exceeded');
-    const c = new FaultInjectingClient(inner).failNext('open', quota, 3).failNext('list');
+    const c = new FaultInjectingClient(inner).failNext('open', { error: quota, count: 3 }).failNext('list');
     for (let i = 0; i < 3; i++) await assert.rejects(c.openLtxFile(0, 1n, 1n), quota);
     assert.deepEqual(await collect(await c.openLtxFile(0, 1n, 1n)), bytes);
     const listing = c.ltxFiles(0);
@@ -168,7 +168,7 @@ describe('FaultInjectingClient', () => {
     assert.equal(breaks, Math.ceil(bytes.length / 100_000) - 1);
     assert.deepEqual(whole, bytes);
 
-    c.truncateReadsAfter(undefined);
+    c.truncateReadsAfter();
     assert.deepEqual(await collect(await c.openLtxFile(9, 1n, 1n)), bytes);
     assert.deepEqual(await collect(await c.openLtxFile(9, 1n, 1n, { offset: 10, size: 20 })), bytes.subarray(10, 30));
   });

@@ -42,7 +42,7 @@ describe('FaultInjectingClient around a client that reads v0.3 backups', () => {
 
     faults.truncateReadsAfter(10);
     await assert.rejects(collect(await faults.openV03Snapshot(GEN, 0)), /connection reset after 10 bytes/);
-    faults.truncateReadsAfter(undefined);
+    faults.truncateReadsAfter();
 
     faults.setErrorRate(1, ['list']);
     await assert.rejects(faults.v03Snapshots(GEN), InjectedFaultError);

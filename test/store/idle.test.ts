@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { CompactionLevels } from '../../src/compaction/index.js';
+import { CompactionLevels } from '../../src/compaction/compaction-levels.js';
 import { Store } from '../../src/store/store.js';
 import { FaultInjectingClient } from '../../src/storage/fault-injecting-client.js';
 import { FileReplicaClient } from '../../src/storage/file-replica-client.js';

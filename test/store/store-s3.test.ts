@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
-import { CompactionLevels } from '../../src/compaction/index.js';
+import { CompactionLevels } from '../../src/compaction/compaction-levels.js';
 import { restore } from '../../src/restore/restore.js';
 import { Store } from '../../src/store/store.js';
 import { startS3Server, type S3TestServer } from '../storage/s3/s3-server.js';

@@ -1,3 +1,4 @@
+import { TidemarkError } from '../../errors.js';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 
@@ -16,7 +17,7 @@ export const GS_API_ORIGIN = 'https://storage.googleapis.com';
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 /** An HTTP error answer, shaped like the SDK's ApiError (status in `code`, GCS's reasons in `errors`), so both map alike. */
-export class GsHttpError extends Error {
+export class GsHttpError extends TidemarkError {
   override name = 'GsHttpError';
 
   constructor(

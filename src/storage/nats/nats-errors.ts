@@ -1,3 +1,4 @@
+import { TidemarkError } from '../../errors.js';
 import { StorageError } from '../errors.js';
 
 /**
@@ -19,12 +20,12 @@ export class NatsStorageError extends StorageError {
 }
 
 /** Opening the object store found no stream behind the bucket name. */
-export class NatsBucketMissingError extends Error {
+export class NatsBucketMissingError extends TidemarkError {
   override name = 'NatsBucketMissingError';
 }
 
 /** A read that moved no byte for too long. */
-export class NatsIdleTimeoutError extends Error {
+export class NatsIdleTimeoutError extends TidemarkError {
   override name = 'NatsIdleTimeoutError';
   readonly code = 'ETIMEDOUT';
 

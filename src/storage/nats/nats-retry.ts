@@ -1,3 +1,4 @@
+import { TidemarkError } from '../../errors.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isRetryableNatsError } from './nats-errors.js';
 
@@ -25,7 +26,7 @@ export interface NatsRetryOptions {
 }
 
 /** The last failure of a request, and how many tries it took to give up. */
-export class NatsAttemptsFailure extends Error {
+export class NatsAttemptsFailure extends TidemarkError {
   override name = 'NatsAttemptsFailure';
 
   constructor(

@@ -1,7 +1,8 @@
+import { TidemarkError } from '../../errors.js';
 import type { Readable } from 'node:stream';
 
 /** No byte arrived for a read that was waiting this long: the connection is treated as dead. */
-export class S3IdleTimeoutError extends Error {
+export class S3IdleTimeoutError extends TidemarkError {
   override name = 'S3IdleTimeoutError';
   readonly code = 'ETIMEDOUT';
 

@@ -6,8 +6,8 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { restore } from '../../../src/restore/index.js';
-import { FileReplicaClient } from '../../../src/storage/index.js';
+import { restore } from '../../../src/restore/restore.js';
+import { FileReplicaClient } from '../../../src/storage/file-replica-client.js';
 import { logicalDump, type LogicalDump } from '../helpers.js';
 import type { RunContext } from './context.js';
 import { readDbState, type DbState } from './db-state.js';

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DbReplicator } from '../../../src/replication/db-replicator.js';
-import { restore } from '../../../src/restore/index.js';
+import { restore } from '../../../src/restore/restore.js';
 import { NatsStorageError } from '../../../src/storage/nats/nats-errors.js';
 import type { NatsClientTuning } from '../../../src/storage/nats/nats-replica-client.js';
 import { isPermanentError } from '../../../src/storage/permanent-error.js';

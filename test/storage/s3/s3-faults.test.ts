@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { S3StorageError } from '../../../src/storage/s3/s3-errors.js';
 import { DbReplicator } from '../../../src/replication/db-replicator.js';
-import { restore } from '../../../src/restore/index.js';
+import { restore } from '../../../src/restore/restore.js';
 import { logicalDump, openAppDb, withTempDir, type LogicalDump } from '../../replication/helpers.js';
 import { chunked, collect, listAll, makeLtxFile } from '../ltx-fixtures.js';
 import { FaultProxy, type FaultRule } from './fault-proxy.js';
@@ -162,7 +162,7 @@ describe('restore from S3 through injected faults', () => {
         const out = join(dir, 'restored.db');
         try {
           const result = await restore({ client, outputPath: out, parallelism: 3 });
-          assert.equal(result.skipped, false);
+          assert.equal(result.restored, true);
           assert.equal(result.files, files);
         } finally {
           proxy.clear();

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { decodeHeader } from '../../../src/ltx/header.js';
-import { restore } from '../../../src/restore/index.js';
+import { restore } from '../../../src/restore/restore.js';
 import { LTX_TESTDATA, VECTOR_SETS, readManifest } from '../../helpers/testdata.js';
 import { chunked, collect, listAll } from '../ltx-fixtures.js';
 import { FaultProxy } from './fault-proxy.js';

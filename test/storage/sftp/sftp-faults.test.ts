@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DbReplicator } from '../../../src/replication/db-replicator.js';
-import { restore } from '../../../src/restore/index.js';
+import { restore } from '../../../src/restore/restore.js';
 import { isPermanentError } from '../../../src/storage/permanent-error.js';
 import { SftpStorageError } from '../../../src/storage/sftp/sftp-errors.js';
 import { SFTP_READ_CHUNK_SIZE, type SftpClientTuning } from '../../../src/storage/sftp/sftp-replica-client.js';

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeHeader } from '../../../src/ltx/header.js';
-import { restore } from '../../../src/restore/index.js';
+import { restore } from '../../../src/restore/restore.js';
 import { parseReplicaUrl, type RemoteReplicaUrl } from '../../../src/storage/replica-url.js';
 import { SftpReplicaClient } from '../../../src/storage/sftp/sftp-replica-client.js';
 import { resolveSftpSettings } from '../../../src/storage/sftp/sftp-settings.js';

@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DbReplicator } from '../../../src/replication/db-replicator.js';
-import { restore } from '../../../src/restore/index.js';
+import { restore } from '../../../src/restore/restore.js';
 import { isPermanentError } from '../../../src/storage/permanent-error.js';
 import { WebdavStorageError } from '../../../src/storage/webdav/webdav-errors.js';
 import type { WebdavClientTuning } from '../../../src/storage/webdav/webdav-replica-client.js';
