@@ -281,3 +281,23 @@ test('opening a path that is a file names it in an EventLogError', async () => {
     });
   });
 });
+
+test('weights come back as 32-bit floats, and one outside that range is refused', async () => {
+  await withTempDir(async (dir) => {
+    const { log } = await EventLog.open({ dir });
+    const seq = await log.append({ entityId: 1n, signalType: 1, weight: 1.1, timestampNanos: 1n });
+    await assert.rejects(log.append({ entityId: 2n, signalType: 1, weight: 1e39, timestampNanos: 1n }), (err: unknown) => {
+      assert.ok(err instanceof RangeError);
+      assert.match(err.message, /weight 1e\+39 is not a finite 32-bit float/);
+      return true;
+    });
+    await log.close();
+    const { log: again, replayed } = await EventLog.open({ dir });
+    assert.deepEqual(
+      replayed.map((e) => [e.seq, e.weight]),
+      [[seq, 1.100000023841858]],
+    );
+    assert.equal(replayed[0]!.weight, Math.fround(1.1));
+    await again.close();
+  });
+});
