@@ -78,6 +78,7 @@ function describe(checker, exported) {
     const staticType = checker.getTypeOfSymbolAtLocation(sym, decl);
     for (const sig of staticType.getConstructSignatures()) {
       if (sig.declaration && (ts.getCombinedModifierFlags(sig.declaration) & ts.ModifierFlags.Private) !== 0) continue;
+      if (sig.declaration && ts.getJSDocTags(sig.declaration).some((t) => t.tagName.text === 'internal')) continue;
       out.push(`  new${checker.signatureToString(sig, decl, FORMAT)}`);
     }
     out.push(...memberLines(checker, checker.getPropertiesOfType(staticType), decl, '  static '));

@@ -12,7 +12,15 @@
 export { TidemarkError } from './errors.js';
 
 // Replicating a database.
-export { DbReplicator, type DbReplicatorOptions, type ReplicationStatus, type WaitOptions } from './replication/db-replicator.js';
+export {
+  DbReplicator,
+  type DbReplicatorOptions,
+  type ReplicaTarget,
+  type ReplicationStatus,
+  type ReplicaStatus,
+  type ValidationStatus,
+  type WaitOptions,
+} from './replication/db-replicator.js';
 export {
   ReplicationError,
   DatabaseSetupError,
@@ -25,6 +33,7 @@ export {
 
 // Getting it back.
 export { restore, type RestoreOptions, type RestoreResult, type RestoreSkipped, type RestoreSkipReason } from './restore/restore.js';
+export type { V03RestoreSummary } from './restore/v03/write-image.js';
 export { restoreIfMissing, type RestoreIfMissingResult } from './restore/restore-if-missing.js';
 export { calcRestorePlan, type RestorePlan, type RestorePlanOptions } from './restore/plan.js';
 export type { IntegrityCheckMode } from './restore/integrity-check.js';
@@ -35,6 +44,7 @@ export {
   RestoreTargetUnavailableError,
   RestoreOutputExistsError,
   RestoreIntegrityError,
+  type RestoreTarget,
 } from './restore/errors.js';
 
 // Many databases in one process, with compaction, snapshots and retention.
@@ -47,7 +57,8 @@ export {
   type StoreCompactionOptions,
   type StoreDatabaseStatus,
 } from './store/store.js';
-export { CompactionLevels } from './compaction/compaction-levels.js';
+export { CompactionLevels, type CompactionLevel } from './compaction/compaction-levels.js';
+export type { JobStatus } from './compaction/level-scheduler.js';
 export { CompactionError } from './compaction/errors.js';
 
 // Replicas.
@@ -60,8 +71,20 @@ export { StorageError, ReplicaFileNotFoundError, ReplicaUrlError } from './stora
 export { loadConfig, type LoadConfigOptions } from './config/load-config.js';
 export { parseConfig, type ParseConfigOptions } from './config/parse-config.js';
 export { resolveDatabases } from './config/databases.js';
-export { ConfigError, ConfigNotFoundError } from './config/errors.js';
-export type { TidemarkConfig, DbConfig, ReplicaConfig, ResolvedDatabase } from './config/types.js';
+export { ConfigError, ConfigNotFoundError, type ConfigLocation } from './config/errors.js';
+export type {
+  TidemarkConfig,
+  DbConfig,
+  DirConfig,
+  ReplicaConfig,
+  ReplicaSettings,
+  ReplicaOptionValue,
+  SocketConfig,
+  LoggingConfig,
+  CompactionLevelConfig,
+  ConfigWarning,
+  ResolvedDatabase,
+} from './config/types.js';
 
 // Logging.
-export { createLogger, silentLogger, type Logger, type LogLevel, type LogFormat, type LoggerOptions } from './logger.js';
+export { createLogger, silentLogger, type Logger, type LogLevel, type LogFormat, type LogAttrs, type LoggerOptions } from './logger.js';

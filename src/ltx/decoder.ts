@@ -140,6 +140,9 @@ export class LtxDecoder {
   private workerShare = INITIAL_DECODE_WORKER_SHARE;
   private finished = false;
 
+  constructor(source: ByteSource, opts?: LtxDecoderOptions);
+  /** @internal A reader already positioned inside a larger stream, whose buffer the decoder then shares. */
+  constructor(source: ByteSource | BufferedReader, opts?: LtxDecoderOptions);
   constructor(source: ByteSource | BufferedReader, opts: LtxDecoderOptions = {}) {
     this.r = source instanceof BufferedReader ? source : new BufferedReader(source);
     this.ctx = opts.file === undefined ? {} : { file: opts.file };

@@ -37,6 +37,7 @@ export {
   type LtxLayout,
 } from './decoder.js';
 export { readPageMap, fetchPage, type RandomAccessFile, type LtxPageMap } from './random-access.js';
-export { compactLtx, type LtxInput, type CompactOptions } from './compactor.js';
+export type { PageIndexEntry } from './page-index.js';
+export { compactLtx, type LtxInput, type MergeOptions, type CompactOptions } from './compactor.js';
 export { decodeDatabase, restoreDatabase, type DecodeDatabaseResult } from './database.js';
 export { inspectLtxFile, type LtxInspection } from './inspect.js';

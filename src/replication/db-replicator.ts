@@ -211,6 +211,7 @@ type Continuity = { readonly kind: 'known' } | { readonly kind: 'unknown'; reado
 export class DbReplicator {
   readonly dbPath: string;
   readonly walPath: string;
+  /** @internal The local state directory; its layout is not part of the API. */
   readonly meta: LocalMeta;
   readonly pageSize: number;
   readonly #lanes: readonly Lane[];
@@ -590,6 +591,7 @@ export class DbReplicator {
    * saved model forward after a restart. Whoever prunes local copies (L0
    * retention) keeps them.
    */
+  /** @internal */
   get localL0KeepFrom(): bigint {
     let keep = this.#modelSavedTxid;
     if (this.#lanes.length === 1) return keep;
@@ -603,7 +605,7 @@ export class DbReplicator {
     return keep;
   }
 
-  /** The database checksum the replica restores to at `txid`, for recent TXIDs. */
+  /** @internal The database checksum the replica restores to at `txid`, for recent TXIDs. */
   checksumAt(txid: bigint): bigint | undefined {
     return this.#checksums.get(txid);
   }
