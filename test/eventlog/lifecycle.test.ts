@@ -233,6 +233,8 @@ test('sync mode fsync, no preallocation, and streamed replay all work', async ()
   });
 });
 
+const SHORT_WINDOW_MS = 500;
+
 test('dedup survives reopen (also for events already checkpointed), expires, and can be disabled', async () => {
   await withTempDir(async (dir) => {
     const { log } = await EventLog.open({ dir });
@@ -243,11 +245,13 @@ test('dedup survives reopen (also for events already checkpointed), expires, and
     assert.equal(await again.append(makeEvent(1)), 0n, 'rebuilt from the log on open');
     await again.close();
 
-    await new Promise((r) => setTimeout(r, 60));
-    const { log: short } = await EventLog.open({ dir, dedupWindowMs: 30 });
-    assert.equal(await short.append(makeEvent(1)), 2n, 'older than a 30 ms window, the event is new again');
+    // The window is wide enough that two appends in a row fall inside it even
+    // on a loaded machine (an fdatasync can take tens of milliseconds there).
+    await new Promise((r) => setTimeout(r, 2 * SHORT_WINDOW_MS));
+    const { log: short } = await EventLog.open({ dir, dedupWindowMs: SHORT_WINDOW_MS });
+    assert.equal(await short.append(makeEvent(1)), 2n, 'older than the short window, the event is new again');
     assert.equal(await short.append(makeEvent(1)), 0n);
-    await new Promise((r) => setTimeout(r, 60));
+    await new Promise((r) => setTimeout(r, 2 * SHORT_WINDOW_MS));
     assert.equal(await short.append(makeEvent(1)), 3n, 'the window expired');
     await short.close();
 
