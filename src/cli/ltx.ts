@@ -59,17 +59,27 @@ export function registerLtx(program: Command): void {
       if (levels.length > 1 && isV03ReplicaClient(client)) for (const row of v03ListingRows(await listV03Backups(client))) v03.push({ ...row, replica: r.name });
     }
     if (flags.json) {
+      // An LTX file's fields and their form are Litestream's (v0.5.16 `ltx -json`); rows for several replicas and for v0.3 backups are tidemark's own.
       const out = [
         ...files.map((f) => ({
           ...(several ? { replica: f.replica } : {}),
-          format: 'ltx',
           level: f.level,
           min_txid: formatTxid(f.minTxid),
           max_txid: formatTxid(f.maxTxid),
           size: f.size,
-          created: f.createdAt.toISOString(),
+          timestamp: rfc3339(f.createdAt),
         })),
-        ...v03.map((r) => ({ ...(several ? { replica: r.replica } : {}), format: r.format, kind: r.kind, generation: r.generation, index: r.index, offset: r.offset, size: r.size, created: r.createdAt.toISOString(), key: r.key })),
+        ...v03.map((r) => ({
+          ...(several ? { replica: r.replica } : {}),
+          format: r.format,
+          kind: r.kind,
+          generation: r.generation,
+          index: r.index,
+          offset: r.offset,
+          size: r.size,
+          timestamp: rfc3339(r.createdAt),
+          key: r.key,
+        })),
       ];
       process.stdout.write(JSON.stringify(out, null, 2) + '\n');
       return;
