@@ -119,6 +119,7 @@ describe('replica arguments: a path, a file:// URL or any URL, the same for ever
     const file = join(tmp, 'a-file');
     writeFileSync(file, 'x');
     const cases: [string[], RegExp][] = [
+      [['replicate', '-once', dir, join(tmp, 'r-x')], new RegExp(`${dir}: is a directory`)],
       [['checksum', dir], new RegExp(`${dir}: is a directory`)],
       [['ltx', file], new RegExp(`${file} exists but is not a directory`)],
       [['restore', '-o', join(tmp, 'x.db'), `file://${file}`], new RegExp(`${file} exists but is not a directory`)],
