@@ -5,6 +5,7 @@ import { isErrno } from '../io/durable-fs.js';
 import type { Logger } from '../logger.js';
 import { DEFAULT_SYNC_INTERVAL_MS } from '../replication/index.js';
 import type { StoreDatabase } from '../store/store.js';
+import { IsADirectoryError } from './replica-arg.js';
 
 /** Bytes of the SQLite header read here: the magic string and the file format versions. */
 const SQLITE_HEADER_SIZE = 100;
@@ -79,7 +80,7 @@ export class DatabaseWaiter {
       try {
         const state = await databaseFileState(path);
         if (state === 'missing' || state === 'incomplete') return schedule();
-        if (state === 'directory') throw new Error(`${path}: is a directory, not a SQLite database`);
+        if (state === 'directory') throw new IsADirectoryError(`${path}: is a directory, not a SQLite database`);
         await this.#o.start(db);
         this.#timers.delete(path);
       } catch (err) {
