@@ -13,8 +13,8 @@ export interface CliLoggerOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** The daemon's logger: level from -log-level, else LOG_LEVEL, else the config, else INFO; lines go to stderr. */
-export function cliLogger(options: CliLoggerOptions = {}): Logger {
+/** The daemon's log level: -log-level, else LOG_LEVEL, else the config, else INFO. */
+export function cliLogLevel(options: CliLoggerOptions = {}): LogLevel {
   const env = options.env ?? process.env;
   let level: LogLevel = options.configLevel ?? DEFAULT_LOG_LEVEL;
   const fromEnv = env[LOG_LEVEL_ENV];
@@ -28,5 +28,10 @@ export function cliLogger(options: CliLoggerOptions = {}): Logger {
     if (parsed === undefined) throw new UsageError(`-log-level ${options.flag}: unknown log level (one of ${LOG_LEVELS.join(', ')})`);
     level = parsed;
   }
-  return createLogger({ level, format: options.format ?? 'text' });
+  return level;
+}
+
+/** The daemon's logger, at cliLogLevel's level; lines go to stderr. */
+export function cliLogger(options: CliLoggerOptions = {}): Logger {
+  return createLogger({ level: cliLogLevel(options), format: options.format ?? 'text' });
 }

@@ -3,10 +3,10 @@ import { UsageError } from '../errors.js';
 import { formatTxid } from '../ltx/file-name.js';
 import { listV03Backups, v03ListingRows, type V03ListingRow } from '../restore/v03/index.js';
 import type { LtxFileInfo } from '../storage/replica-client.js';
-import { replicaNameOf } from '../config/types.js';
-import { createReplicaClient, isUrl, type ReplicaClientOptions } from '../storage/replica-url.js';
+import { createReplicaClient } from '../storage/replica-url.js';
 import { isV03ReplicaClient } from '../storage/v03-replica-client.js';
-import { addConfigOptions, configuredDatabase, formatTable, rfc3339, type ConfigFlags } from './cli-config.js';
+import { addConfigOptions, formatTable, rfc3339, type ConfigFlags } from './cli-config.js';
+import { checkReplicaDirectory, resolveReplicaArgument } from './replica-arg.js';
 
 /** Levels a replica can hold: 0 (L0) to 9 (snapshots). */
 const MAX_LEVEL = 9;
@@ -31,24 +31,14 @@ export function registerLtx(program: Command): void {
     program
       .command('ltx')
       .description('list the LTX files of a replica: level, TXID range, size and creation time (with -level all, Litestream v0.3 backups too)')
-      .argument('<DB_PATH|REPLICA_URL>', 'a database from the configuration file, or a replica URL')
+      .argument('<DB_PATH|REPLICA_URL>', 'a database of the configuration file, or a replica (directory, file:///path, s3://bucket/path)')
       .option('--level <N>', 'level 0-9, or "all"', '0')
       .option('--json', 'print JSON')
       .option('--replica <NAME>', 'of a database with several replicas, list this one (default: each)'),
   ).action(async (target: string, flags: LtxFlags) => {
     const levels = parseLevels(flags.level);
-    let replicas: { name: string; url: string; options: ReplicaClientOptions }[] = [{ name: target, url: target, options: {} }];
-    if (!isUrl(target)) {
-      const { db } = await configuredDatabase(flags, target);
-      replicas = db.replicas.map((r) => ({ name: replicaNameOf(r), url: r.url, options: r.options }));
-      if (flags.replica !== undefined) {
-        const named = replicas.filter((r) => r.name === flags.replica);
-        if (named.length === 0) throw new UsageError(`-replica ${flags.replica}: ${db.path} has no replica of that name (replicas: ${replicas.map((r) => r.name).join(', ')})`);
-        replicas = named;
-      }
-    } else if (flags.replica !== undefined) {
-      throw new UsageError(`-replica ${flags.replica}: only a database of the configuration file has named replicas`);
-    }
+    const { replicas } = await resolveReplicaArgument(target, flags);
+    if (replicas.length === 1) await checkReplicaDirectory(replicas[0]!.url);
     const several = replicas.length > 1;
     const files: (LtxFileInfo & { replica: string })[] = [];
     const v03: (V03ListingRow & { replica: string })[] = [];
@@ -59,17 +49,27 @@ export function registerLtx(program: Command): void {
       if (levels.length > 1 && isV03ReplicaClient(client)) for (const row of v03ListingRows(await listV03Backups(client))) v03.push({ ...row, replica: r.name });
     }
     if (flags.json) {
+      // An LTX file's fields and their form are Litestream's (v0.5.16 `ltx -json`); rows for several replicas and for v0.3 backups are tidemark's own.
       const out = [
         ...files.map((f) => ({
           ...(several ? { replica: f.replica } : {}),
-          format: 'ltx',
           level: f.level,
           min_txid: formatTxid(f.minTxid),
           max_txid: formatTxid(f.maxTxid),
           size: f.size,
-          created: f.createdAt.toISOString(),
+          timestamp: rfc3339(f.createdAt),
         })),
-        ...v03.map((r) => ({ ...(several ? { replica: r.replica } : {}), format: r.format, kind: r.kind, generation: r.generation, index: r.index, offset: r.offset, size: r.size, created: r.createdAt.toISOString(), key: r.key })),
+        ...v03.map((r) => ({
+          ...(several ? { replica: r.replica } : {}),
+          format: r.format,
+          kind: r.kind,
+          generation: r.generation,
+          index: r.index,
+          offset: r.offset,
+          size: r.size,
+          timestamp: rfc3339(r.createdAt),
+          key: r.key,
+        })),
       ];
       process.stdout.write(JSON.stringify(out, null, 2) + '\n');
       return;

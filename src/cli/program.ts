@@ -51,7 +51,8 @@ export async function run(args: string[]): Promise<number> {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
         return 0;
       }
-      process.stderr.write(`tidemark: ${err.message.replace(/^error: /, '')}\n`);
+      // Commander puts a suggestion ("Did you mean …?") on a line of its own; an error is one line.
+      process.stderr.write(`tidemark: ${err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()}\n`);
       return EXIT_USAGE;
     }
     if (err instanceof UsageError) {

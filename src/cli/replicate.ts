@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CompactionLevels } from '../compaction/compaction-levels.js';
 import { enforceSnapshotRetention } from '../compaction/snapshot-retention.js';
@@ -13,12 +14,16 @@ import { DEFAULT_SYNC_INTERVAL_MS, type DbReplicator } from '../replication/db-r
 import { DirWatcher } from '../store/dir-watcher.js';
 import { Store, type StoreCompactionOptions, type StoreDatabase } from '../store/store.js';
 import { redactUrl } from '../storage/errors.js';
+import { packageVersion } from './version.js';
+import { DatabaseWaiter, databaseFileState, type DatabaseFileState } from './database-waiter.js';
+import { ReplicaLogNames } from './replica-log-names.js';
+import { IsADirectoryError } from './replica-arg.js';
 import { isPermanentError } from '../storage/permanent-error.js';
-import { createReplicaClient } from '../storage/replica-url.js';
+import { createReplicaClient, replicaDisplayName } from '../storage/replica-url.js';
 import type { ReplicaClient } from '../storage/replica-client.js';
 import { withLocalAgeIdentity } from '../storage/age/age-local-identity.js';
 import { addConfigOptions, loadCliConfig, type ConfigFlags } from './cli-config.js';
-import { cliLogger } from './cli-logger.js';
+import { cliLogger, cliLogLevel } from './cli-logger.js';
 import { parseDuration } from './duration.js';
 
 /** `replicate -once` could not bring a database's replica up to date. */
@@ -69,38 +74,78 @@ export function registerReplicate(program: Command): void {
       throw new UsageError(`${flags.forceSnapshot ? '-force-snapshot' : '-enforce-retention'} requires -once`);
     }
     const plan = dbPath === undefined ? await planFromConfig(flags) : await planFromArgs(dbPath, urls, flags);
-    const logger = cliLogger({
+    const loggerOptions = {
       flag: flags.logLevel,
       configLevel: plan.config?.logging.levelSource === 'config' ? plan.config.logging.level : undefined,
       format: plan.config?.logging.type,
-    });
+    };
+    const names = new ReplicaLogNames();
+    for (const db of plan.databases) names.register(db);
+    const logger = names.wrap(cliLogger(loggerOptions));
+    // A path that cannot be a database is the one line of output, before any log line.
+    const states = new Map<string, DatabaseFileState>();
+    for (const db of plan.databases) states.set(db.path, await usableDatabaseState(db.path));
+    // As Litestream, the version comes first; -once stays quiet about it, so that a failure is its one line of output.
+    logger.log(flags.once ? 'debug' : 'info', 'tidemark', { version: packageVersion(), level: cliLogLevel(loggerOptions) });
     for (const w of plan.config?.warnings ?? []) logger.warn(w.message, { config: `${w.location.file}:${w.location.line}` });
 
     if (flags.once) {
-      await runOnce(plan, flags, logger);
+      await runOnce(plan, flags, logger, names);
       return;
     }
     // Listening before anything starts: a signal that arrives while databases open is not lost.
     const signalled = onStopSignals(logger);
-    const store = await Store.open(plan.databases, { logger, watch: flags.watch ?? false, compaction: plan.compaction });
+    const store = new Store({ logger, watch: flags.watch ?? false, compaction: plan.compaction });
+    const start = async (db: StoreDatabase): Promise<void> => {
+      names.register(db);
+      await addDatabase(store, db, logger);
+    };
+    const waiter = new DatabaseWaiter({ logger, start });
     const watchers = plan.watchers.map(
       (entry) =>
         new DirWatcher({
           entry,
           logger,
-          onAdd: (db) => store.add(storeDatabase(db)),
+          onAdd: (db) => start(storeDatabase(db)),
           onRemove: (path) => store.remove(path, { timeoutMs: 0, finalSync: false }),
         }),
     );
     try {
+      for (const db of plan.databases) {
+        // Litestream replicates a database that does not exist yet from the moment it appears.
+        if (states.get(db.path) === 'missing') waiter.add(db);
+        else await start(db);
+      }
       for (const w of watchers) await w.start();
     } catch (err) {
+      await waiter.stop();
+      for (const w of watchers) await w.stop().catch(() => undefined);
       await store.close({ timeoutMs: 0 }).catch(() => undefined);
       throw err;
     }
-    if (store.paths.length === 0 && watchers.length === 0) logger.warn('no databases to replicate');
-    process.exitCode = await runUntilStopped(store, watchers, plan.exec, signalled, logger);
+    if (plan.databases.length === 0 && watchers.length === 0) logger.warn('no databases to replicate');
+    process.exitCode = await runUntilStopped(store, watchers, waiter, plan.exec, signalled, logger);
   });
+}
+
+/** A database path's state at start; an error naming it when it is a directory or not a SQLite database. */
+async function usableDatabaseState(path: string): Promise<DatabaseFileState> {
+  const state = await databaseFileState(path);
+  if (state === 'directory') throw new IsADirectoryError(`${path}: is a directory, not a SQLite database`);
+  if (state === 'not-sqlite') throw new NotADatabaseError(`${path}: not a SQLite database (the file does not start with a SQLite header)`);
+  return state;
+}
+
+/** A database path names a file that is not a SQLite database. */
+export class NotADatabaseError extends TidemarkError {
+  override name = 'NotADatabaseError';
+}
+
+/** Starts replicating a database, saying so when opening it converted it from a rollback journal to WAL. */
+async function addDatabase(store: Store, db: StoreDatabase, logger: Logger): Promise<void> {
+  const before = await databaseFileState(db.path);
+  await store.add(db);
+  if (before === 'rollback') logger.info('converted the database from rollback journal to WAL mode', { db: db.path });
 }
 
 async function planFromArgs(dbPath: string, urls: string[], flags: ReplicateFlags): Promise<Plan> {
@@ -114,13 +159,13 @@ async function planFromArgs(dbPath: string, urls: string[], flags: ReplicateFlag
     const client = createReplicaClient(u);
     const n = (names.get(client.type) ?? 0) + 1;
     names.set(client.type, n);
-    return { name: n === 1 ? client.type : `${client.type}-${n}`, client, displayName: redactUrl(u) };
+    return { name: n === 1 ? client.type : `${client.type}-${n}`, client, displayName: replicaDisplayName(u) };
   });
   return {
     databases: [
       urls.length === 1
-        ? { path: dbPath, client: replicas[0]!.client, replicaName: redactUrl(url), replicator: { syncIntervalMs } }
-        : { path: dbPath, replicas, replicator: { syncIntervalMs } },
+        ? { path: resolve(dbPath), client: replicas[0]!.client, replicaName: replicaDisplayName(url), replicator: { syncIntervalMs } }
+        : { path: resolve(dbPath), replicas, replicator: { syncIntervalMs } },
     ],
     watchers: [],
     compaction: {},
@@ -169,8 +214,8 @@ function storeDatabase(db: ResolvedDatabase): StoreDatabase {
     createReplicaClient(r.url, withLocalAgeIdentity(r.options, db.metaPath, `replica ${redactUrl(r.url)}`));
   const replicas =
     db.replicas.length > 1
-      ? { replicas: db.replicas.map((r) => ({ name: replicaNameOf(r), client: clientOf(r), displayName: redactUrl(r.url) })) }
-      : { client: clientOf(db.replica), replicaName: redactUrl(db.replica.url) };
+      ? { replicas: db.replicas.map((r) => ({ name: replicaNameOf(r), client: clientOf(r), displayName: replicaDisplayName(r.url) })) }
+      : { client: clientOf(db.replica), replicaName: replicaDisplayName(db.replica.url) };
   return {
     path: db.path,
     metaPath: db.metaPath,
@@ -200,29 +245,26 @@ const ONCE_RETRY_DELAY_MS = 1000;
 const ONCE_WATCH_INTERVAL_MS = 250;
 
 /** `-once`: one sync and upload per database, then the snapshot and retention asked for, then exit. */
-async function runOnce(plan: Plan, flags: ReplicateFlags, logger: Logger): Promise<void> {
+async function runOnce(plan: Plan, flags: ReplicateFlags, logger: Logger, names: ReplicaLogNames): Promise<void> {
   const dbs = [...plan.databases];
   for (const entry of plan.watchers) {
     for (const db of await resolveDatabases({ ...plan.config!, dbs: [entry] })) dbs.push(storeDatabase(db));
   }
+  for (const db of dbs) names.register(db);
   // -once checks nothing in the background: validation belongs to the daemon.
-  const store = await Store.open(
-    dbs.map((d) => ({ ...d, replicator: { ...d.replicator, validationIntervalMs: 0 } })),
-    { logger, compaction: false },
-  );
+  const store = new Store({ logger, compaction: false });
   let failed = false;
   try {
+    for (const db of dbs) await addDatabase(store, { ...db, replicator: { ...db.replicator, validationIntervalMs: 0 } }, logger);
     for (const db of dbs) {
       const r = store.replicator(db.path)!;
       const txid = await syncOnce(db.path, r);
       const targets = db.replicas ?? [{ name: db.client!.type, client: db.client!, displayName: db.replicaName }];
-      logger.info('synced', { db: db.path, replica: targets.map((t) => t.displayName ?? t.name).join(', '), txid: formatTxid(txid) });
+      for (const t of targets) logger.info('synced', { db: db.path, replica: t.name, txid: formatTxid(txid) });
       for (const t of targets) {
         const which = targets.length > 1 ? { replica: t.name } : {};
-        if (flags.forceSnapshot) {
-          const snap = await r.snapshot(targets.length > 1 ? { replica: t.name } : {});
-          logger.info('snapshot complete', { db: db.path, ...which, txid: formatTxid(snap.maxTxid), size: snap.size });
-        }
+        // The replicator logs the snapshot it writes.
+        if (flags.forceSnapshot) await r.snapshot(which);
         if (flags.enforceRetention) {
           const result = await enforceSnapshotRetention({
             client: t.client,
@@ -323,6 +365,7 @@ function onStopSignals(logger: Logger): Promise<void> {
 async function runUntilStopped(
   store: Store,
   watchers: DirWatcher[],
+  waiter: DatabaseWaiter,
   exec: string | undefined,
   signalled: Promise<void>,
   logger: Logger,
@@ -345,12 +388,17 @@ async function runUntilStopped(
     }
   });
   await stopped;
+  await waiter.stop();
+  for (const db of waiter.waiting) logger.info('stopped waiting for the database', { db });
   for (const w of watchers) await w.stop();
+  const replicators = store.paths.map((path) => ({ path, replicator: store.replicator(path)! }));
   try {
     await store.close({ timeoutMs: SHUTDOWN_TIMEOUT_MS });
   } catch (err) {
     logger.error('final sync failed', { error: err instanceof Error ? err.message : String(err) });
     return childCode || 1;
   }
+  // Every replica holds the final TXID now: the close above waited for it.
+  for (const { path, replicator } of replicators) logger.info('replication stopped', { db: path, txid: formatTxid(replicator.status().replicatedTxid) });
   return childCode;
 }

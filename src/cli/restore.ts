@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { parseTxid } from '../ltx/file-name.js';
@@ -6,11 +7,9 @@ import { DEFAULT_RESTORE_PARALLELISM, restore } from '../restore/restore.js';
 import { INTEGRITY_CHECK_MODES, type IntegrityCheckMode } from '../restore/integrity-check.js';
 import { chooseReplica } from '../restore/choose-replica.js';
 import { NoBackupsError } from '../restore/errors.js';
-import { ConfigNotFoundError } from '../config/errors.js';
-import { replicaNameOf } from '../config/types.js';
-import { redactUrl } from '../storage/errors.js';
-import { createReplicaClient, isUrl, type ReplicaClientOptions } from '../storage/replica-url.js';
-import { addConfigOptions, configuredDatabase, DatabaseNotInConfigError, type ConfigFlags } from './cli-config.js';
+import { createReplicaClient, replicaDisplayName } from '../storage/replica-url.js';
+import { addConfigOptions, type ConfigFlags } from './cli-config.js';
+import { checkReplicaDirectory, ReplicaDirectoryMissingError, resolveReplicaArgument } from './replica-arg.js';
 
 interface RestoreFlags extends ConfigFlags {
   o?: string;
@@ -22,47 +21,6 @@ interface RestoreFlags extends ConfigFlags {
   ifReplicaExists?: boolean;
   integrityCheck?: string;
   replica?: string;
-}
-
-interface RestoreReplica {
-  name: string;
-  url: string;
-  options: ReplicaClientOptions;
-}
-
-interface RestoreSource {
-  /** One replica, or a configured database's replicas (the primary first). */
-  replicas: RestoreReplica[];
-  /** The database path when restoring a configured database: the default output. */
-  dbPath: string | undefined;
-}
-
-/**
- * What REPLICA_URL|DB_PATH names: a URL is a replica; a path is a database of
- * the configuration file when one names it, and otherwise a replica
- * directory (with -config given, it must be a configured database).
- */
-async function resolveSource(target: string, flags: RestoreFlags): Promise<RestoreSource> {
-  const direct = (): RestoreSource => {
-    if (flags.replica !== undefined) throw new UsageError(`-replica ${flags.replica}: only a database of the configuration file has named replicas`);
-    return { replicas: [{ name: target, url: target, options: {} }], dbPath: undefined };
-  };
-  if (isUrl(target)) return direct();
-  let db;
-  try {
-    ({ db } = await configuredDatabase(flags, target));
-  } catch (err) {
-    const notThere = err instanceof ConfigNotFoundError || err instanceof DatabaseNotInConfigError;
-    if (!notThere || flags.config !== undefined) throw err;
-    return direct();
-  }
-  const replicas = db.replicas.map((r) => ({ name: replicaNameOf(r), url: r.url, options: r.options }));
-  if (flags.replica === undefined) return { replicas, dbPath: db.path };
-  const named = replicas.find((r) => r.name === flags.replica);
-  if (named === undefined) {
-    throw new UsageError(`-replica ${flags.replica}: ${db.path} has no replica of that name (replicas: ${replicas.map((r) => r.name).join(', ')})`);
-  }
-  return { replicas: [named], dbPath: db.path };
 }
 
 function hex8(n: number): string {
@@ -110,10 +68,10 @@ export function registerRestore(program: Command): void {
       throw new UsageError(`invalid -integrity-check "${mode}": expected one of ${INTEGRITY_CHECK_MODES.join(', ')}`);
     }
 
-    const source = await resolveSource(target, flags);
+    const source = await resolveReplicaArgument(target, flags);
     const output = flags.output ?? flags.o ?? source.dbPath;
     if (output === undefined) throw new UsageError('output path required: pass -o PATH');
-    const candidates = source.replicas.map((r) => ({ ...r, display: redactUrl(r.url), client: createReplicaClient(r.url, r.options) }));
+    const candidates = source.replicas.map((r) => ({ ...r, display: replicaDisplayName(r.url), client: createReplicaClient(r.url, r.options) }));
     let picked = candidates[0]!;
     if (candidates.length > 1) {
       await Promise.allSettled(candidates.map((c) => c.client.init()));
@@ -126,6 +84,17 @@ export function registerRestore(program: Command): void {
     }
     const replica = picked.display;
     const client = picked.client;
+    // An existing output that -if-db-not-exists keeps wins over anything the replica could say.
+    const outputKept = flags.ifDbNotExists === true && (await stat(output).then(() => true, () => false));
+    if (candidates.length === 1 && !outputKept) {
+      try {
+        await checkReplicaDirectory(picked.url);
+      } catch (err) {
+        if (!(err instanceof ReplicaDirectoryMissingError) || !flags.ifReplicaExists) throw err;
+        say(`${err.message}, skipping`);
+        return;
+      }
+    }
     await client.init();
     try {
       const result = await restore({
@@ -134,7 +103,7 @@ export function registerRestore(program: Command): void {
         parallelism,
         integrityCheck: mode as IntegrityCheckMode,
         // Object names in errors read <replica>/<key>: without the query string they stay readable.
-      replicaName: replica.replace(/\?.*$/s, ''),
+        replicaName: replica.replace(/\?.*$/s, ''),
         ifDbNotExists: flags.ifDbNotExists ?? false,
         ...(txid === undefined ? {} : { txid }),
         ...(timestamp === undefined ? {} : { timestamp }),

@@ -1,15 +1,15 @@
 import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { readLockHolder, type LockHolder } from '../io/owner-lock.js';
 import { REPLICATOR_LOCK_FILE } from '../replication/replicator-lock.js';
 import { loadValidation, type SavedValidation } from '../replication/validation-file.js';
 import type { Command } from 'commander';
+import { ConfigNotFoundError } from '../config/errors.js';
 import { replicaNameOf, type ReplicaConfig, type ResolvedDatabase } from '../config/types.js';
 import { resolveDatabases } from '../config/databases.js';
-import { redactUrl } from '../storage/errors.js';
 import { formatTxid } from '../ltx/file-name.js';
-import { LocalMeta } from '../replication/local-meta.js';
-import { createReplicaClient } from '../storage/replica-url.js';
+import { defaultMetaDir, LocalMeta } from '../replication/local-meta.js';
+import { createReplicaClient, replicaDisplayName } from '../storage/replica-url.js';
 import { hasAgeOptions } from '../storage/age/age-settings.js';
 import { addConfigOptions, configuredDatabase, formatTable, loadCliConfig, type ConfigFlags } from './cli-config.js';
 
@@ -58,7 +58,7 @@ export function registerStatus(program: Command): void {
       .option('--offline', 'read local files only; do not contact the replicas')
       .option('--json', 'print JSON'),
   ).action(async (dbPath: string | undefined, flags: StatusFlags) => {
-    const dbs = dbPath === undefined ? await resolveDatabases(await loadCliConfig(flags)) : [(await configuredDatabase(flags, dbPath)).db];
+    const dbs = dbPath === undefined ? await resolveDatabases(await loadCliConfig(flags)) : [await statusTarget(flags, dbPath)];
     const rows = await Promise.all(dbs.map((d) => dbStatus(d, flags.offline !== true)));
     if (flags.json) {
       const out = rows.map((r) => ({
@@ -68,7 +68,7 @@ export function registerStatus(program: Command): void {
         wal_size: r.walSize,
         replicated_txid: r.replicatedTxid === undefined ? null : formatTxid(r.replicatedTxid),
         // Litestream v0.5 cannot read an age-encrypted replica, so status says which ones are.
-        replica_encrypted: r.replicas[0]!.encrypted,
+        replica_encrypted: r.replicas[0]?.encrypted ?? false,
         ...(r.replicaError === undefined ? {} : { replica_error: r.replicaError }),
         ...(r.error === undefined ? {} : { error: r.error }),
         replicator:
@@ -92,9 +92,11 @@ export function registerStatus(program: Command): void {
       process.stdout.write(JSON.stringify(out, null, 2) + '\n');
       return;
     }
-    const replicated = (x: Pick<ReplicaRow, 'replicatedTxid' | 'replicaError' | 'encrypted'>): string =>
-      (x.replicatedTxid !== undefined ? formatTxid(x.replicatedTxid) : x.replicaError !== undefined ? `unreachable: ${x.replicaError}` : '-') +
-      (x.encrypted ? ' (age-encrypted)' : '');
+    const replicated = (x: Pick<ReplicaRow, 'replicatedTxid' | 'replicaError' | 'encrypted'> | undefined): string =>
+      x === undefined
+        ? '-'
+        : (x.replicatedTxid !== undefined ? formatTxid(x.replicatedTxid) : x.replicaError !== undefined ? `unreachable: ${x.replicaError}` : '-') +
+        (x.encrypted ? ' (age-encrypted)' : '');
     const local = (r: DbStatus): string => (r.localTxid === undefined ? '-' : formatTxid(r.localTxid));
     if (rows.some((r) => r.replicas.length > 1)) {
       // Several replicas: one line per replica, named.
@@ -104,12 +106,25 @@ export function registerStatus(program: Command): void {
       process.stdout.write(formatTable([['database', 'replica', 'status', 'local txid', 'wal size', 'replicated txid', 'replicator', 'last check'], ...table]));
       return;
     }
-    const table = rows.map((r) => [r.database, r.status, local(r), humanBytes(r.walSize), replicated(r.replicas[0]!), describeReplicator(r.replicator), describeCheck(r.check)]);
+    const table = rows.map((r) => [r.database, r.status, local(r), humanBytes(r.walSize), replicated(r.replicas[0]), describeReplicator(r.replicator), describeCheck(r.check)]);
     process.stdout.write(formatTable([['database', 'status', 'local txid', 'wal size', 'replicated txid', 'replicator', 'last check'], ...table]));
   });
 }
 
-async function dbStatus(d: ResolvedDatabase, online: boolean): Promise<DbStatus> {
+/** What status reports on for DB_PATH: the database as the configuration describes it, or with no configuration file, its local state alone. */
+type StatusTarget = Pick<ResolvedDatabase, 'path' | 'metaPath' | 'replicas'>;
+
+async function statusTarget(flags: StatusFlags, dbPath: string): Promise<StatusTarget> {
+  try {
+    return (await configuredDatabase(flags, dbPath)).db;
+  } catch (err) {
+    if (!(err instanceof ConfigNotFoundError) || flags.config !== undefined) throw err;
+    const path = resolve(dbPath);
+    return { path, metaPath: defaultMetaDir(path), replicas: [] };
+  }
+}
+
+async function dbStatus(d: StatusTarget, online: boolean): Promise<DbStatus> {
   const s: DbStatus = {
     database: d.path,
     status: 'ok',
@@ -144,7 +159,7 @@ async function dbStatus(d: ResolvedDatabase, online: boolean): Promise<DbStatus>
     d.replicas.map(async (r, i) => {
       const row: ReplicaRow = {
         name: replicaNameOf(r),
-        url: redactUrl(r.url),
+        url: replicaDisplayName(r.url),
         replicatedTxid: undefined,
         replicaError: undefined,
         check: await loadValidation(d.metaPath, i === 0 ? undefined : replicaNameOf(r)),
@@ -160,10 +175,10 @@ async function dbStatus(d: ResolvedDatabase, online: boolean): Promise<DbStatus>
       return row;
     }),
   );
-  const primary = s.replicas[0]!;
-  s.replicatedTxid = primary.replicatedTxid;
-  s.replicaError = primary.replicaError;
-  s.check = primary.check;
+  const primary = s.replicas[0];
+  s.replicatedTxid = primary?.replicatedTxid;
+  s.replicaError = primary?.replicaError;
+  s.check = primary?.check;
   return s;
 }
 

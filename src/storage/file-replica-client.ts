@@ -16,7 +16,7 @@ import {
   parseV03WalSegmentName,
   sortV03Snapshots,
   sortV03WalSegments,
-  v03CreatedAtFromNs,
+  v03CreatedAtFromNs as createdAtFromMtimeNs,
   V03_GENERATION_RE,
   V03_GENERATIONS_DIR,
   V03ObjectNotFoundError,
@@ -127,7 +127,7 @@ export class FileReplicaClient implements ReplicaClient, V03ReplicaClient {
       const path = join(dir, f.name);
       let st;
       try {
-        st = await stat(path);
+        st = await stat(path, { bigint: true });
       } catch (err) {
         // Removed (retention, compaction) between the directory read and now.
         if (isErrno(err, 'ENOENT')) continue;
@@ -137,9 +137,9 @@ export class FileReplicaClient implements ReplicaClient, V03ReplicaClient {
         level,
         minTxid: f.minTxid,
         maxTxid: f.maxTxid,
-        size: st.size,
-        // utimes stores the millisecond timestamp as float seconds, which can come back a hair under it.
-        createdAt: new Date(Math.round(st.mtimeMs)),
+        size: Number(st.size),
+        // Written here the mtime is the header's millisecond exactly; another tool may have set finer digits.
+        createdAt: createdAtFromMtimeNs(st.mtimeNs),
       };
     }
   }
@@ -362,7 +362,7 @@ async function statOrNull(path: string, signal: AbortSignal | undefined): Promis
   signal?.throwIfAborted();
   try {
     const st = await stat(path, { bigint: true });
-    return { size: Number(st.size), createdAt: v03CreatedAtFromNs(st.mtimeNs) };
+    return { size: Number(st.size), createdAt: createdAtFromMtimeNs(st.mtimeNs) };
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return null;
     throw asStorageError(err, `listing ${dirname(path)}`);

@@ -19,6 +19,37 @@ export const REPLICA_URL_SCHEMES = ['file', 's3', 'gs', 'abs', 'sftp', 'webdav',
 export type ReplicaUrlScheme = (typeof REPLICA_URL_SCHEMES)[number];
 export type RemoteReplicaScheme = Exclude<ReplicaUrlScheme, 'file'>;
 
+/**
+ * The optional peer packages each backend loads on first use; file, S3 and
+ * OSS need none beyond tidemark's own dependencies.
+ */
+export const REPLICA_BACKEND_PACKAGES: Readonly<Record<ReplicaUrlScheme, readonly string[]>> = {
+  file: [],
+  s3: [],
+  oss: [],
+  gs: ['@google-cloud/storage'],
+  abs: ['@azure/storage-blob'],
+  sftp: ['ssh2'],
+  webdav: ['webdav'],
+  webdavs: ['webdav'],
+  nats: ['@nats-io/transport-node', '@nats-io/obj'],
+};
+
+/** Whether a package resolves from here, which is where a backend imports it from. */
+function packageInstalled(name: string): boolean {
+  try {
+    import.meta.resolve(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The schemes this installation can replicate to: those whose backend packages are installed. */
+export function availableReplicaSchemes(isInstalled: (packageName: string) => boolean = packageInstalled): ReplicaUrlScheme[] {
+  return REPLICA_URL_SCHEMES.filter((scheme) => REPLICA_BACKEND_PACKAGES[scheme].every((p) => isInstalled(p)));
+}
+
 export interface FileReplicaUrl {
   scheme: 'file';
   /** Absolute, normalised directory path. */
@@ -75,7 +106,7 @@ export function parseReplicaUrl(s: string): ReplicaUrl {
   const scheme = s.slice(0, s.indexOf('://')).toLowerCase();
   if (scheme === 'file') return parseFileUrl(s);
   if (!isRemoteScheme(scheme)) {
-    throw new ReplicaUrlError(s, `unknown scheme '${scheme}' (supported: ${REPLICA_URL_SCHEMES.join(', ')})`);
+    throw new ReplicaUrlError(s, `unknown scheme '${scheme}' (supported: ${availableReplicaSchemes().join(', ')})`);
   }
   if (scheme === 's3' && S3_ARN_RE.test(s)) return parseS3AccessPoint(s);
 
@@ -97,6 +128,22 @@ export function parseReplicaUrl(s: string): ReplicaUrl {
     query: new URLSearchParams(u.search),
     userinfo,
   };
+}
+
+/**
+ * How a replica is shown in logs and messages, the same whichever way it was
+ * given: a directory as `file://` and its absolute path, any other URL as
+ * written, without a password.
+ */
+export function replicaDisplayName(url: string): string {
+  if (BARE_S3_URL_RE.test(url)) return redactUrl(url);
+  try {
+    const u = parseReplicaUrl(url);
+    if (u.scheme === 'file') return `file://${u.path}`;
+  } catch {
+    // An unparsable URL is shown as written; parsing it again reports the error where it matters.
+  }
+  return redactUrl(url);
 }
 
 function isRemoteScheme(scheme: string): scheme is RemoteReplicaScheme {

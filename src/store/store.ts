@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { toLocalL0Files, type LocalL0Files } from '../compaction/local-l0.js';
 import { compactionJobs, type CompactionEvent } from '../compaction/compaction-jobs.js';
-import { CompactionLevels } from '../compaction/compaction-levels.js';
+import { CompactionLevels, SNAPSHOT_LEVEL } from '../compaction/compaction-levels.js';
 import { LevelMaxCache } from '../compaction/level-max-cache.js';
 import { LevelScheduler, type JobStatus } from '../compaction/level-scheduler.js';
 import { DEFAULT_SNAPSHOT_RETENTION_MS } from '../compaction/snapshot-retention.js';
@@ -9,7 +9,8 @@ import { DEFAULT_L0_RETENTION_MS } from '../compaction/l0-retention.js';
 import { TidemarkError } from '../errors.js';
 import { formatTxid } from '../ltx/file-name.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { DbReplicator, type DbReplicatorOptions, type ReplicationStatus } from '../replication/db-replicator.js';
+import { DbReplicator, DEFAULT_SYNC_INTERVAL_MS, type DbReplicatorOptions, type ReplicationStatus } from '../replication/db-replicator.js';
+import { formatGoDuration, NS_PER_MS } from '../config/go-duration.js';
 import { defaultMetaDir } from '../replication/local-meta.js';
 import { FileReplicaClient } from '../storage/file-replica-client.js';
 import { IdleGate } from './idle-gate.js';
@@ -245,7 +246,9 @@ export class Store {
     this.#dbs.set(spec.path, { spec, replicator: r, replicas: managed });
     r.start({ watch: this.#options.watch ?? false });
     for (const m of managed) m.scheduler?.start();
-    log.info('replicating', { replica: targets.map((t) => t.displayName ?? t.name).join(', ') });
+    const syncInterval = formatGoDuration(BigInt(spec.replicator?.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS) * NS_PER_MS);
+    // A line per replica, so that replica= names one replica in every line.
+    for (const t of targets) log.info('replicating', { replica: t.displayName ?? t.name, sync_interval: syncInterval });
   }
 
   /** Stops replicating one database: a final sync and upload, then its local state is released. */
@@ -316,9 +319,10 @@ function keepingModelFiles(local: FileReplicaClient, keepFrom: () => bigint): Lo
 function logCompactionEvent(log: Logger, e: CompactionEvent): void {
   switch (e.kind) {
     case 'compaction':
-      if (e.result.status === 'compacted') {
+      // A snapshot is the replicator's to log (DbReplicator.snapshot): the store always hands it that job.
+      if (e.result.status === 'compacted' && e.result.file.level !== SNAPSHOT_LEVEL) {
         const f = e.result.file;
-        log.info(f.level === 9 ? 'snapshot complete' : 'compaction complete', {
+        log.info('compaction complete', {
           level: f.level,
           min_txid: formatTxid(f.minTxid),
           max_txid: formatTxid(f.maxTxid),

@@ -146,4 +146,14 @@ describe('tidemark CLI (built bin)', () => {
       assert.match(r.stdout, /Usage: tidemark/);
     }
   });
+
+  it('an unknown command is one line on stderr and a non-zero exit', () => {
+    for (const name of ['bogus', 'replicat']) {
+      const r = spawnSync(process.execPath, [BIN, name, 'x'], { encoding: 'utf8' });
+      assert.notEqual(r.status, 0);
+      assert.equal(r.stdout, '');
+      assert.equal(r.stderr.split('\n').filter((l) => l !== '').length, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`^tidemark: unknown command '${name}'`));
+    }
+  });
 });

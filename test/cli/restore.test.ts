@@ -1,7 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -75,6 +75,8 @@ describe('tidemark restore (built bin)', () => {
 
   it('an empty replica is an error unless -if-replica-exists', () => {
     const empty = join(tmp, 'empty-replica');
+    // A directory that exists and holds nothing; one that does not exist is reported as missing instead.
+    mkdirSync(empty);
     const r = cli('restore', '-o', join(tmp, 'none.db'), empty);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /no backups found/);

@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
@@ -250,6 +251,41 @@ describe('FileReplicaClient on disk', () => {
 
   it('refuses an empty root path', () => {
     assert.throws(() => new FileReplicaClient(''), ReplicaUrlError);
+  });
+
+  it('stores the header timestamp as the mtime to the nanosecond, and lists it back as it was', async () => {
+    // Litestream reads createdAt from the mtime at nanosecond resolution: one microsecond short moves a file
+    // to the other side of a -timestamp restore target.
+    const root = freshRoot();
+    const c = new FileReplicaClient(root);
+    let txid = 0n;
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: Date.UTC(2200, 0, 1) }), async (ms) => {
+        txid++;
+        await put(c, 0, txid, txid, ms);
+        const st = await stat(ltxFilePath(root, 0, txid, txid), { bigint: true });
+        assert.equal(st.mtimeNs, BigInt(ms) * 1_000_000n, `timestamp ${ms}`);
+        const [f] = await listAll(c.ltxFiles(0, txid));
+        assert.equal(f?.createdAt.getTime(), ms);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('lists an mtime between two milliseconds as the later one, as Litestream compares it with a target time', async () => {
+    const root = freshRoot();
+    const c = new FileReplicaClient(root);
+    await put(c, 0, 1n, 1n);
+    const path = ltxFilePath(root, 0, 1n, 1n);
+    const ms = Date.UTC(2010, 3, 4, 5, 6, 7, 8);
+    // Seconds half a microsecond off the microsecond wanted, which libuv truncates to exactly that microsecond.
+    for (const [offsetUs, listed] of [[1, ms + 1], [-1, ms]] as const) {
+      const seconds = ms / 1000 + (offsetUs + 0.5) / 1e6;
+      await utimes(path, seconds, seconds);
+      assert.equal((await stat(path, { bigint: true })).mtimeNs, BigInt(ms) * 1_000_000n + BigInt(offsetUs) * 1000n);
+      const [f] = await listAll(c.ltxFiles(0, 0n));
+      assert.equal(f?.createdAt.getTime(), listed, `mtime ${offsetUs} µs from ${ms}`);
+    }
   });
 
   it('lists createdAt from the mtime, so a file copied in keeps whatever mtime it was given', async () => {

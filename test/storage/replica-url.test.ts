@@ -3,7 +3,15 @@ import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import { ReplicaUrlError } from '../../src/storage/errors.js';
 import { FileReplicaClient } from '../../src/storage/file-replica-client.js';
-import { createReplicaClient, isUrl, parseReplicaUrl, type RemoteReplicaUrl } from '../../src/storage/replica-url.js';
+import {
+  availableReplicaSchemes,
+  createReplicaClient,
+  isUrl,
+  parseReplicaUrl,
+  replicaDisplayName,
+  REPLICA_URL_SCHEMES,
+  type RemoteReplicaUrl,
+} from '../../src/storage/replica-url.js';
 
 function remote(s: string): RemoteReplicaUrl {
   const u = parseReplicaUrl(s);
@@ -201,5 +209,26 @@ describe('createReplicaClient', () => {
     assert.equal(c.type, 'sftp');
     assert.equal((c as { name?: string }).name, 'sftp://u@host:2222/backups/db');
     assert.throws(() => createReplicaClient('sftp://host/path'), /replica URL "sftp:\/\/host\/path": user required/);
+  });
+});
+
+describe('availableReplicaSchemes', () => {
+  it('offers a backend only when every package it loads is installed', () => {
+    assert.deepEqual(availableReplicaSchemes(() => false), ['file', 's3', 'oss']);
+    assert.deepEqual(availableReplicaSchemes(() => true), [...REPLICA_URL_SCHEMES]);
+    assert.deepEqual(availableReplicaSchemes((p) => p === 'webdav' || p === '@nats-io/obj'), ['file', 's3', 'webdav', 'webdavs', 'oss']);
+  });
+
+  it('finds the packages of this installation', () => {
+    assert.deepEqual(availableReplicaSchemes(), [...REPLICA_URL_SCHEMES]);
+  });
+});
+
+describe('replicaDisplayName', () => {
+  it('shows a directory as a file:// URL of its absolute path however it was given, other URLs without a password', () => {
+    for (const s of ['/srv/r', '/srv/r/', 'file:///srv/r', 'file:///srv//r?x=1']) assert.equal(replicaDisplayName(s), 'file:///srv/r', s);
+    assert.equal(replicaDisplayName('rel/r'), `file://${resolve('rel/r')}`);
+    assert.equal(replicaDisplayName('sftp://u:secret@h/p'), 'sftp://u:***@h/p');
+    assert.equal(replicaDisplayName('s3://bucket/db?region=x'), 's3://bucket/db?region=x');
   });
 });

@@ -382,10 +382,10 @@ describe('S3ReplicaClient: Litestream v0.3 backups', () => {
     assert.ok((await readFile(earlier)).equals(await readFile(dirAt103)));
 
     assert.equal(ltx.code, 0, ltx.stderr);
-    const rows = (JSON.parse(ltx.stdout) as { format: string; kind: string; key: string; created: string }[]).filter((r) => r.format === 'v0.3');
+    const rows = (JSON.parse(ltx.stdout) as { format: string; kind: string; key: string; timestamp: string }[]).filter((r) => r.format === 'v0.3');
     assert.deepEqual(
-      rows.map((r) => [r.kind, r.key, r.created]),
-      OBJECTS.map((key, k) => [k === 0 ? 'snapshot' : 'wal', key, at(100 + k).toISOString()]),
+      rows.map((r) => [r.kind, r.key, r.timestamp]),
+      OBJECTS.map((key, k) => [k === 0 ? 'snapshot' : 'wal', key, at(100 + k).toISOString().replace(/\.\d{3}Z$/, 'Z')]),
     );
 
     assert.notEqual(none.code, 0);
