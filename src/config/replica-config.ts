@@ -1,5 +1,5 @@
-import { posix } from 'node:path';
-import { parseReplicaUrl, isUrl, type ReplicaUrl } from '../storage/replica-url.js';
+import { posix, resolve } from 'node:path';
+import { parseReplicaUrl, isRelativeFileUrl, isUrl, type ReplicaUrl } from '../storage/replica-url.js';
 import { MIN_S3_PART_SIZE } from '../storage/s3/s3-settings.js';
 import { AgeKeyError } from '../storage/age/age-errors.js';
 import { AGE_IDENTITIES_OPTION, AGE_RECIPIENTS_OPTION, checkAgeRecipient, readAgeIdentities } from '../storage/age/age-settings.js';
@@ -219,6 +219,13 @@ function replicaType(sec: Section, url: string | undefined, ctx: ReplicaBuildCon
   if (!isReplicaType(fromUrl)) {
     throw sec.errorAt('url', `unknown replica URL scheme ${JSON.stringify(scheme)}${typeHint(scheme)}`);
   }
+  if (fromUrl === 'file' && isRelativeFileUrl(url)) {
+    const rest = fileUrlRest(url);
+    ctx.warn({
+      message: `${url} is the directory ${rest} under the working directory; Litestream reads it as /${rest}, so write file:///${rest} or a path for both to agree`,
+      location: sec.keyLocationOf('url'),
+    });
+  }
   if (written !== undefined && written !== fromUrl) {
     ctx.warn({
       message: `type ${written} is ignored: the url scheme makes this ${article(fromUrl)} replica`,
@@ -306,7 +313,8 @@ function replicaUrl(
   switch (type) {
     case 'file': {
       if (parsed !== undefined) {
-        // parseReplicaUrl already made the file URL's path absolute.
+        // A relative file URL is relative to the configuration's working directory, as a relative 'path' is.
+        if (url !== undefined && isRelativeFileUrl(url)) return resolve(paths.cwd, decodeURIComponent(fileUrlRest(url)));
         return (parsed as { path: string }).path;
       }
       if (path === undefined || path === '') throw sec.error("a file replica needs 'path' (a directory) or a file:// 'url'");
@@ -407,4 +415,9 @@ export function encodePath(p: string | undefined): string {
   const clean = posix.normalize('/' + p).replace(/^\/+/, '').replace(/\/+$/, '');
   if (clean === '' || clean === '.') return '';
   return '/' + clean.split('/').map(encodeURIComponent).join('/');
+}
+
+/** What follows `file://`, without a query or fragment. */
+function fileUrlRest(url: string): string {
+  return url.slice('file://'.length).replace(/[?#].*$/s, '');
 }

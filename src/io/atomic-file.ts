@@ -67,11 +67,12 @@ export class AtomicFileSink implements ByteSink {
     if (this.done) throw new TidemarkError(`${this.path}: atomic file already committed or aborted`);
     this.done = true;
     try {
-      await this.fh.sync();
+      // The time is set before the fsync so that it is as durable as the bytes: a replica's listing reads it back.
       if (mtime) {
         const seconds = utimesSecondsFor(mtime.getTime());
         await this.fh.utimes(seconds, seconds);
       }
+      await this.fh.sync();
     } finally {
       await this.fh.close();
     }

@@ -150,12 +150,29 @@ function isRemoteScheme(scheme: string): scheme is RemoteReplicaScheme {
   return scheme !== 'file' && (REPLICA_URL_SCHEMES as readonly string[]).includes(scheme);
 }
 
+/**
+ * `file:///abs/path` and `file://localhost/abs/path` (RFC 8089) name an
+ * absolute directory; `file://relative/path` names `relative/path` under the
+ * working directory, as the same text would without the scheme. Litestream
+ * v0.5 reads the last form as `/relative/path` instead, so the config loader
+ * warns where a file URL has that form (isRelativeFileUrl).
+ */
 function parseFileUrl(s: string): FileReplicaUrl {
   const rest = s.slice('file://'.length).replace(/[?#].*$/s, '');
   const decoded = decode(s, rest);
   if (decoded === '') throw new ReplicaUrlError(s, 'file URL has no path');
-  const path = posix.normalize('/' + decoded);
+  const absolute = decoded.startsWith('/') ? decoded : FILE_URL_LOCALHOST_RE.test(decoded) ? decoded.slice('localhost'.length) || '/' : undefined;
+  const path = absolute === undefined ? resolve(decoded) : posix.normalize(absolute);
   return { scheme: 'file', path: path.length > 1 ? path.replace(/\/+$/, '') : path };
+}
+
+const FILE_URL_LOCALHOST_RE = /^localhost(\/|$)/i;
+
+/** `file://x/...` with a first segment that is not `localhost`: a path relative to the working directory. */
+export function isRelativeFileUrl(s: string): boolean {
+  if (!/^file:\/\//i.test(s)) return false;
+  const rest = s.slice('file://'.length);
+  return rest !== '' && !rest.startsWith('/') && !/^[?#]/.test(rest) && !FILE_URL_LOCALHOST_RE.test(rest);
 }
 
 /**

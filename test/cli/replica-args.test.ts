@@ -61,11 +61,11 @@ describe('replica arguments: a path, a file:// URL or any URL, the same for ever
     }
   });
 
-  it('ltx and restore take a plain path, an absolute file:// URL and a relative path alike, with no configuration file', () => {
+  it('ltx and restore take a plain path, an absolute or relative file:// URL and a relative path alike, with no configuration file', () => {
     const expected = cli(['ltx', '-json', replica]);
     assert.equal(expected.code, 0, expected.stderr);
     assert.equal(JSON.parse(expected.stdout).length, 2);
-    for (const [arg, cwd] of [[`file://${replica}`, undefined], ['replica', tmp], ['./replica/', tmp]] as const) {
+    for (const [arg, cwd] of [[`file://${replica}`, undefined], ['replica', tmp], ['./replica/', tmp], ['file://replica', tmp], ['file://./replica/', tmp]] as const) {
       const r = cli(['ltx', '-json', arg], { cwd });
       assert.equal(r.code, 0, `${arg}: ${r.stderr}`);
       assert.equal(r.stdout, expected.stdout, arg);
@@ -73,7 +73,7 @@ describe('replica arguments: a path, a file:// URL or any URL, the same for ever
     const text = cli(['ltx', replica]);
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, /^level\s+min_txid\s+max_txid\s+size\s+created\n/);
-    for (const [i, arg] of [replica, `file://${replica}`, 'replica'].entries()) {
+    for (const [i, arg] of [replica, `file://${replica}`, 'replica', 'file://replica'].entries()) {
       const out = join(tmp, `restored-${i}.db`);
       const r = cli(['restore', '-o', out, arg], { cwd: tmp });
       assert.equal(r.code, 0, `${arg}: ${r.stderr}`);

@@ -150,6 +150,17 @@ dbs:
     replica: { type: 'file', url: '/mnt/backup/db', syncIntervalMs: 1000, options: {} },
   },
   {
+    name: 'file replica by a relative file:// URL (the working directory, as a relative path)',
+    yaml: `
+dbs:
+  - path: /db
+    replica:
+      url: file://backups/my%20db
+`,
+    path: '/db',
+    replica: { type: 'file', url: '/srv/app/backups/my db', syncIntervalMs: 1000, options: {} },
+  },
+  {
     name: 'Google Cloud Storage',
     yaml: `
 dbs:
@@ -486,6 +497,18 @@ shutdown-sync-interval: 250ms
     assert.equal(c.shutdownSyncTimeoutMs, 0);
     assert.equal(c.shutdownSyncIntervalMs, 250);
     assert.equal(c.file, FILE);
+  });
+
+  it('warns that Litestream reads a relative file:// URL from the root', () => {
+    const c = parse('dbs:\n  - path: /db\n    replica:\n      url: file://backups/db\n');
+    assert.equal(c.dbs[0]!.replica.url, '/srv/app/backups/db');
+    assert.equal(c.warnings.length, 1);
+    assert.equal(
+      c.warnings[0]!.message,
+      'file://backups/db is the directory backups/db under the working directory; Litestream reads it as /backups/db, so write file:///backups/db or a path for both to agree',
+    );
+    assert.equal(c.warnings[0]!.location.keyPath, 'dbs[0].replica.url');
+    assert.deepEqual(parse('dbs:\n  - path: /db\n    replica:\n      url: file:///backups/db\n').warnings, []);
   });
 
   it('LOG_LEVEL overrides logging.level; WARNING means warn', () => {

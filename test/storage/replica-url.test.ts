@@ -6,6 +6,7 @@ import { FileReplicaClient } from '../../src/storage/file-replica-client.js';
 import {
   availableReplicaSchemes,
   createReplicaClient,
+  isRelativeFileUrl,
   isUrl,
   parseReplicaUrl,
   replicaDisplayName,
@@ -51,10 +52,26 @@ describe('parseReplicaUrl: file', () => {
       ['file:///my%20backups/db', '/my backups/db'],
       ['FILE:///upper', '/upper'],
       ['file:///', '/'],
-      // Litestream cleans everything after "file:" as one path, so the would-be host is a directory.
-      ['file://backups/db', '/backups/db'],
+      ['file://localhost/var/backup', '/var/backup'],
+      ['file://LOCALHOST', '/'],
     ];
     for (const [s, path] of cases) assert.deepEqual(parseReplicaUrl(s), { scheme: 'file', path }, s);
+  });
+
+  it('takes file://relative/path as relative to the working directory, like the same path without the scheme', () => {
+    const cases: [string, string][] = [
+      ['file://backups/db', resolve('backups/db')],
+      ['file://backups/db/?x=1', resolve('backups/db')],
+      ['file://./here', resolve('here')],
+      ['file://../up/db', resolve('../up/db')],
+      ['file://localhostile/db', resolve('localhostile/db')],
+    ];
+    for (const [s, path] of cases) {
+      assert.deepEqual(parseReplicaUrl(s), { scheme: 'file', path }, s);
+      assert.equal(isRelativeFileUrl(s), true, s);
+    }
+    for (const s of ['file:///abs', 'file://localhost/abs', 'file://', 's3://b/x', 'backups/db']) assert.equal(isRelativeFileUrl(s), false, s);
+    assert.equal(replicaDisplayName('file://rel/r'), `file://${resolve('rel/r')}`);
   });
 
   it('takes a plain path as a directory replica, made absolute', () => {
