@@ -1,5 +1,5 @@
 import { posix, resolve } from 'node:path';
-import { parseReplicaUrl, isRelativeFileUrl, isUrl, type ReplicaUrl } from '../storage/replica-url.js';
+import { availableReplicaSchemes, parseReplicaUrl, isRelativeFileUrl, isUrl, type ReplicaUrl } from '../storage/replica-url.js';
 import { MIN_S3_PART_SIZE } from '../storage/s3/s3-settings.js';
 import { AgeKeyError } from '../storage/age/age-errors.js';
 import { AGE_IDENTITIES_OPTION, AGE_RECIPIENTS_OPTION, checkAgeRecipient, readAgeIdentities } from '../storage/age/age-settings.js';
@@ -246,7 +246,10 @@ function isReplicaType(s: string): s is ReplicaType {
 
 function typeHint(s: string): string {
   const hint = suggestKey(s, REPLICA_TYPES);
-  return hint !== '' ? hint : ` (supported: ${REPLICA_TYPES.join(', ')})`;
+  if (hint !== '') return hint;
+  // Only the backends whose packages are installed here: naming one that cannot load would only move the error.
+  const available = availableReplicaSchemes();
+  return ` (supported: ${REPLICA_TYPES.filter((t) => available.includes(t)).join(', ')})`;
 }
 
 /** Value checks Litestream makes when it builds the replica, made here so they point at the file. */

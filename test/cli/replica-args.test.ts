@@ -141,5 +141,10 @@ describe('replica arguments: a path, a file:// URL or any URL, the same for ever
     }
     const bare = cli(['restore', '-o', join(tmp, 'y.db'), 'ftp://example.com/x'], { bin: join(app, 'dist', 'cli', 'main.js') });
     oneLine(bare, /unknown scheme 'ftp' \(supported: file, s3, oss\)$/m);
+    // And a configuration file's unknown type, read by the same program.
+    const config = join(app, 'litestream.yml');
+    writeFileSync(config, `dbs:\n  - path: ${db}\n    replica:\n      type: dropbox\n      path: /x\n`);
+    const badType = cli(['replicate', '-config', config], { bin: join(app, 'dist', 'cli', 'main.js') });
+    oneLine(badType, /dbs\[0\]\.replica\.type: unknown replica type "dropbox" \(supported: file, s3, oss\)$/m);
   });
 });
