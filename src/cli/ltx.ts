@@ -5,7 +5,7 @@ import { listV03Backups, v03ListingRows, type V03ListingRow } from '../restore/v
 import type { LtxFileInfo } from '../storage/replica-client.js';
 import { replicaNameOf } from '../config/index.js';
 import { createReplicaClient, isUrl, type ReplicaClientOptions } from '../storage/replica-url.js';
-import { isV03ReplicaClient } from '../storage/v03-replica-client.js';
+import { canReadV03 } from '../storage/v03-reader.js';
 import { addConfigOptions, configuredDatabase, formatTable, rfc3339, type ConfigFlags } from './cli-config.js';
 
 /** Levels a replica can hold: 0 (L0) to 9 (snapshots). */
@@ -56,7 +56,7 @@ export function registerLtx(program: Command): void {
       const client = createReplicaClient(r.url, r.options);
       await client.init();
       for (const level of levels) for await (const f of client.ltxFiles(level, 0n, { useMetadata: true })) files.push({ ...f, replica: r.name });
-      if (levels.length > 1 && isV03ReplicaClient(client)) for (const row of v03ListingRows(await listV03Backups(client))) v03.push({ ...row, replica: r.name });
+      if (levels.length > 1 && canReadV03(client)) for (const row of v03ListingRows(await listV03Backups(client))) v03.push({ ...row, replica: r.name });
     }
     if (flags.json) {
       const out = [
