@@ -95,9 +95,9 @@ async function encodeOnce(sample: Uint8Array[], encoding: PageEncoding, parallel
   return { seconds, bytes };
 }
 
-async function decodeOnce(bytes: Uint8Array, parallel = false): Promise<number> {
+async function decodeOnce(bytes: Uint8Array): Promise<number> {
   const start = process.hrtime.bigint();
-  const dec = new LtxDecoder(new MemorySource(bytes), { reusePageBuffer: true, parallel });
+  const dec = new LtxDecoder(new MemorySource(bytes), { reusePageBuffer: true });
   await dec.readHeader();
   let n = 0;
   for (;;) {
@@ -120,7 +120,6 @@ async function measure(name: string, sample: Uint8Array[], encoding: PageEncodin
   const enc: number[] = [];
   const encParallel: number[] = [];
   const dec: number[] = [];
-  const decParallel: number[] = [];
   let fileBytes = 0;
   for (let r = 0; r < WARMUP_ROUNDS; r++) await decodeOnce((await encodeOnce(sample, encoding, r % 2 === 1)).bytes);
   for (let r = 0; r < ROUNDS; r++) {
@@ -129,7 +128,6 @@ async function measure(name: string, sample: Uint8Array[], encoding: PageEncodin
     encParallel.push(dataMB / (await encodeOnce(sample, encoding, true)).seconds);
     fileBytes = e.bytes.length;
     dec.push(dataMB / (await decodeOnce(e.bytes)));
-    decParallel.push(dataMB / (await decodeOnce(e.bytes, true)));
   }
   return {
     content: name,
@@ -141,7 +139,6 @@ async function measure(name: string, sample: Uint8Array[], encoding: PageEncodin
     encodeMBps: +median(enc).toFixed(1),
     encodeParallelMBps: +median(encParallel).toFixed(1),
     decodeMBps: +median(dec).toFixed(1),
-    decodeParallelMBps: +median(decParallel).toFixed(1),
   };
 }
 
@@ -183,24 +180,22 @@ async function main(): Promise<void> {
       encodeSingleThread: rows.every((r) => r.encodeMBps >= TARGETS.encodeMBps),
       encodeParallel: rows.every((r) => r.encodeParallelMBps >= TARGETS.encodeMBps),
       decodeSingleThread: rows.every((r) => r.decodeMBps >= TARGETS.decodeMBps),
-      decodeParallel: rows.every((r) => r.decodeParallelMBps >= TARGETS.decodeMBps),
       crc64: crc.largeBufferMBps >= TARGETS.crc64MBps,
     },
     headline: {
       encodeMBps: frameSql.encodeMBps,
       encodeParallelMBps: frameSql.encodeParallelMBps,
       decodeMBps: frameSql.decodeMBps,
-      decodeParallelMBps: frameSql.decodeParallelMBps,
       crc64MBps: crc.largeBufferMBps,
     },
   };
   mkdirSync(results, { recursive: true });
   writeFileSync(join(results, 'ltx.json'), JSON.stringify(out, null, 2) + '\n');
   console.log('LTX codec, 4 KiB pages, MB/s of page data (median of %d rounds of %d pages, after %d warm-up rounds)', ROUNDS, PAGES, WARMUP_ROUNDS);
-  console.log('content  encoding  ratio  encode  encode(parallel)  decode  decode(parallel)');
+  console.log('content  encoding  ratio  encode  encode(parallel)  decode');
   for (const r of rows) {
     console.log(
-      `${r.content.padEnd(8)} ${r.encoding.padEnd(9)} ${r.compressionRatio.toFixed(2).padStart(5)} ${r.encodeMBps.toFixed(0).padStart(7)} ${r.encodeParallelMBps.toFixed(0).padStart(17)} ${r.decodeMBps.toFixed(0).padStart(7)} ${r.decodeParallelMBps.toFixed(0).padStart(17)}`,
+      `${r.content.padEnd(8)} ${r.encoding.padEnd(9)} ${r.compressionRatio.toFixed(2).padStart(5)} ${r.encodeMBps.toFixed(0).padStart(7)} ${r.encodeParallelMBps.toFixed(0).padStart(17)} ${r.decodeMBps.toFixed(0).padStart(7)}`,
     );
   }
   console.log(`CRC-64: ${crc.largeBufferMBps} MB/s (64 MiB buffer), ${crc.page4kMBps} MB/s (4 KiB pages)`);

@@ -244,7 +244,6 @@ function ltxSection(r: Json): string {
         ['encode, one thread', num(h.encodeMBps), `${num(targets.encodeMBps)}: ${met.encodeSingleThread === true ? 'met' : '**missed**'}`],
         ['encode, parallel', num(h.encodeParallelMBps), `${num(targets.encodeMBps)}: ${met.encodeParallel === true ? 'met' : '**missed**'}`],
         ['decode, one thread', num(h.decodeMBps), `${num(targets.decodeMBps)}: ${met.decodeSingleThread === true ? 'met' : '**missed**'}`],
-        ['decode, parallel', num(h.decodeParallelMBps), `${num(targets.decodeMBps)}: ${met.decodeParallel === true ? 'met' : '**missed**'}`],
         ['CRC-64', num(h.crc64MBps), `${num(targets.crc64MBps)}: ${met.crc64 === true ? 'met' : '**missed**'}`],
       ],
     ),

@@ -63,6 +63,7 @@ export { CompactionError } from './compaction/errors.js';
 
 // Replicas.
 export type { ReplicaClient, LtxFileInfo, ListOptions, OpenOptions } from './storage/replica-client.js';
+export type { RawObjectReader, RawObjectInfo, RawObjectOpenOptions } from './storage/raw-object-reader.js';
 export { createReplicaClient, type ReplicaClientOptions } from './storage/replica-url.js';
 export { FileReplicaClient } from './storage/file-replica-client.js';
 export { StorageError, ReplicaFileNotFoundError, ReplicaUrlError } from './storage/errors.js';

@@ -4,7 +4,7 @@ import { formatTxid } from '../ltx/file-name.js';
 import { listV03Backups, v03ListingRows, type V03ListingRow } from '../restore/v03/index.js';
 import type { LtxFileInfo } from '../storage/replica-client.js';
 import { createReplicaClient } from '../storage/replica-url.js';
-import { isV03ReplicaClient } from '../storage/v03-replica-client.js';
+import { canReadV03 } from '../storage/v03-reader.js';
 import { addConfigOptions, formatTable, rfc3339, type ConfigFlags } from './cli-config.js';
 import { checkReplicaDirectory, resolveReplicaArgument } from './replica-arg.js';
 
@@ -46,7 +46,7 @@ export function registerLtx(program: Command): void {
       const client = createReplicaClient(r.url, r.options);
       await client.init();
       for (const level of levels) for await (const f of client.ltxFiles(level, 0n, { useMetadata: true })) files.push({ ...f, replica: r.name });
-      if (levels.length > 1 && isV03ReplicaClient(client)) for (const row of v03ListingRows(await listV03Backups(client))) v03.push({ ...row, replica: r.name });
+      if (levels.length > 1 && canReadV03(client)) for (const row of v03ListingRows(await listV03Backups(client))) v03.push({ ...row, replica: r.name });
     }
     if (flags.json) {
       // An LTX file's fields and their form are Litestream's (v0.5.16 `ltx -json`); rows for several replicas and for v0.3 backups are tidemark's own.

@@ -7,7 +7,9 @@ import type { LtxFileInfo, ReplicaClient } from '../storage/replica-client.js';
  * The local copies of L0 files a replicator keeps in `<meta>/ltx/0/`.
  * Compaction reads them in preference to the replica's copies (the replica
  * may not show a fresh upload yet, or hand out a short read); L0 retention
- * deletes them along with the replica's.
+ * hands `delete` the files it deleted from the replica. For a replicator's
+ * meta directory that is DbReplicator.releaseLocalL0, which alone decides
+ * whether a local copy may go.
  */
 export interface LocalL0Files {
   /** Opens the local copy of an L0 file; null when there is none. */

@@ -1,8 +1,8 @@
 import { Worker } from 'node:worker_threads';
-import type { CodecJob, CompressJob, CompressResult, DecodeJob, DecodeResult } from './codec-worker.js';
+import type { CodecJob, CompressJob, CompressResult } from './codec-worker.js';
 
 interface Pending {
-  resolve: (r: CompressResult | DecodeResult) => void;
+  resolve: (r: CompressResult) => void;
   reject: (err: unknown) => void;
 }
 
@@ -31,7 +31,7 @@ class CodecWorker {
       w = new Worker(new URL('./codec-worker.js', import.meta.url));
     }
     w.unref();
-    w.on('message', (r: CompressResult | DecodeResult) => {
+    w.on('message', (r: CompressResult) => {
       const p = this.pending.get(r.id);
       if (!p) return;
       this.pending.delete(r.id);
@@ -52,20 +52,16 @@ class CodecWorker {
   }
 
   compress(job: Omit<CompressJob, 'id' | 'kind'>): Promise<CompressResult> {
-    return this.run({ ...job, kind: 'compress', id: 0 }, [job.pages.buffer as ArrayBuffer]) as Promise<CompressResult>;
+    return this.run({ ...job, kind: 'compress', id: 0 }, [job.pages.buffer as ArrayBuffer]);
   }
 
-  decode(job: Omit<DecodeJob, 'id' | 'kind'>): Promise<DecodeResult> {
-    return this.run({ ...job, kind: 'decode', id: 0 }, [job.bytes.buffer as ArrayBuffer]) as Promise<DecodeResult>;
-  }
-
-  private run(job: CodecJob, transfer: ArrayBuffer[]): Promise<CompressResult | DecodeResult> {
+  private run(job: CodecJob, transfer: ArrayBuffer[]): Promise<CompressResult> {
     if (this.broken) return Promise.reject(new Error('the codec worker could not be started'));
     const w = this.worker ?? this.start();
     const id = this.nextId++;
     // Referenced while a job is in flight so the process waits for the answer.
     w.ref();
-    return new Promise<CompressResult | DecodeResult>((resolve, reject) => {
+    return new Promise<CompressResult>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       w.postMessage({ ...job, id }, transfer);
     });

@@ -2,7 +2,6 @@ import { readU32be } from './bytes.js';
 import { BufferedReader, MemorySource, type ByteSource } from './byte-source.js';
 import { DatabaseChecksum, pageChecksum } from './checksum.js';
 import {
-  BLOCK_SIZE_PREFIX,
   CHECKSUM_FLAG,
   HEADER_SIZE,
   INDEX_SIZE_FIELD,
@@ -30,18 +29,9 @@ import {
   validateHeader,
   type DecodedLtxHeader,
 } from './header.js';
-import { decodePagePayloadAt, readPagePayload, scanPagePayload } from './page-payload.js';
-import { adjustShare, codecWorker } from './codec-pool.js';
-import type { DecodeResult } from './codec-worker.js';
+import { readPagePayload } from './page-payload.js';
 import type { PageIndexEntry } from './page-index.js';
 import { MAX_VARINT_BYTES, readUvarint } from './varint.js';
-
-/** Raw bytes gathered per parallel decode batch. */
-const PARALLEL_DECODE_BYTES = 512 * 1024;
-/** Below this many buffered pages a batch is not worth a round trip to the worker. */
-const MIN_PARALLEL_PAGES = 4;
-/** The worker starts with a bit more than half: this thread also checksums every page. */
-const INITIAL_DECODE_WORKER_SHARE = 0.6;
 
 /** The legacy v2 layout's page header: a bare u32 page number. */
 const LEGACY_PAGE_HEADER_SIZE = 4;
@@ -68,12 +58,6 @@ export interface LtxDecoderOptions {
    * next readPage. Saves an allocation per page for callers that only look.
    */
   reusePageBuffer?: boolean;
-  /**
-   * Decompress batches of pages on a worker thread as well as this one: about
-   * twice the throughput on two cores, for large files (restores). Page data
-   * then stays valid until the batch after the next.
-   */
-  parallel?: boolean;
 }
 
 export interface DecodedPage {
@@ -133,11 +117,6 @@ export class LtxDecoder {
   private prevPgno = 0;
   private pagesDone = false;
   private warnedNoContentChecksum = false;
-  private readonly parallel: boolean;
-  /** Pages decoded ahead in parallel mode, served in order by readPage. */
-  private ready: DecodedPage[] = [];
-  private readyAt = 0;
-  private workerShare = INITIAL_DECODE_WORKER_SHARE;
   private finished = false;
 
   constructor(source: ByteSource, opts?: LtxDecoderOptions);
@@ -150,7 +129,6 @@ export class LtxDecoder {
     this.wantPageChecksums = opts.pageChecksums ?? false;
     this.layoutOption = opts.layout ?? 'auto';
     this.reuse = opts.reusePageBuffer ?? false;
-    this.parallel = opts.parallel ?? false;
   }
 
   private at(offset: number): LtxErrorContext {
@@ -214,9 +192,7 @@ export class LtxDecoder {
   /** The next page, or null once the end-of-pages marker has been read. */
   async readPage(): Promise<DecodedPage | null> {
     const h = this.header ?? (await this.readHeader());
-    if (this.readyAt < this.ready.length) return this.ready[this.readyAt++]!;
     if (this.pagesDone) return null;
-    if (this.parallel && this.layout === 'v3' && (await this.decodeBatch(h))) return this.ready[this.readyAt++]!;
     const r = this.r;
     const headerSize = this.layout === 'v3' ? PAGE_HEADER_SIZE : LEGACY_PAGE_HEADER_SIZE;
     const offset = r.offset;
@@ -265,123 +241,6 @@ export class LtxDecoder {
     this.seen.push({ pgno, offset, size });
     this.prevPgno = pgno;
     return page;
-  }
-
-  /**
-   * Parallel mode: finds as many whole page frames as the read buffer holds
-   * (without decompressing), sends the first share to the worker, decodes the
-   * rest here, then checksums and queues all of them in file order. Resolves
-   * false when too few pages are ready, leaving the page to the serial path,
-   * which also reports anything malformed with its exact error.
-   */
-  private async decodeBatch(h: DecodedLtxHeader): Promise<boolean> {
-    const r = this.r;
-    const ps = h.pageSize;
-    const want = Math.max(PARALLEL_DECODE_BYTES, 8 * ps);
-    if (r.end - r.pos < want) await r.fill(want);
-    const buf = r.buf;
-    const end = r.end;
-    const base = r.offset - r.pos;
-    const maxPages = Math.max(MIN_PARALLEL_PAGES, Math.floor(want / ps));
-    const heads: number[] = [];
-    const starts: number[] = [];
-    const ends: number[] = [];
-    const pgnos: number[] = [];
-    const flagsOf: number[] = [];
-    let p = r.pos;
-    while (heads.length < maxPages && end - p >= PAGE_HEADER_SIZE) {
-      const pgno = readU32be(buf, p);
-      const flags = (buf[p + 4]! << 8) | buf[p + 5]!;
-      if (pgno === 0 || (flags !== 0 && flags !== PAGE_FLAG_SIZE)) break;
-      const e = scanPagePayload(buf, p + PAGE_HEADER_SIZE, end, flags, ps);
-      if (e < 0) break;
-      heads.push(p);
-      starts.push(p + PAGE_HEADER_SIZE);
-      ends.push(e);
-      pgnos.push(pgno);
-      flagsOf.push(flags);
-      p = e;
-    }
-    const n = heads.length;
-    if (n < MIN_PARALLEL_PAGES) return false;
-    // The worker takes the tail of the batch, so this thread can checksum its
-    // own head pages, which come first in file order, while the worker runs.
-    const k = this.workerShare === 0 ? 0 : Math.min(n - 1, Math.max(1, Math.round(n * this.workerShare)));
-    const split = n - k;
-    let job: Promise<DecodeResult> | null = null;
-    if (k > 0) {
-      const from = heads[split]!;
-      const rel = (xs: number[]): Int32Array => Int32Array.from(xs.slice(split), (x) => x - from);
-      job = codecWorker().decode({
-        bytes: buf.slice(from, ends[n - 1]!),
-        starts: rel(starts),
-        ends: rel(ends),
-        flags: Int32Array.from(flagsOf.slice(split)),
-        pgnos: Int32Array.from(pgnos.slice(split)),
-        pageSize: ps,
-        base: base + from,
-        ...(this.ctx.file === undefined ? {} : { file: this.ctx.file }),
-      });
-      // Rejections are handled where the job is awaited.
-      job.catch(() => undefined);
-    }
-    const ready: DecodedPage[] = [];
-    const accept = (i: number, data: Uint8Array, contentChecksum: boolean): void => {
-      const pgno = pgnos[i]!;
-      const offset = base + heads[i]!;
-      if (this.strict) this.checkOrder(h, pgno, offset);
-      this.crc.update(buf, heads[i]!, starts[i]!);
-      if (flagsOf[i] === PAGE_FLAG_SIZE) this.crc.update(buf, starts[i]!, starts[i]! + BLOCK_SIZE_PREFIX);
-      this.crc.update(data);
-      if (!contentChecksum && !this.warnedNoContentChecksum) {
-        this.warnedNoContentChecksum = true;
-        this.warnings.push(`page ${pgno}: LZ4 frame has no content checksum (readers on newer LZ4 libraries refuse such frames)`);
-      }
-      const page: DecodedPage = { pgno, flags: flagsOf[i]!, data, offset, size: ends[i]! - heads[i]! };
-      if (this.wantPageChecksums || this.rolling) {
-        const ck = pageChecksum(pgno, data);
-        if (this.wantPageChecksums) page.checksum = ck;
-        this.rolling?.toggleChecksum(pgno, ck);
-      }
-      this.seen.push({ pgno, offset, size: page.size });
-      this.prevPgno = pgno;
-      ready.push(page);
-    };
-    const decodeHere = (i: number, dst: Uint8Array): boolean =>
-      decodePagePayloadAt(buf, starts[i]!, ends[i]!, flagsOf[i]!, pgnos[i]!, dst, this.ctx, base);
-
-    const mainStart = performance.now();
-    const pages = new Uint8Array(split * ps);
-    for (let i = 0; i < split; i++) {
-      const data = pages.subarray(i * ps, (i + 1) * ps);
-      accept(i, data, decodeHere(i, data));
-    }
-    if (job) {
-      const mainTime = performance.now() - mainStart;
-      const waitStart = performance.now();
-      let res: DecodeResult | null = null;
-      try {
-        res = await job;
-        this.workerShare = adjustShare(this.workerShare, performance.now() - waitStart, mainTime);
-      } catch {
-        // Without a worker this batch is decoded here, and so are the next ones.
-        this.workerShare = 0;
-      }
-      if (res?.error) throw new LtxPageError(res.error.reason, { ...this.ctx, ...(res.error.offset === undefined ? {} : { offset: res.error.offset }) });
-      for (let i = split; i < n; i++) {
-        const j = i - split;
-        if (res) {
-          accept(i, res.pages.subarray(j * ps, (j + 1) * ps), res.contentChecksums[j] === 1);
-        } else {
-          const data = new Uint8Array(ps);
-          accept(i, data, decodeHere(i, data));
-        }
-      }
-    }
-    r.consume(ends[n - 1]! - r.pos);
-    this.ready = ready;
-    this.readyAt = 0;
-    return true;
   }
 
   private checkOrder(h: DecodedLtxHeader, pgno: number, offset: number): void {

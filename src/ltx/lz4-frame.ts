@@ -193,45 +193,6 @@ export function parsePageFrame(
   return p;
 }
 
-/** scanPageFrame's answer for a frame it leaves to the full parser (skippable prefix, odd descriptor). */
-export const NOT_SIMPLE = -2;
-
-/**
- * Finds where the LZ4 frame at buf[pos] ends without decompressing it, for
- * handing whole frames to another thread. Returns the end position,
- * NEED_MORE, or NOT_SIMPLE for anything the full parser should look at itself
- * (which is also where malformed frames get their precise error).
- */
-export function scanPageFrame(buf: Uint8Array, pos: number, end: number, size: number): number {
-  if (end - pos < FRAME_HEADER_SIZE) return NEED_MORE;
-  if (readU32le(buf, pos) !== LZ4_FRAME_MAGIC) return NOT_SIMPLE;
-  const flg = buf[pos + 4]!;
-  const bd = buf[pos + 5]!;
-  if ((flg & (FLG_VERSION_MASK | FLG_RESERVED | FLG_DICT_ID)) !== FLG_VERSION_01 || (bd & BD_RESERVED) !== 0) return NOT_SIMPLE;
-  const blockMax = BLOCK_MAX_SIZES[(bd >> 4) & 7]!;
-  if (blockMax === 0) return NOT_SIMPLE;
-  let p = pos + 4 + 2 + ((flg & FLG_CONTENT_SIZE) !== 0 ? 8 : 0) + 1;
-  const trailer = (flg & FLG_BLOCK_CHECKSUM) !== 0 ? 4 : 0;
-  let budget = size;
-  for (;;) {
-    if (end - p < BLOCK_SIZE_FIELD) return NEED_MORE;
-    const field = readU32le(buf, p);
-    p += BLOCK_SIZE_FIELD;
-    if (field === FRAME_END_MARK) break;
-    // A block after the page is already full: malformed, which the full parser reports.
-    if (budget <= 0) return NOT_SIMPLE;
-    const len = field & ~BLOCK_UNCOMPRESSED;
-    const stored = (field & BLOCK_UNCOMPRESSED) !== 0;
-    if (len === 0 || len > blockMax || (stored ? len > budget : len > lz4BlockBound(budget))) return NOT_SIMPLE;
-    // A compressed block yields at least one byte; a stored one exactly len.
-    budget -= stored ? len : 1;
-    p += len + trailer;
-    if (p > end) return NEED_MORE;
-  }
-  if ((flg & FLG_CONTENT_CHECKSUM) !== 0) p += 4;
-  return p > end ? NEED_MORE : p;
-}
-
 const frameInfo = { contentChecksum: true };
 
 /**

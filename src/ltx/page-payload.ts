@@ -4,7 +4,7 @@ import type { Crc64 } from './crc64.js';
 import { LtxPageError, LtxTruncatedError, type LtxErrorContext } from './errors.js';
 import { Lz4FormatError, lz4BlockBound, lz4DecompressBlock } from './lz4-block.js';
 import { readU32be } from './bytes.js';
-import { NEED_MORE, NOT_SIMPLE, parsePageFrame, readPageFrame, scanPageFrame } from './lz4-frame.js';
+import { parsePageFrame, readPageFrame } from './lz4-frame.js';
 
 /**
  * Reads the payload that follows a v3 page header (flags 0: one LZ4 frame;
@@ -76,23 +76,11 @@ function readBlockPayload(r: BufferedReader, pgno: number, data: Uint8Array, ctx
 }
 
 /**
- * The end of the payload at buf[pos] (after a page header with these flags),
- * found without decompressing; NEED_MORE or NOT_SIMPLE as scanPageFrame.
- */
-export function scanPagePayload(buf: Uint8Array, pos: number, end: number, flags: number, pageSize: number): number {
-  if (flags !== PAGE_FLAG_SIZE) return scanPageFrame(buf, pos, end, pageSize);
-  if (end - pos < BLOCK_SIZE_PREFIX) return NEED_MORE;
-  const n = readU32be(buf, pos);
-  if (n > lz4BlockBound(pageSize)) return NOT_SIMPLE;
-  return end - pos < BLOCK_SIZE_PREFIX + n ? NEED_MORE : pos + BLOCK_SIZE_PREFIX + n;
-}
-
-/**
  * Decodes a payload known to span exactly buf[start, end) into dst (one page),
- * synchronously: the worker thread's half of a parallel decode. Returns
- * whether a frame carried a content checksum. `base` is the file offset of buf[0].
+ * synchronously. Returns whether a frame carried a content checksum. `base`
+ * is the file offset of buf[0].
  */
-export function decodePagePayloadAt(
+function decodePagePayloadAt(
   buf: Uint8Array,
   start: number,
   end: number,

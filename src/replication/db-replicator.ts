@@ -39,7 +39,9 @@ import { ReplicatorLock } from './replicator-lock.js';
 import { writeSnapshot } from './snapshot.js';
 import { ChangeTracker } from './change-tracker.js';
 import { SqliteSession } from './sqlite-session.js';
-import { replicaMaxTxid, Uploader } from './uploader.js';
+import { LocalL0Pruner, type L0FileRange } from './local-l0-pruner.js';
+import { ReplicaPosition } from './replica-position.js';
+import { Uploader } from './uploader.js';
 
 /** How often the background loop syncs. */
 export const DEFAULT_SYNC_INTERVAL_MS = 1000;
@@ -215,6 +217,7 @@ export class DbReplicator {
   readonly meta: LocalMeta;
   readonly pageSize: number;
   readonly #lanes: readonly Lane[];
+  readonly #localL0: LocalL0Pruner;
   readonly #session: SqliteSession;
   readonly #dbFile: DatabaseFile;
   readonly #lock: ReplicatorLock;
@@ -317,11 +320,21 @@ export class DbReplicator {
     };
     const targets = replicaTargets(o);
     const several = targets.length > 1;
+    this.#localL0 = new LocalL0Pruner({
+      meta: parts.meta,
+      modelTxid: () => this.#modelSavedTxid,
+      replicas: () => this.#lanes.map((l) => ({ position: l.position, failingSince: l.uploader.failingSince })),
+      laggingReplicaKeepMs: this.#laggingReplicaKeepMs,
+      logger: this.#log,
+      ...(o.localL0RetentionMs === undefined ? {} : { retentionMs: o.localL0RetentionMs }),
+    });
     this.#lanes = targets.map((t, i) => {
       const verified = new Set<string>();
+      const position = new ReplicaPosition(t.client);
       const lane: Lane = {
         name: t.name,
         client: t.client,
+        position,
         primary: i === 0,
         verified,
         validation: undefined,
@@ -330,8 +343,11 @@ export class DbReplicator {
           client: t.client,
           name: t.name,
           meta: parts.meta,
+          position,
           localTxid: () => this.#txid,
-          keepFrom: () => this.localL0KeepFrom,
+          afterPass: async () => {
+            await this.#localL0.pruneAged();
+          },
           onLocalFileMissing: () => {
             this.#needsRebaseline = true;
           },
@@ -345,7 +361,6 @@ export class DbReplicator {
             verified.add(fingerprint(info));
             o.onL0File?.(info, t.name);
           },
-          ...(o.localL0RetentionMs === undefined ? {} : { localL0RetentionMs: o.localL0RetentionMs }),
           ...(o.uploadRetryBaseMs === undefined ? {} : { retryBaseMs: o.uploadRetryBaseMs }),
           ...(o.uploadRetryMaxMs === undefined ? {} : { retryMaxMs: o.uploadRetryMaxMs }),
           ...(o.replicaCheckIntervalMs === undefined ? {} : { replicaCheckIntervalMs: o.replicaCheckIntervalMs }),
@@ -476,14 +491,14 @@ export class DbReplicator {
       waits.push(
         new Promise((_, reject) => {
           timer = setTimeout(() => {
-            const behind = lanes.filter((l) => l.uploader.replicatedTxid < txid);
+            const behind = lanes.filter((l) => l.position.txid < txid);
             const lane = behind[0] ?? lanes[0]!;
             const cause = lane.uploader.lastError;
             const why = cause === undefined ? '' : `: ${cause.message}`;
             const which = this.#lanes.length > 1 ? `replica ${behind.map((l) => l.name).join(', ')}` : 'replica';
             reject(
               new ReplicationTimeoutError(
-                `${this.dbPath}: ${which} did not reach TXID ${formatTxid(txid)} within ${options.timeoutMs} ms (it holds ${formatTxid(lane.uploader.replicatedTxid)})${why}`,
+                `${this.dbPath}: ${which} did not reach TXID ${formatTxid(txid)} within ${options.timeoutMs} ms (it holds ${formatTxid(lane.position.txid)})${why}`,
                 cause === undefined ? undefined : { cause },
               ),
             );
@@ -563,7 +578,7 @@ export class DbReplicator {
       (l): ReplicaStatus => ({
         name: l.name,
         type: l.client.type,
-        replicatedTxid: l.uploader.replicatedTxid,
+        replicatedTxid: l.position.txid,
         lastUploadAt: l.uploader.lastUploadAt,
         lastError: l.uploader.lastError,
         validation: l.validation,
@@ -587,22 +602,24 @@ export class DbReplicator {
   }
 
   /**
-   * Local L0 files with a TXID above this one are still needed: they bring the
-   * saved model forward after a restart. Whoever prunes local copies (L0
-   * retention) keeps them.
+   * Local L0 files with a TXID above this one are still needed: a replica
+   * does not hold them yet, or they bring the saved model forward after a
+   * restart. Only files at or below it are ever pruned (see LocalL0Pruner).
    */
   /** @internal */
   get localL0KeepFrom(): bigint {
-    let keep = this.#modelSavedTxid;
-    if (this.#lanes.length === 1) return keep;
-    // With several replicas, a file one of them has not got yet is kept for it, unless it has been failing for too long.
-    const now = Date.now();
-    for (const l of this.#lanes) {
-      const since = l.uploader.failingSince;
-      if (since !== undefined && now - since > this.#laggingReplicaKeepMs) continue;
-      if (l.uploader.replicatedTxid < keep) keep = l.uploader.replicatedTxid;
-    }
-    return keep;
+    return this.#localL0.keepFrom();
+  }
+
+  /**
+   * @internal
+   * Removes the local copies of L0 files a replica's L0 retention deleted,
+   * as far as the replicator no longer needs them; resolves how many went.
+   * The only way for anything outside the replicator to remove local L0
+   * files.
+   */
+  releaseLocalL0(files: readonly L0FileRange[]): Promise<number> {
+    return this.#localL0.release(files);
   }
 
   /** @internal The database checksum the replica restores to at `txid`, for recent TXIDs. */
@@ -940,7 +957,7 @@ export class DbReplicator {
       const positions = await this.#replicaPositions();
       const remote = maxOf(positions);
       if (this.#txid >= remote) return;
-      await this.meta.clear();
+      await this.#localL0.dropAll();
       await rm(modelPath(this.meta.dir), { force: true });
       this.#txid = remote;
       this.#model = null;
@@ -965,8 +982,8 @@ export class DbReplicator {
    * (undefined) so the others go on, unless none can be listed.
    */
   async #replicaPositions(): Promise<(bigint | undefined)[]> {
-    if (this.#lanes.length === 1) return [await replicaMaxTxid(this.#lanes[0]!.client)];
-    const results = await Promise.allSettled(this.#lanes.map((l) => replicaMaxTxid(l.client)));
+    if (this.#lanes.length === 1) return [await this.#lanes[0]!.position.list()];
+    const results = await Promise.allSettled(this.#lanes.map((l) => l.position.list()));
     if (results.every((r) => r.status === 'rejected')) throw (results[0] as PromiseRejectedResult).reason;
     return results.map((r, i) => {
       if (r.status === 'fulfilled') return r.value;
@@ -979,7 +996,7 @@ export class DbReplicator {
   #adoptPositions(positions: readonly (bigint | undefined)[]): void {
     this.#lanes.forEach((l, i) => {
       const p = positions[i];
-      if (p !== undefined) l.uploader.adopt(p);
+      if (p !== undefined) l.position.adopt(p);
     });
   }
 
@@ -991,7 +1008,7 @@ export class DbReplicator {
    */
   async #seed(lane: Lane): Promise<bigint | undefined> {
     if (this.#txid > 0n && !(await this.meta.txids()).includes(this.#txid)) return undefined;
-    this.#log.info('a replica is missing TXIDs no longer kept locally; writing it a snapshot', { replica: lane.name, replica_txid: formatTxid(lane.uploader.replicatedTxid) });
+    this.#log.info('a replica is missing TXIDs no longer kept locally; writing it a snapshot', { replica: lane.name, replica_txid: formatTxid(lane.position.txid) });
     const snap = await this.snapshot({ replica: lane.name });
     this.#onHeal?.(snap, lane.name);
     return snap.maxTxid;
@@ -1005,7 +1022,7 @@ export class DbReplicator {
     await this.#withUploadLocks(async () => {
       const positions = await this.#replicaPositions();
       const remote = maxOf(positions);
-      await this.meta.removeAbove(remote);
+      await this.#localL0.dropAbove(remote);
       await rm(modelPath(this.meta.dir), { force: true });
       this.#txid = remote;
       this.#model = null;
@@ -1191,7 +1208,7 @@ export class DbReplicator {
         checks.push(
           await checkReplica({
             client: lane.client,
-            uploadedTxid: lane.uploader.replicatedTxid,
+            uploadedTxid: lane.position.txid,
             localTxid: txid,
             verified: lane.verified,
             ...(options.signal === undefined ? {} : { signal: options.signal }),
@@ -1220,7 +1237,7 @@ export class DbReplicator {
       const problems = local === null ? [] : [local.problem];
       for (const p of check.problems) problems.push(p.message);
       let healedBy = localHealedBy;
-      if (check.problems.some((p) => p.kind === 'ahead')) lane.uploader.recheck();
+      if (check.problems.some((p) => p.kind === 'ahead')) lane.position.markStale();
       else if (check.problems.length > 0 && !this.#closed) {
         const snap = await this.#heal(lane, check.problems.map((p) => p.message).join('; '));
         if (snap !== undefined) healedBy = `snapshot 1-${formatTxid(snap.maxTxid)}`;
@@ -1312,7 +1329,7 @@ export class DbReplicator {
     if (this.#closed || this.#txid === 0n) return undefined;
     this.#log.warn('healing the replica with a new snapshot', { ...this.#replicaField(lane), reason });
     const snap = await this.snapshot({ replica: lane.name });
-    lane.uploader.recheck();
+    lane.position.markStale();
     this.#onHeal?.(snap, lane.name);
     return snap;
   }
@@ -1407,6 +1424,8 @@ export class DbReplicator {
 interface Lane {
   readonly name: string;
   readonly client: ReplicaClient;
+  /** Where the replica stands: the one record of it, which the uploader moves and everything else reads. */
+  readonly position: ReplicaPosition;
   /** The first replica: its check is saved as validation.json, as with a single replica. */
   readonly primary: boolean;
   readonly uploader: Uploader;

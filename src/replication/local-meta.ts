@@ -106,6 +106,19 @@ export class LocalMeta {
     return removed;
   }
 
+  /** Deletes the L0 files of these TXIDs, durably; one already gone is not an error. Returns how many were there. */
+  async remove(txids: readonly bigint[]): Promise<number> {
+    const present = new Set(await this.txids());
+    let removed = 0;
+    for (const t of txids) {
+      if (!present.delete(t)) continue;
+      await rm(this.pathOf(t), { force: true });
+      removed++;
+    }
+    if (removed > 0) await fsyncDir(this.l0Dir);
+    return removed;
+  }
+
   /** Deletes the L0 files with a TXID above `txid`, durably. */
   async removeAbove(txid: bigint): Promise<void> {
     let removed = false;

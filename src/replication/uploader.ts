@@ -10,6 +10,10 @@ import { AsyncMutex } from './async-mutex.js';
 import { Backoff } from './backoff.js';
 import { LocalStateError, ReplicaConflictError, ReplicaWriteError } from './errors.js';
 import type { LocalMeta } from './local-meta.js';
+import { ReplicaPosition } from './replica-position.js';
+
+// The listing helpers moved with the position they describe; imported from here before.
+export { replicaMaxTxid } from './replica-position.js';
 
 /** First retry delay after a failed upload. */
 export const DEFAULT_UPLOAD_RETRY_BASE_MS = 1000;
@@ -22,25 +26,14 @@ export const DEFAULT_UPLOAD_RETRY_MAX_MS = 30_000;
  * makes no calls.
  */
 export const DEFAULT_REPLICA_CHECK_INTERVAL_MS = 60_000;
-/**
- * Local L0 files already on the replica are removed once this old, as
- * Litestream's L0 retention removes them (5 min): long enough for
- * compaction to read them locally, short enough that the meta directory does
- * not grow without bound when nothing else prunes it. 0 keeps them.
- */
-export const DEFAULT_LOCAL_L0_RETENTION_MS = 5 * 60_000;
-/** How often, at most, local L0 files are looked at for pruning. */
-export const LOCAL_L0_PRUNE_INTERVAL_MS = 15_000;
-/** Compaction and snapshot levels looked at when L0 is empty, to find where a replica stands. */
-const HIGHER_LEVELS = [1, 2, 3, 4, 5, 6, 7, 8, 9];
 
 export interface UploaderOptions {
   readonly client: ReplicaClient;
   readonly meta: LocalMeta;
   /** The newest local TXID, as the sync side knows it. */
   readonly localTxid: () => bigint;
-  /** Local L0 files from this TXID on are never pruned (the sync side still needs them). */
-  readonly keepFrom?: () => bigint;
+  /** Where the replica stands; shared with whoever else needs to know (default: a position of its own). */
+  readonly position?: ReplicaPosition;
   /** Called when a local L0 file needed for upload is gone: the sync side must re-baseline. */
   readonly onLocalFileMissing: (txid: bigint) => void;
   /**
@@ -71,7 +64,8 @@ export interface UploaderOptions {
    * the replica.
    */
   readonly onL0File?: (info: LtxFileInfo) => void;
-  readonly localL0RetentionMs?: number;
+  /** Run after each upload pass that succeeded (local L0 pruning hooks in here); must not throw. */
+  readonly afterPass?: () => Promise<void>;
 }
 
 interface Waiter {
@@ -81,43 +75,11 @@ interface Waiter {
   readonly reject: (err: Error) => void;
 }
 
-/**
- * The newest TXID the replica holds: the highest MaxTXID of its L0 files, or,
- * when L0 is empty, of any level (compaction and retention may have removed
- * every L0 file, but never the TXIDs the higher levels hold). 0 for an
- * empty replica.
- */
-export async function replicaMaxTxid(client: ReplicaClient, signal?: AbortSignal): Promise<bigint> {
-  const l0 = await replicaNewestL0(client, signal);
-  if (l0 !== undefined) return l0.maxTxid;
-  let max = 0n;
-  for (const level of HIGHER_LEVELS) {
-    for await (const f of client.ltxFiles(level, 0n, signal === undefined ? {} : { signal })) if (f.maxTxid > max) max = f.maxTxid;
-  }
-  return max;
-}
-
-/** The replica's L0 file with the highest MaxTXID; undefined when it has none. */
-/** The highest MaxTXID of any level; 0 for an empty replica. Lists every level: for when L0 alone looks wrong. */
-export async function replicaMaxTxidAllLevels(client: ReplicaClient, signal?: AbortSignal): Promise<bigint> {
-  let max = 0n;
-  for (const level of [0, ...HIGHER_LEVELS]) {
-    for await (const f of client.ltxFiles(level, 0n, signal === undefined ? {} : { signal })) if (f.maxTxid > max) max = f.maxTxid;
-  }
-  return max;
-}
-
 /** Raised inside an upload pass when a local file is missing and onGap is set; handled outside the lock. */
 class UploadGap extends TidemarkError {
   constructor(readonly txid: bigint) {
     super(`local L0 file TXID ${formatTxid(txid)} is not there for this replica`);
   }
-}
-
-export async function replicaNewestL0(client: ReplicaClient, signal?: AbortSignal): Promise<LtxFileInfo | undefined> {
-  let max: LtxFileInfo | undefined;
-  for await (const f of client.ltxFiles(0, 0n, signal === undefined ? {} : { signal })) if (max === undefined || f.maxTxid > max.maxTxid) max = f;
-  return max;
 }
 
 /**
@@ -138,11 +100,7 @@ export class Uploader {
   readonly #report: RetryReporter;
   /** Serialises upload passes with re-baselining on the sync side. */
   readonly lock = new AsyncMutex();
-  /** What the replica holds, as far as this uploader knows; undefined until the first listing. */
-  #known: bigint | undefined;
-  /** The highest TXID an upload was started for: it may be on the replica even when the call failed. */
-  #attempted = 0n;
-  #checkedAt = -Infinity;
+  readonly position: ReplicaPosition;
   #wake: (() => void) | undefined;
   #pending = false;
   #stopped = false;
@@ -156,7 +114,6 @@ export class Uploader {
   lastUploadAt: Date | undefined;
   /** When the current run of failed passes began (Date.now()); undefined while passes succeed. */
   failingSince: number | undefined;
-  #prunedAt = -Infinity;
 
   constructor(options: UploaderOptions) {
     this.#o = options;
@@ -164,6 +121,8 @@ export class Uploader {
     this.#checkIntervalMs = options.replicaCheckIntervalMs ?? DEFAULT_REPLICA_CHECK_INTERVAL_MS;
     this.#log = options.logger ?? silentLogger;
     this.#report = new RetryReporter(this.#log, 'replica upload');
+    this.position = options.position ?? new ReplicaPosition(options.client);
+    this.position.onChange(() => this.#settle());
   }
 
   /** The replica's name in logs and errors. */
@@ -173,7 +132,7 @@ export class Uploader {
 
   /** The replica's TXID as last seen; 0 until first known. */
   get replicatedTxid(): bigint {
-    return this.#known ?? 0n;
+    return this.position.txid;
   }
 
   /** Set when another writer was found on the replica: uploads have stopped. */
@@ -190,19 +149,6 @@ export class Uploader {
   notify(): void {
     this.#pending = true;
     this.#wake?.();
-  }
-
-  /** Takes `txid` as the replica's position (after a re-baseline or a catch-up with a replica that was ahead). */
-  adopt(txid: bigint): void {
-    this.#known = txid;
-    if (txid > this.#attempted) this.#attempted = txid;
-    this.#checkedAt = Date.now();
-    this.#settle();
-  }
-
-  /** Lists the replica again before the next upload. */
-  recheck(): void {
-    this.#checkedAt = -Infinity;
   }
 
   /**
@@ -222,9 +168,9 @@ export class Uploader {
     await this.lock.run(async () => {
       if (this.#conflict !== undefined) throw this.#conflict;
       const client = this.#o.client;
-      if (this.#known === undefined || Date.now() - this.#checkedAt >= this.#checkIntervalMs) await this.#checkReplica(signal);
+      if (this.position.checkDue(this.#checkIntervalMs)) await this.#checkReplica(signal);
       const target = this.#o.localTxid();
-      for (let t = this.#known! + 1n; t <= target; t++) {
+      for (let t = this.position.txid + 1n; t <= target; t++) {
         signal?.throwIfAborted();
         let stream: ReadStream;
         try {
@@ -237,14 +183,13 @@ export class Uploader {
           }
           throw err;
         }
-        if (t > this.#attempted) this.#attempted = t;
+        this.position.attempting(t);
         try {
           const info = await client.writeLtxFile(0, t, t, stream, signal);
           this.#o.onL0File?.(info);
         } catch (err) {
           if (signal?.aborted === true) throw err;
-          // The file may be on the replica all the same: the next pass lists before going on.
-          this.#checkedAt = -Infinity;
+          this.position.uploadFailed();
           throw new ReplicaWriteError(`cannot upload L0 file TXID ${formatTxid(t)} to the ${this.name} replica: ${describeFsError(err)}`, {
             cause: err,
           });
@@ -252,49 +197,33 @@ export class Uploader {
           // A client that fails before reading must not leave the file handle open.
           stream.destroy();
         }
-        this.#known = t;
         this.lastUploadAt = new Date();
+        this.position.uploaded(t);
         this.#log.debug('ltx file uploaded', { level: 0, txid: formatTxid(t) });
-        this.#settle();
       }
     });
   }
 
-  /** Lists where the replica stands and compares it with what was uploaded. */
+  /** Lists where the replica stands and reacts to what the position makes of it. */
   async #checkReplica(signal?: AbortSignal): Promise<void> {
-    const newest = await replicaNewestL0(this.#o.client, signal);
-    let listed = newest?.maxTxid ?? (this.#known === undefined ? await replicaMaxTxid(this.#o.client, signal) : 0n);
-    // A replica brought up to date by a snapshot has no L0 file at that TXID yet; the higher levels tell.
-    if (this.#known !== undefined && listed < this.#known) listed = await replicaMaxTxidAllLevels(this.#o.client, signal);
-    this.#checkedAt = Date.now();
-    if (newest !== undefined) this.#o.onL0File?.(newest);
-    if (this.#known === undefined) {
-      this.#known = listed;
-      if (listed > this.#attempted) this.#attempted = listed;
-      this.#settle();
-      return;
-    }
-    const ours = this.#attempted > this.#known ? this.#attempted : this.#known;
-    if (listed > ours || listed > this.#o.localTxid()) {
+    const check = await this.position.check(this.#o.localTxid(), signal);
+    if (check.newest !== undefined) this.#o.onL0File?.(check.newest);
+    if (check.kind === 'ahead') {
       this.#conflict = new ReplicaConflictError(
-        `the ${this.name} replica holds TXID ${formatTxid(listed)}, which this replicator never wrote (it wrote up to ${formatTxid(ours)}): ` +
+        `the ${this.name} replica holds TXID ${formatTxid(check.listed)}, which this replicator never wrote (it wrote up to ${formatTxid(check.ours)}): ` +
           'another replicator is writing to the same replica; uploads stopped so the two histories do not mix',
       );
       this.#failWaiters(this.#conflict, true);
       throw this.#conflict;
     }
-    if (listed < this.#known) {
+    if (check.kind === 'behind') {
       this.#log.error('the replica lost files this replicator uploaded; it is healed with a new snapshot', {
         replica: this.name,
-        listed_txid: formatTxid(listed),
-        uploaded_txid: formatTxid(this.#known),
+        listed_txid: formatTxid(check.listed),
+        uploaded_txid: formatTxid(check.uploaded),
       });
-      this.#o.onReplicaBehind?.(listed, this.#known);
-      return;
+      this.#o.onReplicaBehind?.(check.listed, check.uploaded);
     }
-    // An upload that failed may have landed after all.
-    this.#known = listed;
-    this.#settle();
   }
 
   /**
@@ -316,7 +245,7 @@ export class Uploader {
       return false;
     }
     this.#log.info('replica brought up to date with a snapshot', { replica: this.name, txid: formatTxid(at) });
-    this.adopt(at);
+    this.position.adopt(at);
     this.#pending = true;
     return true;
   }
@@ -328,22 +257,6 @@ export class Uploader {
     await this.#loop;
     for (const w of this.#waiters) w.resolve();
     this.#waiters = [];
-  }
-
-  /** Removes uploaded local L0 files past the local retention; failures only delay it. */
-  async #pruneLocal(): Promise<void> {
-    const retention = this.#o.localL0RetentionMs ?? DEFAULT_LOCAL_L0_RETENTION_MS;
-    const now = Date.now();
-    if (retention <= 0 || now - this.#prunedAt < Math.min(LOCAL_L0_PRUNE_INTERVAL_MS, retention) || this.#known === undefined) return;
-    this.#prunedAt = now;
-    const keep = this.#o.keepFrom?.() ?? this.#known;
-    const below = keep < this.#known ? keep : this.#known;
-    try {
-      // Under the lock: a re-baseline on the sync side must not race with deletions.
-      await this.lock.run(() => this.#o.meta.removeBelow(below, now - retention));
-    } catch (err) {
-      this.#log.warn('pruning local L0 files failed', { error: (err as Error).message });
-    }
   }
 
   #settle(): void {
@@ -378,7 +291,7 @@ export class Uploader {
         this.lastErrorPermanent = false;
         this.failingSince = undefined;
         this.#report.succeeded();
-        await this.#pruneLocal();
+        await this.#o.afterPass?.();
       } catch (caught) {
         if (this.#stopped) break;
         let err = caught;

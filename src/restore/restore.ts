@@ -7,7 +7,7 @@ import { LtxTruncatedError } from '../ltx/errors.js';
 import { formatFilename, formatTxid } from '../ltx/file-name.js';
 import { FileReplicaClient } from '../storage/file-replica-client.js';
 import type { LtxFileInfo, ReplicaClient } from '../storage/replica-client.js';
-import { isV03ReplicaClient } from '../storage/v03-replica-client.js';
+import { canReadV03, toV03Reader } from '../storage/v03-reader.js';
 import { CoalescingSink } from './coalescing-sink.js';
 import { NoBackupsError, RestoreError, RestoreIntegrityError, RestoreOptionsError, RestoreOutputExistsError } from './errors.js';
 import { FetchLimiter } from './fetch-limiter.js';
@@ -172,7 +172,7 @@ type RestoreSource = { format: 'ltx'; plan: RestorePlan } | { format: 'v0.3'; pl
 
 async function planSource(client: ReplicaClient, opts: RestoreOptions, signal: AbortSignal | undefined): Promise<RestoreSource> {
   // Litestream considers v0.3 backups only for a restore to the latest state or a time, never to a TXID.
-  if (opts.txid === undefined && isV03ReplicaClient(client)) {
+  if (opts.txid === undefined && canReadV03(client)) {
     const choice = await chooseRestoreFormat(client, { timestamp: opts.timestamp, signal });
     if (choice.format === 'v0.3') {
       return { format: 'v0.3', plan: calcV03RestorePlan(choice.v03, { timestamp: opts.timestamp, replicaName: replicaName(client, opts) }) };
@@ -182,7 +182,7 @@ async function planSource(client: ReplicaClient, opts: RestoreOptions, signal: A
     const plan = await calcRestorePlan(client, { txid: opts.txid, timestamp: opts.timestamp, replicaName: opts.replicaName, signal });
     return { format: 'ltx', plan };
   } catch (err) {
-    if (err instanceof NoBackupsError && opts.txid !== undefined && isV03ReplicaClient(client) && (await client.v03Generations(signal)).length > 0) {
+    if (err instanceof NoBackupsError && opts.txid !== undefined && canReadV03(client) && (await toV03Reader(client).v03Generations(signal)).length > 0) {
       throw new V03RestoreError(
         `${replicaName(client, opts)} holds only Litestream v0.3 backups, which have no TXIDs: restore the latest state or a point in time instead`,
         { cause: err },
@@ -206,7 +206,7 @@ async function writeSource(
     const merged = await writeImage(client, source.plan, sink, parallelism, signal);
     return { txid: source.plan.txid, pageSize: merged.header.pageSize, pageCount: merged.header.commit, bytes: merged.size, files: source.plan.files.length };
   }
-  if (!isV03ReplicaClient(client)) throw new RestoreError(`${client.type} replica cannot read v0.3 backups`);
+  if (!canReadV03(client)) throw new RestoreError(`${client.type} replica cannot read v0.3 backups`);
   const image = await writeV03Image(client, source.plan, sink.tmpPath, { name: (key) => `${replica}/${key}`, parallelism, signal });
   return {
     txid: 0n,

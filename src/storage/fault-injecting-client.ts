@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { formatFilename } from '../ltx/file-name.js';
 import { StorageError } from './errors.js';
 import type { ListOptions, LtxFileInfo, OpenOptions, ReplicaClient } from './replica-client.js';
-import { isV03ReplicaClient, type V03ReplicaClient } from './v03-replica-client.js';
+import { isRawObjectReader, type RawObjectReader } from './raw-object-reader.js';
 
 /**
  * The ReplicaClient calls a fault can be aimed at; each call counts as one
@@ -50,17 +50,15 @@ export class InjectedFaultError extends StorageError {
  * break off, so tests exercise retry and recovery paths against real storage.
  * Every call is counted per operation.
  *
- * When the wrapped client can read Litestream v0.3 backups, so can the
- * wrapper (isV03ReplicaClient says so), with the same faults; otherwise it
- * has no v0.3 methods at all, as the wrapped client has none.
+ * When the wrapped client offers raw object reads (what Litestream v0.3
+ * backups are read over), so does the wrapper, with the same faults;
+ * otherwise it has no such methods at all, as the wrapped client has none.
  */
-export class FaultInjectingClient implements ReplicaClient, Partial<V03ReplicaClient> {
+export class FaultInjectingClient implements ReplicaClient, Partial<RawObjectReader> {
   readonly type: string;
-  readonly v03Generations?: V03ReplicaClient['v03Generations'];
-  readonly v03Snapshots?: V03ReplicaClient['v03Snapshots'];
-  readonly v03WalSegments?: V03ReplicaClient['v03WalSegments'];
-  readonly openV03Snapshot?: V03ReplicaClient['openV03Snapshot'];
-  readonly openV03WalSegment?: V03ReplicaClient['openV03WalSegment'];
+  readonly listRawDirs?: RawObjectReader['listRawDirs'];
+  readonly listRawObjects?: RawObjectReader['listRawObjects'];
+  readonly openRawObject?: RawObjectReader['openRawObject'];
   private readonly counts = zeroCounts();
   private readonly queued: { op: ReplicaOp; error: Error; remaining: number }[] = [];
   private readonly writtenAt = new Map<string, number>();
@@ -85,26 +83,18 @@ export class FaultInjectingClient implements ReplicaClient, Partial<V03ReplicaCl
     this.delayMs = opts.delayMs ?? 0;
     this.listLagMs = opts.listLagMs ?? 0;
     this.truncateAfter = opts.truncateReadsAfter;
-    if (isV03ReplicaClient(inner)) {
-      this.v03Generations = async (signal) => {
+    if (isRawObjectReader(inner)) {
+      this.listRawDirs = async (dir, signal) => {
         await this.enter('list', signal);
-        return inner.v03Generations(signal);
+        return inner.listRawDirs(dir, signal);
       };
-      this.v03Snapshots = async (generation, signal) => {
+      this.listRawObjects = async (dir, signal) => {
         await this.enter('list', signal);
-        return inner.v03Snapshots(generation, signal);
+        return inner.listRawObjects(dir, signal);
       };
-      this.v03WalSegments = async (generation, signal) => {
-        await this.enter('list', signal);
-        return inner.v03WalSegments(generation, signal);
-      };
-      this.openV03Snapshot = async (generation, index, opts = {}) => {
+      this.openRawObject = async (key, opts = {}) => {
         await this.enter('open', opts.signal);
-        return this.maybeTruncated(await inner.openV03Snapshot(generation, index, opts));
-      };
-      this.openV03WalSegment = async (generation, index, offset, opts = {}) => {
-        await this.enter('open', opts.signal);
-        return this.maybeTruncated(await inner.openV03WalSegment(generation, index, offset, opts));
+        return this.maybeTruncated(await inner.openRawObject(key, opts));
       };
     }
   }

@@ -10,25 +10,7 @@ import { KeyedQueue } from './keyed-queue.js';
 import { checkByteRange, checkLevel, checkLtxFileKey } from './ltx-file-key.js';
 import { peekLtxHeader, type PeekedLtxStream } from './ltx-header-peek.js';
 import type { ListOptions, LtxFileInfo, OpenOptions, ReplicaClient } from './replica-client.js';
-import {
-  checkV03Generation,
-  parseV03SnapshotName,
-  parseV03WalSegmentName,
-  sortV03Snapshots,
-  sortV03WalSegments,
-  v03CreatedAtFromNs as createdAtFromMtimeNs,
-  V03_GENERATION_RE,
-  V03_GENERATIONS_DIR,
-  V03ObjectNotFoundError,
-  v03SnapshotKey,
-  v03SnapshotsPrefix,
-  v03WalPrefix,
-  v03WalSegmentKey,
-  type V03OpenOptions,
-  type V03ReplicaClient,
-  type V03SnapshotInfo,
-  type V03WalSegmentInfo,
-} from './v03-replica-client.js';
+import { modifiedAtFromNs, RawObjectNotFoundError, type RawObjectInfo, type RawObjectOpenOptions, type RawObjectReader } from './raw-object-reader.js';
 
 export const FILE_REPLICA_TYPE = 'file';
 
@@ -57,10 +39,11 @@ export function ltxFilePath(root: string, level: number, minTxid: bigint, maxTxi
 /**
  * A replica in a local directory, laid out exactly like Litestream's file
  * backend. Each file's createdAt is its LTX header timestamp, kept as the
- * file's mtime. Backups a Litestream v0.3 left under `<root>/generations`
- * can be listed and read (V03ReplicaClient), never written.
+ * file's mtime. Anything else under the root can be listed and read
+ * (RawObjectReader), never written: that is how backups a Litestream v0.3
+ * left under `<root>/generations` are read (V03Reader).
  */
-export class FileReplicaClient implements ReplicaClient, V03ReplicaClient {
+export class FileReplicaClient implements ReplicaClient, RawObjectReader {
   readonly type = FILE_REPLICA_TYPE;
   /** Absolute path of the replica directory. */
   readonly root: string;
@@ -139,7 +122,7 @@ export class FileReplicaClient implements ReplicaClient, V03ReplicaClient {
         maxTxid: f.maxTxid,
         size: Number(st.size),
         // Written here the mtime is the header's millisecond exactly; another tool may have set finer digits.
-        createdAt: createdAtFromMtimeNs(st.mtimeNs),
+        createdAt: modifiedAtFromNs(st.mtimeNs),
       };
     }
   }
@@ -184,56 +167,26 @@ export class FileReplicaClient implements ReplicaClient, V03ReplicaClient {
     yield* readFileChunks(fh, path, offset, size, signal);
   }
 
-  async v03Generations(signal?: AbortSignal): Promise<string[]> {
+  async listRawDirs(dir: string, signal?: AbortSignal): Promise<string[]> {
     signal?.throwIfAborted();
-    const dir = join(this.root, V03_GENERATIONS_DIR);
-    const entries = await readDirOrEmpty(dir);
-    return entries
-      .filter((e) => e.isDirectory() && V03_GENERATION_RE.test(e.name))
-      .map((e) => e.name)
-      .sort();
+    const entries = await readDirOrEmpty(join(this.root, dir));
+    return entries.filter((e) => e.isDirectory()).map((e) => e.name);
   }
 
-  async v03Snapshots(generation: string, signal?: AbortSignal): Promise<V03SnapshotInfo[]> {
-    checkV03Generation(generation);
+  async listRawObjects(dir: string, signal?: AbortSignal): Promise<RawObjectInfo[]> {
     signal?.throwIfAborted();
-    const dir = join(this.root, v03SnapshotsPrefix(generation));
-    const found: V03SnapshotInfo[] = [];
-    for (const e of await readDirOrEmpty(dir)) {
+    const path = join(this.root, dir);
+    const found: RawObjectInfo[] = [];
+    for (const e of await readDirOrEmpty(path)) {
       if (e.isDirectory()) continue;
-      const index = parseV03SnapshotName(e.name);
-      if (index === null) continue;
-      const st = await statOrNull(join(dir, e.name), signal);
-      if (st) found.push({ generation, index, ...st });
+      const st = await statOrNull(join(path, e.name), signal);
+      if (st) found.push({ name: e.name, ...st });
     }
-    return sortV03Snapshots(found);
+    return found;
   }
 
-  async v03WalSegments(generation: string, signal?: AbortSignal): Promise<V03WalSegmentInfo[]> {
-    checkV03Generation(generation);
-    signal?.throwIfAborted();
-    const dir = join(this.root, v03WalPrefix(generation));
-    const found: V03WalSegmentInfo[] = [];
-    // Subdirectories (the unreleased v0.4 layout kept one per index) are not v0.3 segments.
-    for (const e of await readDirOrEmpty(dir)) {
-      if (e.isDirectory()) continue;
-      const pos = parseV03WalSegmentName(e.name);
-      if (pos === null) continue;
-      const st = await statOrNull(join(dir, e.name), signal);
-      if (st) found.push({ generation, ...pos, ...st });
-    }
-    return sortV03WalSegments(found);
-  }
-
-  async openV03Snapshot(generation: string, index: number, opts: V03OpenOptions = {}): Promise<AsyncIterable<Uint8Array>> {
-    return this.openV03Object(v03SnapshotKey(generation, index), opts.signal);
-  }
-
-  async openV03WalSegment(generation: string, index: number, offset: number, opts: V03OpenOptions = {}): Promise<AsyncIterable<Uint8Array>> {
-    return this.openV03Object(v03WalSegmentKey(generation, index, offset), opts.signal);
-  }
-
-  private async openV03Object(key: string, signal: AbortSignal | undefined): Promise<AsyncIterable<Uint8Array>> {
+  async openRawObject(key: string, opts: RawObjectOpenOptions = {}): Promise<AsyncIterable<Uint8Array>> {
+    const { signal } = opts;
     signal?.throwIfAborted();
     const path = join(this.root, key);
     // As for LTX files, the descriptor is opened by the first read, so a stream that is never read holds none.
@@ -241,9 +194,9 @@ export class FileReplicaClient implements ReplicaClient, V03ReplicaClient {
       const st = await stat(path);
       if (!st.isFile()) throw new StorageError(`reading ${path}: not a regular file`);
     } catch (err) {
-      throw v03OpenError(err, key, path);
+      throw rawOpenError(err, key, path);
     }
-    return readWholeFile(key, path, signal);
+    return readRawFile(key, path, opts.offset ?? 0, opts.size ?? 0, signal);
   }
 
   private openError(err: unknown, level: number, minTxid: bigint, maxTxid: bigint, path: string): Error {
@@ -357,32 +310,32 @@ async function readDirOrEmpty(dir: string): Promise<Dirent[]> {
   }
 }
 
-/** Size and createdAt (the mtime: v0.3 keeps no other timestamp) of a listed file, or null if it has gone since. */
-async function statOrNull(path: string, signal: AbortSignal | undefined): Promise<{ size: number; createdAt: Date } | null> {
+/** Size and mtime of a listed file, or null if it has gone since. */
+async function statOrNull(path: string, signal: AbortSignal | undefined): Promise<{ size: number; modifiedAt: Date } | null> {
   signal?.throwIfAborted();
   try {
     const st = await stat(path, { bigint: true });
-    return { size: Number(st.size), createdAt: createdAtFromMtimeNs(st.mtimeNs) };
+    return { size: Number(st.size), modifiedAt: modifiedAtFromNs(st.mtimeNs) };
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return null;
     throw asStorageError(err, `listing ${dirname(path)}`);
   }
 }
 
-function v03OpenError(err: unknown, key: string, path: string): Error {
-  if (isErrno(err, 'ENOENT')) return new V03ObjectNotFoundError(key, path, { cause: err });
+function rawOpenError(err: unknown, key: string, path: string): Error {
+  if (isErrno(err, 'ENOENT')) return new RawObjectNotFoundError(key, path, { cause: err });
   return asStorageError(err, `opening ${path}`);
 }
 
-/** A whole file in fresh chunks; the descriptor is closed when the stream ends, fails or is abandoned. */
-async function* readWholeFile(key: string, path: string, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
+/** A file (or [offset, offset + size) of it) in fresh chunks; the descriptor is closed when the stream ends, fails or is abandoned. */
+async function* readRawFile(key: string, path: string, offset: number, size: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
   let fh: FileHandle;
   try {
     fh = await open(path, 'r');
   } catch (err) {
-    throw v03OpenError(err, key, path);
+    throw rawOpenError(err, key, path);
   }
-  yield* readFileChunks(fh, path, 0, 0, signal);
+  yield* readFileChunks(fh, path, offset, size, signal);
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { ListOptions, LtxFileInfo, OpenOptions, ReplicaClient } from './replica-client.js';
-import type { V03OpenOptions, V03ReplicaClient, V03SnapshotInfo, V03WalSegmentInfo } from './v03-replica-client.js';
+import { isRawObjectReader, type RawObjectInfo, type RawObjectOpenOptions, type RawObjectReader } from './raw-object-reader.js';
 
 /**
  * A replica client whose backend module is loaded on first use. The S3
@@ -8,22 +8,22 @@ import type { V03OpenOptions, V03ReplicaClient, V03SnapshotInfo, V03WalSegmentIn
  * should not pay for it, and one that does pays once, in `init()`.
  */
 export class LazyReplicaClient implements ReplicaClient {
-  #client: Promise<ReplicaClient & Partial<V03ReplicaClient>> | undefined;
+  #client: Promise<ReplicaClient & Partial<RawObjectReader>> | undefined;
 
   constructor(
     readonly type: string,
     /** How the replica is named in messages, known before the backend loads. */
     readonly name: string,
-    private readonly load: () => Promise<ReplicaClient & Partial<V03ReplicaClient>>,
+    private readonly load: () => Promise<ReplicaClient & Partial<RawObjectReader>>,
   ) {}
 
-  #get(): Promise<ReplicaClient & Partial<V03ReplicaClient>> {
+  #get(): Promise<ReplicaClient & Partial<RawObjectReader>> {
     this.#client ??= this.load();
     return this.#client;
   }
 
   /** The loaded backend, for subclasses that expose more of it. */
-  protected loaded(): Promise<ReplicaClient & Partial<V03ReplicaClient>> {
+  protected loaded(): Promise<ReplicaClient & Partial<RawObjectReader>> {
     return this.#get();
   }
 
@@ -53,35 +53,28 @@ export class LazyReplicaClient implements ReplicaClient {
 }
 
 /**
- * A lazily loaded backend that can also read Litestream v0.3 backups. Kept
- * apart from LazyReplicaClient because restore and `ltx` look for the v0.3
- * methods to decide whether to consider v0.3 backups at all, so a backend
- * without them must not seem to have them.
+ * A lazily loaded backend that also offers raw object reads (what
+ * Litestream v0.3 backups are read over). Kept apart from LazyReplicaClient
+ * because restore and `ltx` look for those methods to decide whether to
+ * consider v0.3 backups at all, so a backend without them must not seem to
+ * have them.
  */
-export class LazyV03ReplicaClient extends LazyReplicaClient implements V03ReplicaClient {
-  async #v03(): Promise<V03ReplicaClient> {
+export class LazyRawObjectReplicaClient extends LazyReplicaClient implements RawObjectReader {
+  async #raw(): Promise<RawObjectReader> {
     const c = await this.loaded();
-    if (typeof c.v03Generations !== 'function') throw new TypeError(`${this.type} replica client cannot read Litestream v0.3 backups`);
-    return c as unknown as V03ReplicaClient;
+    if (!isRawObjectReader(c)) throw new TypeError(`${this.type} replica client cannot read objects outside the LTX layout`);
+    return c;
   }
 
-  async v03Generations(signal?: AbortSignal): Promise<string[]> {
-    return (await this.#v03()).v03Generations(signal);
+  async listRawDirs(dir: string, signal?: AbortSignal): Promise<string[]> {
+    return (await this.#raw()).listRawDirs(dir, signal);
   }
 
-  async v03Snapshots(generation: string, signal?: AbortSignal): Promise<V03SnapshotInfo[]> {
-    return (await this.#v03()).v03Snapshots(generation, signal);
+  async listRawObjects(dir: string, signal?: AbortSignal): Promise<RawObjectInfo[]> {
+    return (await this.#raw()).listRawObjects(dir, signal);
   }
 
-  async v03WalSegments(generation: string, signal?: AbortSignal): Promise<V03WalSegmentInfo[]> {
-    return (await this.#v03()).v03WalSegments(generation, signal);
-  }
-
-  async openV03Snapshot(generation: string, index: number, opts?: V03OpenOptions): Promise<AsyncIterable<Uint8Array>> {
-    return (await this.#v03()).openV03Snapshot(generation, index, opts);
-  }
-
-  async openV03WalSegment(generation: string, index: number, offset: number, opts?: V03OpenOptions): Promise<AsyncIterable<Uint8Array>> {
-    return (await this.#v03()).openV03WalSegment(generation, index, offset, opts);
+  async openRawObject(key: string, opts?: RawObjectOpenOptions): Promise<AsyncIterable<Uint8Array>> {
+    return (await this.#raw()).openRawObject(key, opts);
   }
 }

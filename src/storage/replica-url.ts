@@ -2,7 +2,7 @@ import { posix, resolve } from 'node:path';
 import { ReplicaUrlError } from './errors.js';
 import { FileReplicaClient } from './file-replica-client.js';
 import type { ReplicaClient } from './replica-client.js';
-import { LazyReplicaClient, LazyV03ReplicaClient } from './lazy-replica-client.js';
+import { LazyReplicaClient, LazyRawObjectReplicaClient } from './lazy-replica-client.js';
 import { describeAbsReplica, resolveAbsSettings, type AbsSettings } from './abs/abs-settings.js';
 import { describeGsReplica, resolveGsSettings, type GsSettings } from './gs/gs-settings.js';
 import { describeS3Replica, resolveS3Settings, type S3Settings } from './s3/s3-settings.js';
@@ -252,7 +252,7 @@ function createBackendClient(url: string, options: ReplicaClientOptions): Replic
  * directly for its S3-specific members.
  */
 function lazyS3Client(settings: S3Settings): ReplicaClient {
-  return new LazyV03ReplicaClient('s3', describeS3Replica(settings), async () => {
+  return new LazyRawObjectReplicaClient('s3', describeS3Replica(settings), async () => {
     const { S3ReplicaClient } = await import('./s3/s3-replica-client.js');
     return new S3ReplicaClient(settings);
   });
@@ -284,7 +284,7 @@ function lazyGsClient(settings: GsSettings): ReplicaClient {
 
 /** As for S3: settings (and the key file) are checked now, ssh2 loads on first use; it reads Litestream v0.3 backups too. */
 function lazySftpClient(settings: SftpSettings): ReplicaClient {
-  return new LazyV03ReplicaClient('sftp', describeSftpReplica(settings), async () => {
+  return new LazyRawObjectReplicaClient('sftp', describeSftpReplica(settings), async () => {
     const { SftpReplicaClient } = await import('./sftp/sftp-replica-client.js');
     return new SftpReplicaClient(settings);
   });

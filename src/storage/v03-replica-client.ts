@@ -1,19 +1,20 @@
 /**
- * Read access to backups in the Litestream v0.3 layout, an optional addition
- * to ReplicaClient for backends that may hold them (Litestream v0.5 reads
- * them from its file and S3 backends only). tidemark never writes this
- * layout; it restores from it so that a v0.3 replica can be upgraded.
+ * The Litestream v0.3 backup layout, and read access to backups in it
+ * (Litestream v0.5 reads them from its file and S3 backends only). tidemark
+ * never writes this layout; it restores from it so that a v0.3 replica can
+ * be upgraded.
  *
  * Keys, relative to the replica path (see docs/litestream-v03.md):
  *   generations/<generation>/snapshots/<index %08x>.snapshot.lz4
  *   generations/<generation>/wal/<index %08x>_<offset %08x>.wal.lz4
  *
- * Everything a backend needs is a listing of the keys under a prefix (with
- * each object's size and modification time) and a stream of one object's
- * bytes: the helpers below turn keys into infos and back.
+ * A backend offers only raw object reads (raw-object-reader.ts): a listing
+ * of what is under a prefix, with each object's size and modification time,
+ * and a stream of one object's bytes. V03Reader (v03-reader.ts) reads this
+ * layout over them; the helpers below turn keys into infos and back.
  */
-import type { ReplicaClient } from './replica-client.js';
 import { StorageError } from './errors.js';
+import { modifiedAtFromNs } from './raw-object-reader.js';
 
 /** Directory (key prefix) under the replica path that holds every generation. */
 export const V03_GENERATIONS_DIR = 'generations';
@@ -73,18 +74,6 @@ export interface V03ReplicaClient {
    */
   openV03Snapshot(generation: string, index: number, opts?: V03OpenOptions): Promise<AsyncIterable<Uint8Array>>;
   openV03WalSegment(generation: string, index: number, offset: number, opts?: V03OpenOptions): Promise<AsyncIterable<Uint8Array>>;
-}
-
-/** True when the client can list and read v0.3 backups. */
-export function isV03ReplicaClient(client: ReplicaClient): client is ReplicaClient & V03ReplicaClient {
-  const c = client as Partial<V03ReplicaClient>;
-  return (
-    typeof c.v03Generations === 'function' &&
-    typeof c.v03Snapshots === 'function' &&
-    typeof c.v03WalSegments === 'function' &&
-    typeof c.openV03Snapshot === 'function' &&
-    typeof c.openV03WalSegment === 'function'
-  );
 }
 
 /** The v0.3 object asked for is not on the replica. */
@@ -194,12 +183,5 @@ export function sortV03WalSegments(list: V03WalSegmentInfo[]): V03WalSegmentInfo
   return list.sort((a, b) => a.index - b.index || a.offset - b.offset);
 }
 
-/**
- * createdAt from a modification time in nanoseconds, rounded up to the
- * millisecond: then "createdAt ≤ T" for a millisecond T gives the same answer
- * as Litestream's comparison of the nanosecond time with T.
- */
-export function v03CreatedAtFromNs(mtimeNs: bigint): Date {
-  const NS_PER_MS = 1_000_000n;
-  return new Date(Number((mtimeNs + NS_PER_MS - 1n) / NS_PER_MS));
-}
+/** createdAt from a modification time in nanoseconds, as the backends report it (see modifiedAtFromNs). */
+export const v03CreatedAtFromNs = modifiedAtFromNs;

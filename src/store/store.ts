@@ -215,7 +215,7 @@ export class Store {
       const jobs = compactionJobs({
         client: t.client,
         levels: c.levels ?? new CompactionLevels(),
-        localL0: keepingModelFiles(new FileReplicaClient(spec.metaPath ?? defaultMetaDir(spec.path)), () => r.localL0KeepFrom),
+        localL0: replicatorL0Files(new FileReplicaClient(spec.metaPath ?? defaultMetaDir(spec.path)), r),
         cache,
         snapshot: async () => {
           // An unchanged database keeps its newest snapshot rather than writing the same image again.
@@ -307,12 +307,20 @@ function storeReplicas(spec: StoreDatabase): readonly StoreReplica[] {
   return [{ name: spec.client.type, client: spec.client, ...(spec.replicaName === undefined ? {} : { displayName: spec.replicaName }) }];
 }
 
-/** The meta directory's L0 files, as L0 retention sees them: copies the replicator still needs are not deleted. */
-function keepingModelFiles(local: FileReplicaClient, keepFrom: () => bigint): LocalL0Files {
-  const files = toLocalL0Files(local);
+/**
+ * The meta directory's L0 files, as compaction sees them: read in place,
+ * and deleted only by the replicator, which alone knows whether every
+ * replica holds them and the model no longer needs them.
+ */
+function replicatorL0Files(local: FileReplicaClient, replicator: DbReplicator): LocalL0Files {
+  const { open, describe, maxTxid } = toLocalL0Files(local);
   return {
-    ...files,
-    delete: (list) => files.delete!(list.filter((f) => f.maxTxid <= keepFrom())),
+    ...(open === undefined ? {} : { open }),
+    ...(describe === undefined ? {} : { describe }),
+    ...(maxTxid === undefined ? {} : { maxTxid }),
+    delete: async (files) => {
+      await replicator.releaseLocalL0(files);
+    },
   };
 }
 

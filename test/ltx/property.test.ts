@@ -112,7 +112,7 @@ describe('LTX property tests', () => {
     await fc.assert(
       fc.asyncProperty(fileSpec, async (s) => {
         const { bytes, pages, header } = await encodeSpec(s);
-        const f = await decodeLtx(bytes, { strict: true, pageChecksums: true, parallel: s.parallel ?? false });
+        const f = await decodeLtx(bytes, { strict: true, pageChecksums: true });
         const { reserved: _r, ...h } = f.header;
         assert.deepEqual(h, header);
         assert.deepEqual(f.pages.map((p) => p.pgno), [...pages.keys()]);
@@ -258,20 +258,10 @@ describe('LTX property tests', () => {
       cut: fc.option(fc.nat()),
     });
     const check = async (bytes: Uint8Array, strict: boolean): Promise<void> => {
-      let serial: string | null = null;
       try {
         await decodeLtx(bytes, { strict });
       } catch (err) {
         if (!(err instanceof LtxError)) throw err;
-        serial = err.name;
-      }
-      // The parallel decoder reaches the same verdict (errors may be found in another order).
-      try {
-        await decodeLtx(bytes, { strict, parallel: true });
-        assert.equal(serial, null, 'parallel decoding accepted a file the serial decoder refused');
-      } catch (err) {
-        if (!(err instanceof LtxError)) throw err;
-        assert.notEqual(serial, null, `parallel decoding refused a file the serial decoder accepted: ${err.message}`);
       }
       try {
         const f = new MemoryRandomAccess(bytes);

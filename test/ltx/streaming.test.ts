@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { LtxEncoder } from '../../src/ltx/encoder.js';
 import { LtxDecoder, decodeLtx } from '../../src/ltx/decoder.js';
-import { LtxError } from '../../src/ltx/errors.js';
 import { IterableSource, type ByteSource } from '../../src/ltx/byte-source.js';
 import { makeHeader } from '../../src/ltx/header.js';
 import { MemorySink } from '../../src/ltx/byte-sink.js';
@@ -105,28 +104,6 @@ describe('streaming and bounded memory', () => {
       fixed.push(sink.bytes());
     }
     assert.ok(Buffer.from(fixed[0]!).equals(Buffer.from(fixed[1]!)), 'parallel output differs from serial output');
-
-    // And the parallel decoder reads back exactly what the serial one does, in both encodings.
-    for (const encoding of ['frame', 'block'] as const) {
-      const sink = new MemorySink();
-      const enc = new LtxEncoder(sink, makeHeader({ pageSize: PAGE, commit: 3000, minTxid: 1n, maxTxid: 1n }), { encoding });
-      for (let p = 1; p <= 3000; p++) await enc.writePage(p, p % 5 === 0 ? new Uint8Array(randomBytes(PAGE)) : page(p));
-      await enc.finish();
-      const bytes = sink.bytes();
-      const a = await decodeLtx(bytes, { strict: true, pageChecksums: true });
-      const b = await decodeLtx(bytes, { strict: true, pageChecksums: true, parallel: true });
-      assert.deepEqual(b.index, a.index);
-      assert.equal(b.pages.length, 3000);
-      for (let i = 0; i < 3000; i++) {
-        assert.equal(b.pages[i]!.checksum, a.pages[i]!.checksum);
-        assert.equal(b.pages[i]!.offset, a.pages[i]!.offset);
-      }
-      // A corrupted page deep in the file is refused by both.
-      const bad = new Uint8Array(bytes);
-      bad[b.pages[2500]!.offset + 40]! ^= 0x55;
-      await assert.rejects(decodeLtx(bad, { parallel: true }), LtxError);
-      await assert.rejects(decodeLtx(bad), LtxError);
-    }
   });
 
   it('writes to a Node file stream with backpressure and reads back through a file source', async () => {

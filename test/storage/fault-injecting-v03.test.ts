@@ -6,9 +6,10 @@ import { restore } from '../../src/restore/restore.js';
 import { FaultInjectingClient, InjectedFaultError } from '../../src/storage/fault-injecting-client.js';
 import { FileReplicaClient } from '../../src/storage/file-replica-client.js';
 import type { ReplicaClient } from '../../src/storage/replica-client.js';
-import { isV03ReplicaClient, v03SnapshotKey } from '../../src/storage/v03-replica-client.js';
+import { v03SnapshotKey } from '../../src/storage/v03-replica-client.js';
 import { makeTempDir } from '../restore/replica-fixtures.js';
 import { collect, V03_EXPECTED_DB, V03_FIXTURE_GENERATION, V03_FIXTURE_REPLICA } from '../restore/v03/helpers.js';
+import { canReadV03, toV03Reader } from '../../src/storage/v03-reader.js';
 
 const GEN = V03_FIXTURE_GENERATION;
 
@@ -20,7 +21,7 @@ describe('FaultInjectingClient around a client that reads v0.3 backups', () => {
 
   it('passes the v0.3 calls through, counted as list and open, so a restore still finds the v0.3 backups', async () => {
     const faults = new FaultInjectingClient(new FileReplicaClient(V03_FIXTURE_REPLICA));
-    assert.ok(isV03ReplicaClient(faults));
+    assert.ok(canReadV03(faults));
     const out = join(dir, 'through.db');
     const r = await restore({ client: faults, outputPath: out });
     assert.equal(r.format, 'v0.3');
@@ -32,23 +33,23 @@ describe('FaultInjectingClient around a client that reads v0.3 backups', () => {
 
   it('applies queued failures, random failures and broken reads to the v0.3 calls', async () => {
     const faults = new FaultInjectingClient(new FileReplicaClient(V03_FIXTURE_REPLICA));
-    assert.ok(isV03ReplicaClient(faults));
+    assert.ok(canReadV03(faults));
     faults.failNext('list').failNext('open');
-    await assert.rejects(faults.v03Generations(), InjectedFaultError);
-    assert.deepEqual(await faults.v03Generations(), [GEN]);
-    await assert.rejects(faults.openV03WalSegment(GEN, 0, 0), InjectedFaultError);
+    await assert.rejects(toV03Reader(faults).v03Generations(), InjectedFaultError);
+    assert.deepEqual(await toV03Reader(faults).v03Generations(), [GEN]);
+    await assert.rejects(toV03Reader(faults).openV03WalSegment(GEN, 0, 0), InjectedFaultError);
     const stored = await readFile(join(V03_FIXTURE_REPLICA, v03SnapshotKey(GEN, 0)));
-    assert.ok((await collect(await faults.openV03Snapshot(GEN, 0))).equals(stored));
+    assert.ok((await collect(await toV03Reader(faults).openV03Snapshot(GEN, 0))).equals(stored));
 
     faults.truncateReadsAfter(10);
-    await assert.rejects(collect(await faults.openV03Snapshot(GEN, 0)), /connection reset after 10 bytes/);
+    await assert.rejects(collect(await toV03Reader(faults).openV03Snapshot(GEN, 0)), /connection reset after 10 bytes/);
     faults.truncateReadsAfter();
 
     faults.setErrorRate(1, ['list']);
-    await assert.rejects(faults.v03Snapshots(GEN), InjectedFaultError);
-    await assert.rejects(faults.v03WalSegments(GEN), InjectedFaultError);
+    await assert.rejects(toV03Reader(faults).v03Snapshots(GEN), InjectedFaultError);
+    await assert.rejects(toV03Reader(faults).v03WalSegments(GEN), InjectedFaultError);
     faults.setErrorRate(0);
-    assert.equal((await faults.v03WalSegments(GEN)).length, 6);
+    assert.equal((await toV03Reader(faults).v03WalSegments(GEN)).length, 6);
     assert.equal(faults.injectedFaults, 5);
     assert.deepEqual({ list: faults.calls.list, open: faults.calls.open }, { list: 5, open: 3 });
   });
@@ -66,7 +67,8 @@ describe('FaultInjectingClient around a client that reads v0.3 backups', () => {
       deleteAll: (signal) => inner.deleteAll(signal),
     };
     const faults = new FaultInjectingClient(ltxOnly);
-    assert.equal(isV03ReplicaClient(faults), false);
-    assert.equal(faults.v03Generations, undefined);
+    assert.equal(canReadV03(faults), false);
+    assert.equal(faults.listRawDirs, undefined);
+    assert.equal(faults.openRawObject, undefined);
   });
 });

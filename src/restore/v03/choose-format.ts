@@ -1,6 +1,6 @@
 import { SNAPSHOT_LEVEL } from '../plan.js';
 import type { LtxFileInfo, ReplicaClient } from '../../storage/replica-client.js';
-import type { V03ReplicaClient } from '../../storage/v03-replica-client.js';
+import type { V03Source } from '../../storage/v03-reader.js';
 import { isEmptyV03Listing, listV03Backups, v03TimeBounds, type V03Listing } from './listing.js';
 
 /** What the choice between a replica's v0.3 and LTX backups looks at. */
@@ -68,7 +68,7 @@ export interface RestoreFormatChoice {
  * listing at all.
  */
 export async function chooseRestoreFormat(
-  client: ReplicaClient & V03ReplicaClient,
+  client: ReplicaClient & V03Source,
   opts: { timestamp?: Date; signal?: AbortSignal } = {},
 ): Promise<RestoreFormatChoice> {
   const { timestamp, signal } = opts;

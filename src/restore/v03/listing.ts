@@ -1,10 +1,10 @@
 import {
   v03SnapshotKey,
   v03WalSegmentKey,
-  type V03ReplicaClient,
   type V03SnapshotInfo,
   type V03WalSegmentInfo,
 } from '../../storage/v03-replica-client.js';
+import { toV03Reader, type V03Source } from '../../storage/v03-reader.js';
 
 /** Everything one v0.3 generation holds. */
 export interface V03GenerationListing {
@@ -40,7 +40,8 @@ export interface V03ListingRow {
 }
 
 /** Lists every generation, snapshot and WAL segment a replica holds in the Litestream v0.3 layout. */
-export async function listV03Backups(client: V03ReplicaClient, opts: { signal?: AbortSignal } = {}): Promise<V03Listing> {
+export async function listV03Backups(source: V03Source, opts: { signal?: AbortSignal } = {}): Promise<V03Listing> {
+  const client = toV03Reader(source);
   const { signal } = opts;
   const generations: V03GenerationListing[] = [];
   for (const generation of await client.v03Generations(signal)) {

@@ -7,6 +7,7 @@
  * from the listing); larger ones are streamed when their turn comes.
  */
 import type { V03ReplicaClient, V03WalSegmentInfo } from '../../storage/v03-replica-client.js';
+import { toV03Reader, type V03Source } from '../../storage/v03-reader.js';
 
 /** Compressed bytes held in memory by the segments fetched ahead. */
 export const V03_PREFETCH_BYTES = 32 * 1024 * 1024;
@@ -24,9 +25,10 @@ export class SegmentPrefetcher {
   private heldBytes = 0;
   private readonly maxPrefetchSize: number;
   private readonly onAbort: () => void;
+  private readonly client: V03ReplicaClient;
 
   constructor(
-    private readonly client: V03ReplicaClient,
+    source: V03Source,
     private readonly generation: string,
     /** Every segment the restore will read, in the order it reads them. */
     private readonly segments: readonly V03WalSegmentInfo[],
@@ -34,6 +36,7 @@ export class SegmentPrefetcher {
     private readonly budget: number,
     private readonly signal: AbortSignal | undefined,
   ) {
+    this.client = toV03Reader(source);
     this.maxPrefetchSize = Math.floor(budget / Math.max(1, parallelism));
     this.onAbort = () => this.controller.abort(signal?.reason);
     signal?.addEventListener('abort', this.onAbort, { once: true });

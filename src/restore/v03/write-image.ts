@@ -1,6 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { SQLITE_HEADER_SIZE, SqliteFormatError, sqlitePageSize } from '../../sqlite/database-file.js';
 import { v03SnapshotKey, v03WalSegmentKey, type V03ReplicaClient } from '../../storage/v03-replica-client.js';
+import { toV03Reader, type V03Source } from '../../storage/v03-reader.js';
 import { V03CorruptObjectError } from './errors.js';
 import { decodeLz4Frames } from './lz4-frame-stream.js';
 import type { V03RestorePlan } from './plan.js';
@@ -36,11 +37,12 @@ export interface V03Image {
  * `parallelism` segment requests are in flight (SegmentPrefetcher).
  */
 export async function writeV03Image(
-  client: V03ReplicaClient,
+  source: V03Source,
   plan: V03RestorePlan,
   path: string,
   opts: { name: (key: string) => string; parallelism: number; signal?: AbortSignal },
 ): Promise<V03Image> {
+  const client = toV03Reader(source);
   const { generation, snapshot } = plan;
   const { name, signal } = opts;
   const all = plan.indexes.flatMap((ix) => ix.segments);

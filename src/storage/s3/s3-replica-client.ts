@@ -23,29 +23,14 @@ import { checkByteRange, checkLevel, checkLtxFileKey } from '../ltx-file-key.js'
 import { peekLtxHeader, type PeekedLtxStream } from '../ltx-header-peek.js';
 import type { ListOptions, LtxFileInfo, OpenOptions, ReplicaClient } from '../replica-client.js';
 import { readAtMost, SourceFailure } from '../upload-source.js';
-import {
-  parseV03SnapshotName,
-  parseV03WalSegmentName,
-  sortV03Snapshots,
-  sortV03WalSegments,
-  V03_GENERATION_RE,
-  V03ObjectNotFoundError,
-  v03SnapshotKey,
-  v03SnapshotsPrefix,
-  v03WalPrefix,
-  v03WalSegmentKey,
-  type V03OpenOptions,
-  type V03ReplicaClient,
-  type V03SnapshotInfo,
-  type V03WalSegmentInfo,
-} from '../v03-replica-client.js';
+import { RawObjectNotFoundError, type RawObjectInfo, type RawObjectOpenOptions, type RawObjectReader } from '../raw-object-reader.js';
 import { AbortFanout } from './abort-fanout.js';
 import { mapConcurrent } from './map-concurrent.js';
 import { DEFAULT_S3_REGION } from './s3-endpoint.js';
 import { isS3NotFound, S3DeleteError, s3ErrorCode, s3ErrorStatus, S3StorageError, toS3StorageError } from './s3-errors.js';
 import { parseS3LtxKey, s3LevelPrefix, s3LtxKey, s3RootPrefix, s3SeekStartAfter } from './s3-key-layout.js';
 import { parseContentRange, readBodyChunks } from './s3-read-stream.js';
-import { s3V03GenerationsPrefix, s3V03Key, s3V03Prefix, s3V03SkipDirStartAfter } from './s3-v03-key-layout.js';
+import { s3V03Key, s3V03Prefix, s3V03SkipDirStartAfter } from './s3-v03-key-layout.js';
 import { S3RetryStrategy, type S3RetryOptions } from './s3-retry-strategy.js';
 import { describeS3Replica, type S3Settings } from './s3-settings.js';
 import { formatRfc3339Nano, parseRfc3339, S3_TIMESTAMP_METADATA_KEY } from './s3-timestamp.js';
@@ -68,9 +53,10 @@ export const S3_READ_RESUMES = 3;
 /** ListObjectsV2 returns at most this many keys per page, whatever MaxKeys asks for. */
 export const S3_MAX_LIST_PAGE_SIZE = 1000;
 /**
- * Keys per page of the scan that finds v0.3 generations. A page shows every
- * generation among its keys; a generation with more keys is skipped whole by
- * the next request, so small pages cost little when generations are large.
+ * Keys per page of the scan that finds directories (listRawDirs: v0.3
+ * generations). A page shows every directory among its keys; one with more
+ * keys is skipped whole by the next request, so small pages cost little when
+ * directories are large.
  */
 export const S3_V03_GENERATION_SCAN_PAGE_SIZE = 100;
 /** Sockets per client: the metadata lookups plus uploads and reads in flight. */
@@ -86,8 +72,8 @@ export interface S3ClientTuning {
   metadataConcurrency?: number;
   /**
    * Keys asked for per ListObjectsV2 page (MaxKeys), 1 to 1000. Unset,
-   * listings take the server's page size (1000 on S3) and the v0.3
-   * generation scan S3_V03_GENERATION_SCAN_PAGE_SIZE; tests set it small to
+   * listings take the server's page size (1000 on S3) and the directory
+   * scan S3_V03_GENERATION_SCAN_PAGE_SIZE; tests set it small to
    * page through a few keys.
    */
   listPageSize?: number;
@@ -105,14 +91,6 @@ interface RangedBody {
 interface ReadTarget {
   key: string;
   notFound(cause: unknown): StorageError;
-}
-
-/** An object listed directly under a v0.3 directory. */
-interface ListedV03Object {
-  /** The key after the directory's prefix. */
-  name: string;
-  size: number;
-  lastModified: Date;
 }
 
 interface ListedKey {
@@ -137,10 +115,11 @@ interface ListedKey {
  * - Requests are retried on 5xx, throttling, timeouts and dropped connections
  *   (S3RetryStrategy), never on other 4xx, which fail with one S3StorageError
  *   naming the bucket, the endpoint and what to check.
- * - Backups a Litestream v0.3 left under `<path>/generations/` can be listed
- *   and read (V03ReplicaClient), never written; see s3-v03-key-layout.ts.
+ * - Other keys under the path can be listed and read (RawObjectReader),
+ *   never written: that is how backups a Litestream v0.3 left under
+ *   `<path>/generations/` are read (V03Reader); see s3-v03-key-layout.ts.
  */
-export class S3ReplicaClient implements ReplicaClient, V03ReplicaClient {
+export class S3ReplicaClient implements ReplicaClient, RawObjectReader {
   /** 's3', or 'oss' for Alibaba Cloud OSS through its S3-compatible API. */
   readonly type: string;
   readonly settings: Readonly<S3Settings>;
@@ -494,18 +473,18 @@ export class S3ReplicaClient implements ReplicaClient, V03ReplicaClient {
   }
 
   /**
-   * Generations are found by a scan of the keys under `<path>/generations/`
-   * without a delimiter: each page names the generations its keys are in, and
-   * the next page starts after the last of them (StartAfter), so one request
-   * is made per generation at most, plus one. Litestream v0.3 asked for
-   * CommonPrefixes with Delimiter '/', which some S3-compatible servers
-   * (s3rver among them) leave empty for keys nested two levels deeper, as
-   * every v0.3 object is; a scan finds the generations on every server and,
-   * for a replica without any, costs the same single request.
+   * Directories are found by a scan of the keys under `<path>/<dir>/`
+   * without a delimiter: each page names the directories its keys are in,
+   * and the next page starts after the last of them (StartAfter), so one
+   * request is made per directory at most, plus one. Litestream v0.3 asked
+   * for CommonPrefixes with Delimiter '/' to find its generations, which some
+   * S3-compatible servers (s3rver among them) leave empty for keys nested two
+   * levels deeper, as every v0.3 object is; a scan finds them on every
+   * server and, for a replica without any, costs the same single request.
    */
-  async v03Generations(signal?: AbortSignal): Promise<string[]> {
+  async listRawDirs(dir: string, signal?: AbortSignal): Promise<string[]> {
     const s3 = await this.#client(signal);
-    const prefix = s3V03GenerationsPrefix(this.settings.path);
+    const prefix = s3V03Prefix(this.settings.path, dir);
     const found = new Set<string>();
     let startAfter: string | undefined;
     for (;;) {
@@ -521,67 +500,32 @@ export class S3ReplicaClient implements ReplicaClient, V03ReplicaClient {
         if (o.Key === undefined || !o.Key.startsWith(prefix)) continue;
         const rest = o.Key.slice(prefix.length);
         const slash = rest.indexOf('/');
-        // An object right under generations/ is no generation; only that key is passed.
+        // An object right under the directory is no directory; only that key is passed.
         if (slash === -1) {
           next = o.Key;
           continue;
         }
         const name = rest.slice(0, slash);
-        if (V03_GENERATION_RE.test(name)) found.add(name);
+        found.add(name);
         next = s3V03SkipDirStartAfter(prefix, name);
       }
       if (out.IsTruncated !== true) break;
-      // A truncated page without a key would leave nowhere to go on from; stopping there would hide generations.
+      // A truncated page without a key would leave nowhere to go on from; stopping there would hide directories.
       if (next === undefined) throw new S3StorageError(`${this.name}: listing ${prefix}: a truncated listing page held no key`, undefined, undefined);
       startAfter = next;
     }
-    return [...found].sort();
-  }
-
-  async v03Snapshots(generation: string, signal?: AbortSignal): Promise<V03SnapshotInfo[]> {
-    const dir = v03SnapshotsPrefix(generation);
-    const found: V03SnapshotInfo[] = [];
-    for await (const o of this.#listV03Dir(dir, signal)) {
-      const index = parseV03SnapshotName(o.name);
-      // v0.3 keeps no timestamp of its own: LastModified is when the object was written, as v0.3 itself took it.
-      if (index !== null) found.push({ generation, index, size: o.size, createdAt: o.lastModified });
-    }
-    return sortV03Snapshots(found);
-  }
-
-  async v03WalSegments(generation: string, signal?: AbortSignal): Promise<V03WalSegmentInfo[]> {
-    const dir = v03WalPrefix(generation);
-    const found: V03WalSegmentInfo[] = [];
-    for await (const o of this.#listV03Dir(dir, signal)) {
-      const pos = parseV03WalSegmentName(o.name);
-      if (pos !== null) found.push({ generation, ...pos, size: o.size, createdAt: o.lastModified });
-    }
-    return sortV03WalSegments(found);
-  }
-
-  async openV03Snapshot(generation: string, index: number, opts: V03OpenOptions = {}): Promise<AsyncIterable<Uint8Array>> {
-    return this.#openV03(v03SnapshotKey(generation, index), opts.signal);
-  }
-
-  async openV03WalSegment(generation: string, index: number, offset: number, opts: V03OpenOptions = {}): Promise<AsyncIterable<Uint8Array>> {
-    return this.#openV03(v03WalSegmentKey(generation, index, offset), opts.signal);
-  }
-
-  /** The whole object, read and resumed as LTX files are. */
-  #openV03(relKey: string, signal: AbortSignal | undefined): Promise<AsyncIterable<Uint8Array>> {
-    const key = s3V03Key(this.settings.path, relKey);
-    return this.#open({ key, notFound: (cause) => new V03ObjectNotFoundError(relKey, `${this.name}, key ${key}`, { cause }) }, 0, 0, signal);
+    return [...found];
   }
 
   /**
-   * The objects directly under a v0.3 directory (`relDir`, relative to the
-   * path), one ListObjectsV2 page at a time. The delimiter keeps deeper keys
-   * (the unreleased v0.4 layout kept a directory per WAL index) out of the
-   * pages.
+   * The objects directly under `dir`, one ListObjectsV2 page at a time. The
+   * delimiter keeps deeper keys (the unreleased v0.4 layout kept a directory
+   * per WAL index) out of the pages.
    */
-  async *#listV03Dir(relDir: string, signal: AbortSignal | undefined): AsyncGenerator<ListedV03Object> {
+  async listRawObjects(dir: string, signal?: AbortSignal): Promise<RawObjectInfo[]> {
     const s3 = await this.#client(signal);
-    const prefix = s3V03Prefix(this.settings.path, relDir);
+    const prefix = s3V03Prefix(this.settings.path, dir);
+    const found: RawObjectInfo[] = [];
     let token: string | undefined;
     do {
       const input = {
@@ -596,10 +540,18 @@ export class S3ReplicaClient implements ReplicaClient, V03ReplicaClient {
         if (o.Key === undefined || !o.Key.startsWith(prefix)) continue;
         const name = o.Key.slice(prefix.length);
         if (name.includes('/')) continue;
-        yield { name, size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) };
+        found.push({ name, size: o.Size ?? 0, modifiedAt: o.LastModified ?? new Date(0) });
       }
       token = out.IsTruncated === true ? out.NextContinuationToken : undefined;
     } while (token !== undefined);
+    return found;
+  }
+
+  /** The object (or a byte range of it), read and resumed as LTX files are. */
+  openRawObject(relKey: string, opts: RawObjectOpenOptions = {}): Promise<AsyncIterable<Uint8Array>> {
+    const key = s3V03Key(this.settings.path, relKey);
+    const target = { key, notFound: (cause: unknown) => new RawObjectNotFoundError(relKey, `${this.name}, key ${key}`, { cause }) };
+    return this.#open(target, opts.offset ?? 0, opts.size ?? 0, opts.signal);
   }
 
   /** One ListObjectsV2 request; failures come out as S3StorageError saying what was being listed. */

@@ -8,24 +8,7 @@ import { KeyedQueue } from '../keyed-queue.js';
 import { checkByteRange, checkLevel, checkLtxFileKey } from '../ltx-file-key.js';
 import { peekLtxHeader, type PeekedLtxStream } from '../ltx-header-peek.js';
 import type { ListOptions, LtxFileInfo, OpenOptions, ReplicaClient } from '../replica-client.js';
-import {
-  checkV03Generation,
-  parseV03SnapshotName,
-  parseV03WalSegmentName,
-  sortV03Snapshots,
-  sortV03WalSegments,
-  V03_GENERATION_RE,
-  V03_GENERATIONS_DIR,
-  V03ObjectNotFoundError,
-  v03SnapshotKey,
-  v03SnapshotsPrefix,
-  v03WalPrefix,
-  v03WalSegmentKey,
-  type V03OpenOptions,
-  type V03ReplicaClient,
-  type V03SnapshotInfo,
-  type V03WalSegmentInfo,
-} from '../v03-replica-client.js';
+import { RawObjectNotFoundError, type RawObjectInfo, type RawObjectOpenOptions, type RawObjectReader } from '../raw-object-reader.js';
 import { mapConcurrent } from '../s3/map-concurrent.js';
 import { SftpConnection, type SftpConnectionTuning, type SftpSession } from './sftp-connection.js';
 import { isSftpConnectionError, isSftpNotFound, SFTP_STATUS, sftpStatus, toSftpStorageError } from './sftp-errors.js';
@@ -68,10 +51,12 @@ export interface SftpClientTuning extends SftpConnectionTuning {
  * sees a partial file. A stale `.tmp` left by a killed upload is replaced by
  * the next upload of that file and ignored by listings.
  *
- * Backups a Litestream v0.3 left under `<path>/generations` (its SFTP client
- * used the directory replica's layout) can be listed and read, never written.
+ * Anything else under the path can be listed and read (RawObjectReader),
+ * never written: that is how backups a Litestream v0.3 left under
+ * `<path>/generations` (its SFTP client used the directory replica's layout)
+ * are read (V03Reader).
  */
-export class SftpReplicaClient implements ReplicaClient, V03ReplicaClient {
+export class SftpReplicaClient implements ReplicaClient, RawObjectReader {
   readonly type = SFTP_REPLICA_TYPE;
   readonly settings: Readonly<SftpSettings>;
   /** `sftp://user@host:port/path`, as the replica is named in messages. */
@@ -311,46 +296,23 @@ export class SftpReplicaClient implements ReplicaClient, V03ReplicaClient {
     await this.connection.request<void>(s, (cb) => s.sftp.close(handle, cb)).catch(() => undefined);
   }
 
-  async v03Generations(signal?: AbortSignal): Promise<string[]> {
-    const entries = await this.#readDirOrEmpty(posix.join(this.root, V03_GENERATIONS_DIR), signal);
-    return entries
-      .filter((e) => e.attrs.isDirectory() && V03_GENERATION_RE.test(e.filename))
-      .map((e) => e.filename)
-      .sort();
+  async listRawDirs(dir: string, signal?: AbortSignal): Promise<string[]> {
+    const entries = await this.#readDirOrEmpty(posix.join(this.root, dir), signal);
+    return entries.filter((e) => e.attrs.isDirectory()).map((e) => e.filename);
   }
 
-  async v03Snapshots(generation: string, signal?: AbortSignal): Promise<V03SnapshotInfo[]> {
-    checkV03Generation(generation);
-    const found: V03SnapshotInfo[] = [];
-    for (const e of await this.#readDirOrEmpty(posix.join(this.root, v03SnapshotsPrefix(generation)), signal)) {
-      const index = e.attrs.isDirectory() ? null : parseV03SnapshotName(e.filename);
-      // v0.3's SFTP client kept no timestamp but the mtime.
-      if (index !== null) found.push({ generation, index, size: e.attrs.size, createdAt: new Date(e.attrs.mtime * 1000) });
+  async listRawObjects(dir: string, signal?: AbortSignal): Promise<RawObjectInfo[]> {
+    const found: RawObjectInfo[] = [];
+    for (const e of await this.#readDirOrEmpty(posix.join(this.root, dir), signal)) {
+      // SFTP v3 keeps no finer time than whole seconds.
+      if (!e.attrs.isDirectory()) found.push({ name: e.filename, size: e.attrs.size, modifiedAt: new Date(e.attrs.mtime * 1000) });
     }
-    return sortV03Snapshots(found);
+    return found;
   }
 
-  async v03WalSegments(generation: string, signal?: AbortSignal): Promise<V03WalSegmentInfo[]> {
-    checkV03Generation(generation);
-    const found: V03WalSegmentInfo[] = [];
-    for (const e of await this.#readDirOrEmpty(posix.join(this.root, v03WalPrefix(generation)), signal)) {
-      const pos = e.attrs.isDirectory() ? null : parseV03WalSegmentName(e.filename);
-      if (pos !== null) found.push({ generation, ...pos, size: e.attrs.size, createdAt: new Date(e.attrs.mtime * 1000) });
-    }
-    return sortV03WalSegments(found);
-  }
-
-  async openV03Snapshot(generation: string, index: number, opts: V03OpenOptions = {}): Promise<AsyncIterable<Uint8Array>> {
-    return this.#openV03(v03SnapshotKey(generation, index), opts.signal);
-  }
-
-  async openV03WalSegment(generation: string, index: number, offset: number, opts: V03OpenOptions = {}): Promise<AsyncIterable<Uint8Array>> {
-    return this.#openV03(v03WalSegmentKey(generation, index, offset), opts.signal);
-  }
-
-  #openV03(key: string, signal: AbortSignal | undefined): Promise<AsyncIterable<Uint8Array>> {
+  openRawObject(key: string, opts: RawObjectOpenOptions = {}): Promise<AsyncIterable<Uint8Array>> {
     const path = posix.join(this.root, key);
-    return this.#open(path, (cause) => new V03ObjectNotFoundError(key, `${this.name}: ${path}`, { cause }), 0, 0, signal);
+    return this.#open(path, (cause) => new RawObjectNotFoundError(key, `${this.name}: ${path}`, { cause }), opts.offset ?? 0, opts.size ?? 0, opts.signal);
   }
 
   async #readDirOrEmpty(dir: string, signal: AbortSignal | undefined): Promise<FileEntryWithStats[]> {

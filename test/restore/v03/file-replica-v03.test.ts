@@ -6,7 +6,6 @@ import fc from 'fast-check';
 import { FileReplicaClient } from '../../../src/storage/file-replica-client.js';
 import {
   formatV03WalSegmentName,
-  isV03ReplicaClient,
   parseV03SnapshotName,
   parseV03WalSegmentName,
   v03CreatedAtFromNs,
@@ -18,20 +17,21 @@ import {
 } from '../../../src/storage/v03-replica-client.js';
 import { listV03Backups, v03ListingRows } from '../../../src/restore/v03/listing.js';
 import { collect, V03_FIXTURE_GENERATION, V03_FIXTURE_REPLICA, withTempDir } from './helpers.js';
+import { canReadV03, toV03Reader } from '../../../src/storage/v03-reader.js';
 
 const GEN = V03_FIXTURE_GENERATION;
 
 describe('FileReplicaClient: v0.3 layout', () => {
   it('lists the golden replica: one generation, its snapshot and six segments in (index, offset) order', async () => {
     const client = new FileReplicaClient(V03_FIXTURE_REPLICA);
-    assert.ok(isV03ReplicaClient(client));
-    assert.deepEqual(await client.v03Generations(), [GEN]);
-    const snaps = await client.v03Snapshots(GEN);
+    assert.ok(canReadV03(client));
+    assert.deepEqual(await toV03Reader(client).v03Generations(), [GEN]);
+    const snaps = await toV03Reader(client).v03Snapshots(GEN);
     assert.deepEqual(
       snaps.map((s) => [s.generation, s.index, s.size]),
       [[GEN, 0, 93]],
     );
-    const segs = await client.v03WalSegments(GEN);
+    const segs = await toV03Reader(client).v03WalSegments(GEN);
     assert.deepEqual(
       segs.map((s) => [s.index, s.offset, s.size]),
       [
@@ -49,30 +49,30 @@ describe('FileReplicaClient: v0.3 layout', () => {
 
   it('streams the stored (compressed) bytes of snapshots and segments', async () => {
     const client = new FileReplicaClient(V03_FIXTURE_REPLICA);
-    const snap = await collect(await client.openV03Snapshot(GEN, 0));
+    const snap = await collect(await toV03Reader(client).openV03Snapshot(GEN, 0));
     assert.ok(snap.equals(await readFile(join(V03_FIXTURE_REPLICA, v03SnapshotKey(GEN, 0)))));
-    const seg = await collect(await client.openV03WalSegment(GEN, 0, 0x2050));
+    const seg = await collect(await toV03Reader(client).openV03WalSegment(GEN, 0, 0x2050));
     assert.ok(seg.equals(await readFile(join(V03_FIXTURE_REPLICA, 'generations', GEN, 'wal', '00000000_00002050.wal.lz4'))));
   });
 
   it('rejects a missing object with V03ObjectNotFoundError naming its key', async () => {
     const client = new FileReplicaClient(V03_FIXTURE_REPLICA);
-    await assert.rejects(client.openV03WalSegment(GEN, 7, 0), (err: unknown) => {
+    await assert.rejects(toV03Reader(client).openV03WalSegment(GEN, 7, 0), (err: unknown) => {
       assert.ok(err instanceof V03ObjectNotFoundError);
       assert.equal(err.key, `generations/${GEN}/wal/00000007_00000000.wal.lz4`);
       assert.match(err.message, /00000007_00000000\.wal\.lz4/);
       return true;
     });
-    await assert.rejects(client.openV03Snapshot('ffffffffffffffff', 0), V03ObjectNotFoundError);
-    await assert.rejects(client.v03Snapshots('../../etc'), V03KeyError);
-    await assert.rejects(client.openV03WalSegment(GEN, -1, 0), V03KeyError);
+    await assert.rejects(toV03Reader(client).openV03Snapshot('ffffffffffffffff', 0), V03ObjectNotFoundError);
+    await assert.rejects(toV03Reader(client).v03Snapshots('../../etc'), V03KeyError);
+    await assert.rejects(toV03Reader(client).openV03WalSegment(GEN, -1, 0), V03KeyError);
   });
 
   it('skips names that are not v0.3 objects, sorts offsets as numbers, and lists an absent layout as empty', async () => {
     await withTempDir('v03-list', async (dir) => {
       const client = new FileReplicaClient(join(dir, 'replica'));
-      assert.deepEqual(await client.v03Generations(), []);
-      assert.deepEqual(await client.v03Snapshots(GEN), []);
+      assert.deepEqual(await toV03Reader(client).v03Generations(), []);
+      assert.deepEqual(await toV03Reader(client).v03Snapshots(GEN), []);
       const g = join(dir, 'replica', 'generations');
       await mkdir(join(g, GEN, 'snapshots'), { recursive: true });
       await mkdir(join(g, GEN, 'wal', '00000001'), { recursive: true }); // the unreleased v0.4 layout: a directory per index
@@ -94,10 +94,10 @@ describe('FileReplicaClient: v0.3 layout', () => {
       for (const n of names) await writeFile(join(g, GEN, n), n);
       const when = new Date('2024-05-06T07:08:09.123Z');
       await utimes(join(g, GEN, 'snapshots/00000003.snapshot.lz4'), when, when);
-      assert.deepEqual(await client.v03Generations(), [GEN]);
-      const snaps = await client.v03Snapshots(GEN);
+      assert.deepEqual(await toV03Reader(client).v03Generations(), [GEN]);
+      const snaps = await toV03Reader(client).v03Snapshots(GEN);
       assert.deepEqual(snaps.map((s) => [s.index, s.size, s.createdAt.toISOString()]), [[3, 31, when.toISOString()]]);
-      const segs = await client.v03WalSegments(GEN);
+      const segs = await toV03Reader(client).v03WalSegments(GEN);
       assert.deepEqual(
         segs.map((s) => [s.index, s.offset]),
         [

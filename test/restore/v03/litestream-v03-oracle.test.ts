@@ -18,6 +18,7 @@ import { FileReplicaClient } from '../../../src/storage/file-replica-client.js';
 import { logicalDump, type LogicalDump } from '../../replication/helpers.js';
 import { makeTempDir } from '../replica-fixtures.js';
 import { LITESTREAM_V03_BIN } from './helpers.js';
+import { toV03Reader } from '../../../src/storage/v03-reader.js';
 
 /** Litestream polls the WAL and uploads this often (v0.3 defaults to 1 s; shorter keeps the test fast). */
 const INTERVAL_MS = 50;
@@ -210,14 +211,14 @@ describe('restore of a replica written by Litestream v0.3.13', () => {
 
   it('the replica has several generations, WAL indexes and snapshots', async () => {
     const client = new FileReplicaClient(replica);
-    const generations = await client.v03Generations();
+    const generations = await toV03Reader(client).v03Generations();
     assert.equal(generations.length, GENERATIONS + 1);
     let multiIndex = 0;
     let laterSnapshots = 0;
     for (const g of generations) {
-      const indexes = new Set((await client.v03WalSegments(g)).map((s) => s.index));
+      const indexes = new Set((await toV03Reader(client).v03WalSegments(g)).map((s) => s.index));
       if (indexes.size >= 3) multiIndex++;
-      laterSnapshots += (await client.v03Snapshots(g)).filter((s) => s.index > 0).length;
+      laterSnapshots += (await toV03Reader(client).v03Snapshots(g)).filter((s) => s.index > 0).length;
     }
     assert.ok(multiIndex >= GENERATIONS, `generations with 3+ WAL indexes: ${multiIndex}`);
     assert.ok(laterSnapshots >= 1, 'some snapshot was taken after a checkpoint');
@@ -289,9 +290,9 @@ async function truncateMtimesToMs(root: string): Promise<void> {
 /** The createdAt of every v0.3 object, ascending, in milliseconds. */
 async function allObjectTimes(client: FileReplicaClient): Promise<number[]> {
   const times: number[] = [];
-  for (const g of await client.v03Generations()) {
-    for (const s of await client.v03Snapshots(g)) times.push(s.createdAt.getTime());
-    for (const w of await client.v03WalSegments(g)) times.push(w.createdAt.getTime());
+  for (const g of await toV03Reader(client).v03Generations()) {
+    for (const s of await toV03Reader(client).v03Snapshots(g)) times.push(s.createdAt.getTime());
+    for (const w of await toV03Reader(client).v03WalSegments(g)) times.push(w.createdAt.getTime());
   }
   return times.sort((a, b) => a - b);
 }

@@ -9,6 +9,7 @@ import { restoreIfMissing } from '../../../src/restore/restore-if-missing.js';
 import { V03CorruptObjectError, V03RestoreError, V03SegmentGapError } from '../../../src/restore/v03/errors.js';
 import { walChecksum } from '../../../src/sqlite/wal-checksum.js';
 import { FileReplicaClient } from '../../../src/storage/file-replica-client.js';
+import type { RawObjectOpenOptions } from '../../../src/storage/raw-object-reader.js';
 import { makeTempDir } from '../replica-fixtures.js';
 import {
   copyFixtureReplica,
@@ -331,9 +332,9 @@ describe('damaged v0.3 backups', () => {
     const ac = new AbortController();
     /** The real directory client, with the restore aborted when it asks for WAL index 1. */
     class AbortingClient extends FileReplicaClient {
-      override openV03WalSegment(generation: string, index: number, offset: number, opts?: { signal?: AbortSignal }): Promise<AsyncIterable<Uint8Array>> {
-        if (index === 1) ac.abort(new Error('stopped by the test'));
-        return super.openV03WalSegment(generation, index, offset, opts);
+      override openRawObject(key: string, opts?: RawObjectOpenOptions): Promise<AsyncIterable<Uint8Array>> {
+        if (key.includes('/wal/00000001_')) ac.abort(new Error('stopped by the test'));
+        return super.openRawObject(key, opts);
       }
     }
     const outDir = join(dir, 'abort-out');

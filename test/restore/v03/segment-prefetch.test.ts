@@ -5,8 +5,10 @@ import { join } from 'node:path';
 import { SegmentPrefetcher } from '../../../src/restore/v03/segment-prefetch.js';
 import { restore } from '../../../src/restore/restore.js';
 import { FileReplicaClient } from '../../../src/storage/file-replica-client.js';
-import { V03ObjectNotFoundError, type V03OpenOptions } from '../../../src/storage/v03-replica-client.js';
+import type { RawObjectOpenOptions } from '../../../src/storage/raw-object-reader.js';
+import { V03ObjectNotFoundError } from '../../../src/storage/v03-replica-client.js';
 import { collect, V03_EXPECTED_DB, V03_FIXTURE_GENERATION, V03_FIXTURE_REPLICA, withTempDir } from './helpers.js';
+import { toV03Reader } from '../../../src/storage/v03-reader.js';
 
 const GEN = V03_FIXTURE_GENERATION;
 
@@ -16,9 +18,11 @@ class CountingClient extends FileReplicaClient {
   maxInFlight = 0;
   opened: string[] = [];
 
-  override async openV03WalSegment(generation: string, index: number, offset: number, opts?: V03OpenOptions): Promise<AsyncIterable<Uint8Array>> {
-    this.opened.push(`${index}/${offset}`);
-    return counted(this, await super.openV03WalSegment(generation, index, offset, opts));
+  override async openRawObject(key: string, opts?: RawObjectOpenOptions): Promise<AsyncIterable<Uint8Array>> {
+    const segment = /\/wal\/([0-9a-f]{8})_([0-9a-f]{8,16})\.wal\.lz4$/.exec(key);
+    if (segment === null) return super.openRawObject(key, opts);
+    this.opened.push(`${parseInt(segment[1]!, 16)}/${parseInt(segment[2]!, 16)}`);
+    return counted(this, await super.openRawObject(key, opts));
   }
 }
 
@@ -36,12 +40,12 @@ async function* counted(counter: CountingClient, inner: AsyncIterable<Uint8Array
 describe('SegmentPrefetcher', () => {
   it('hands out every segment in order, fetching up to `parallelism` at once', async () => {
     const client = new CountingClient(V03_FIXTURE_REPLICA);
-    const segments = await client.v03WalSegments(GEN);
+    const segments = await toV03Reader(client).v03WalSegments(GEN);
     const p = new SegmentPrefetcher(client, GEN, segments, 4, 1 << 20, undefined);
     try {
       for (const [i, s] of segments.entries()) {
         const got = await collect(await p.open(i));
-        const want = await collect(await new FileReplicaClient(V03_FIXTURE_REPLICA).openV03WalSegment(GEN, s.index, s.offset));
+        const want = await collect(await toV03Reader(new FileReplicaClient(V03_FIXTURE_REPLICA)).openV03WalSegment(GEN, s.index, s.offset));
         assert.ok(got.equals(want), `segment ${i}`);
         // Let the fetches started ahead run while "applying".
         await new Promise((r) => setTimeout(r, 1));
@@ -60,7 +64,7 @@ describe('SegmentPrefetcher', () => {
       [4, 300],
     ] as const) {
       const client = new CountingClient(V03_FIXTURE_REPLICA);
-      const segments = await client.v03WalSegments(GEN);
+      const segments = await toV03Reader(client).v03WalSegments(GEN);
       const p = new SegmentPrefetcher(client, GEN, segments, parallelism, budget, undefined);
       try {
         for (let i = 0; i < segments.length; i++) await collect(await p.open(i));
@@ -73,7 +77,7 @@ describe('SegmentPrefetcher', () => {
 
   it('reports a failed fetch when its segment is opened, not before', async () => {
     const client = new FileReplicaClient(V03_FIXTURE_REPLICA);
-    const segments = await client.v03WalSegments(GEN);
+    const segments = await toV03Reader(client).v03WalSegments(GEN);
     const ghost = { ...segments[2]!, offset: 0x9999 };
     const list = [segments[0]!, segments[1]!, ghost];
     const p = new SegmentPrefetcher(client, GEN, list, 8, 1 << 20, undefined);

@@ -7,8 +7,8 @@ import { absLevelPrefix, absLtxBlobName, absRootPrefix } from '../../../src/stor
 import { AbsRetry, isRetryableAbsError } from '../../../src/storage/abs/abs-retry.js';
 import { isPermanentError } from '../../../src/storage/permanent-error.js';
 import { toAbsStorageError } from '../../../src/storage/abs/abs-errors.js';
-import { isV03ReplicaClient } from '../../../src/storage/v03-replica-client.js';
 import { createReplicaClient, parseReplicaUrl, type RemoteReplicaUrl, type ReplicaClientOptions } from '../../../src/storage/replica-url.js';
+import { canReadV03 } from '../../../src/storage/v03-reader.js';
 
 function resolve(url: string, options: ReplicaClientOptions = {}, env: NodeJS.ProcessEnv = {}): AbsSettings {
   return resolveAbsSettings(parseReplicaUrl(url) as RemoteReplicaUrl, url, options, env);
@@ -93,8 +93,8 @@ describe('resolveAbsSettings', () => {
     assert.equal(c.type, 'abs');
     assert.equal(c.name, 'abs://acct@c0ntainer/db');
     // Litestream reads v0.3 backups from file and S3 replicas only; restore must not look for them here.
-    assert.equal(isV03ReplicaClient(c), false);
-    assert.equal(isV03ReplicaClient(createReplicaClient('s3://bkt/db', { 'access-key-id': 'a', 'secret-access-key': 'b', region: 'us-east-1' })), true);
+    assert.equal(canReadV03(c), false);
+    assert.equal(canReadV03(createReplicaClient('s3://bkt/db', { 'access-key-id': 'a', 'secret-access-key': 'b', region: 'us-east-1' })), true);
     assert.throws(() => createReplicaClient('abs://c0ntainer/db', {}), /needs an account name/);
   });
 });

@@ -11,8 +11,8 @@ import { GsAttemptsFailure, GsRetry, GsTryTimeoutError, isRetryableGsError } fro
 import { GsHttpError } from '../../../src/storage/gs/gs-media-read.js';
 import { toGsStorageError } from '../../../src/storage/gs/gs-errors.js';
 import { isPermanentError } from '../../../src/storage/permanent-error.js';
-import { isV03ReplicaClient } from '../../../src/storage/v03-replica-client.js';
 import { createReplicaClient, parseReplicaUrl, type RemoteReplicaUrl, type ReplicaClientOptions } from '../../../src/storage/replica-url.js';
+import { canReadV03 } from '../../../src/storage/v03-reader.js';
 
 function resolve(url: string, options: ReplicaClientOptions = {}, env: NodeJS.ProcessEnv = {}): GsSettings {
   return resolveGsSettings(parseReplicaUrl(url) as RemoteReplicaUrl, url, options, env);
@@ -87,7 +87,7 @@ describe('createReplicaClient for gs://', () => {
     assert.ok(c instanceof LazyReplicaClient);
     assert.equal(c.type, 'gs');
     assert.equal(c.name, 'gs://mybkt/db');
-    assert.equal(isV03ReplicaClient(c), false);
+    assert.equal(canReadV03(c), false);
     assert.throws(() => createReplicaClient('gs://Bad_Bucket/db'), ReplicaUrlError);
     assert.throws(() => createReplicaClient('gs:///db'), /missing bucket/);
   });

@@ -12,7 +12,6 @@ import { V03CorruptObjectError, V03NoSnapshotError, V03SegmentGapError } from '.
 import { FileReplicaClient } from '../../../src/storage/file-replica-client.js';
 import { S3_V03_GENERATION_SCAN_PAGE_SIZE, type S3ClientTuning, type S3ReplicaClient } from '../../../src/storage/s3/s3-replica-client.js';
 import {
-  isV03ReplicaClient,
   V03ObjectNotFoundError,
   v03SnapshotKey,
   v03WalSegmentKey,
@@ -22,6 +21,7 @@ import { copyFixtureReplica, collect, listFiles, ROOT, V03_EXPECTED_DB, V03_FIXT
 import { FaultProxy } from './fault-proxy.js';
 import { TEST_TUNING, testS3Client } from './helpers.js';
 import { S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, startS3Server, type S3TestServer } from './s3-server.js';
+import { canReadV03, toV03Reader } from '../../../src/storage/v03-reader.js';
 
 const BUCKET = 'tidemark-v03';
 /** A bucket of its own for the replica at the bucket root. */
@@ -113,19 +113,19 @@ describe('S3ReplicaClient: Litestream v0.3 backups', () => {
 
   it('lists the generation, its snapshot and six segments page by page, createdAt and size from the listing', async () => {
     const c = client('golden', { viaProxy: true, tuning: { listPageSize: 2 } });
-    assert.ok(isV03ReplicaClient(c));
+    assert.ok(canReadV03(c));
     proxy.resetCounts();
-    assert.deepEqual(await c.v03Generations(), [GEN]);
-    const snaps = await c.v03Snapshots(GEN);
-    const segs = await c.v03WalSegments(GEN);
+    assert.deepEqual(await toV03Reader(c).v03Generations(), [GEN]);
+    const snaps = await toV03Reader(c).v03Snapshots(GEN);
+    const segs = await toV03Reader(c).v03WalSegments(GEN);
     const dir = new FileReplicaClient(V03_FIXTURE_REPLICA);
     assert.deepEqual(
       snaps.map((s) => [s.generation, s.index, s.size]),
-      (await dir.v03Snapshots(GEN)).map((s) => [s.generation, s.index, s.size]),
+      (await toV03Reader(dir).v03Snapshots(GEN)).map((s) => [s.generation, s.index, s.size]),
     );
     assert.deepEqual(
       segs.map((s) => [s.generation, s.index, s.offset, s.size]),
-      (await dir.v03WalSegments(GEN)).map((s) => [s.generation, s.index, s.offset, s.size]),
+      (await toV03Reader(dir).v03WalSegments(GEN)).map((s) => [s.generation, s.index, s.offset, s.size]),
     );
     assert.deepEqual(
       segs.map((s) => [s.index, s.offset]),
@@ -142,8 +142,8 @@ describe('S3ReplicaClient: Litestream v0.3 backups', () => {
       assert.match(r.path, /[?&]delimiter=%2F(&|$)/);
       assert.match(r.path, /[?&]max-keys=2(&|$)/);
     }
-    assert.deepEqual(await c.v03Snapshots('ffffffffffffffff'), []);
-    assert.deepEqual(await client('nothing-here').v03Generations(), []);
+    assert.deepEqual(await toV03Reader(c).v03Snapshots('ffffffffffffffff'), []);
+    assert.deepEqual(await toV03Reader(client('nothing-here')).v03Generations(), []);
   });
 
   it('finds every generation one page at a time, skipping names that are not v0.3 objects and other replicas', async () => {
@@ -170,7 +170,7 @@ describe('S3ReplicaClient: Litestream v0.3 backups', () => {
 
     const c = client(prefix, { viaProxy: true, tuning: { listPageSize: 1 } });
     proxy.resetCounts();
-    assert.deepEqual(await c.v03Generations(), gens);
+    assert.deepEqual(await toV03Reader(c).v03Generations(), gens);
     const scans = proxy.requests.filter((r) => r.kind === 'list' && new URL(r.path, 'http://x').searchParams.get('prefix') === `${base}/`);
     // Seven names under generations/ (three generations, three other directories, one object). One request per name under generations/, each starting after the previous name's keys: `<name>0` follows `<name>/…`.
     assert.deepEqual(
@@ -182,23 +182,23 @@ describe('S3ReplicaClient: Litestream v0.3 backups', () => {
     const whole = client(prefix, { viaProxy: true });
     await whole.init();
     proxy.resetCounts();
-    assert.deepEqual(await whole.v03Generations(), gens);
+    assert.deepEqual(await toV03Reader(whole).v03Generations(), gens);
     assert.deepEqual(
       proxy.requests.map((r) => [r.kind, new URL(r.path, 'http://x').searchParams.get('max-keys')]),
       [['list', String(S3_V03_GENERATION_SCAN_PAGE_SIZE)]],
     );
 
     assert.deepEqual(
-      (await c.v03Snapshots(GEN)).map((s) => s.index),
+      (await toV03Reader(c).v03Snapshots(GEN)).map((s) => s.index),
       [0],
     );
     assert.deepEqual(
-      (await c.v03WalSegments(GEN)).map((s) => [s.index, s.offset]),
+      (await toV03Reader(c).v03WalSegments(GEN)).map((s) => [s.index, s.offset]),
       [...SEGMENTS.map(([i, o]) => [i, o]), [4, 0x1000_0000], [4, 0xffff_ffff]],
     );
     assert.deepEqual(
-      (await c.v03WalSegments('aaaaaaaaaaaaaaaa')).map((s) => [s.generation, s.index, s.offset, s.size]),
-      (await client('golden').v03WalSegments(GEN)).map((s) => ['aaaaaaaaaaaaaaaa', s.index, s.offset, s.size]),
+      (await toV03Reader(c).v03WalSegments('aaaaaaaaaaaaaaaa')).map((s) => [s.generation, s.index, s.offset, s.size]),
+      (await toV03Reader(client('golden')).v03WalSegments(GEN)).map((s) => ['aaaaaaaaaaaaaaaa', s.index, s.offset, s.size]),
     );
   });
 
@@ -214,7 +214,7 @@ describe('S3ReplicaClient: Litestream v0.3 backups', () => {
         const prefix = `prop-${run++}`;
         for (const [n, k] of objects) await put(raw, `${prefix}/generations/${n}/${k}`);
         const want = [...new Set(objects.map(([n]) => n).filter((n) => /^[0-9a-f]{16}$/.test(n)))].sort();
-        assert.deepEqual(await client(prefix, { tuning: { listPageSize: pageSize } }).v03Generations(), want);
+        assert.deepEqual(await toV03Reader(client(prefix, { tuning: { listPageSize: pageSize } })).v03Generations(), want);
       }),
       { numRuns: 12 },
     );
@@ -240,7 +240,7 @@ describe('S3ReplicaClient: Litestream v0.3 backups', () => {
     }
     const c = client(prefix);
     assert.deepEqual(
-      (await c.v03WalSegments(GEN)).map((s) => s.createdAt.getTime()),
+      (await toV03Reader(c).v03WalSegments(GEN)).map((s) => s.createdAt.getTime()),
       SEGMENTS.map((_, k) => at(101 + k).getTime()),
     );
     const states: Buffer[] = [];
@@ -276,7 +276,7 @@ describe('S3ReplicaClient: Litestream v0.3 backups', () => {
   it('rejects a missing object with V03ObjectNotFoundError naming the bucket and the key', async () => {
     const c = client('golden');
     const missing = v03WalSegmentKey(GEN, 7, 0);
-    await assert.rejects(c.openV03WalSegment(GEN, 7, 0), (err: unknown) => {
+    await assert.rejects(toV03Reader(c).openV03WalSegment(GEN, 7, 0), (err: unknown) => {
       assert.ok(err instanceof V03ObjectNotFoundError);
       assert.equal(err.key, missing);
       assert.ok(err.message.includes(`s3://${BUCKET}/golden`), err.message);
@@ -335,7 +335,7 @@ describe('S3ReplicaClient: Litestream v0.3 backups', () => {
     proxy.resetCounts();
     const before = proxy.injected;
     proxy.inject({ kind: 'reset-body', on: 'get', afterBytes: 40, times: 1 });
-    const got = await collect(await c.openV03Snapshot(GEN, 0));
+    const got = await collect(await toV03Reader(c).openV03Snapshot(GEN, 0));
     assert.ok(got.equals(stored));
     assert.equal(proxy.injected, before + 1);
     const gets = proxy.requests.filter((r) => r.kind === 'get');

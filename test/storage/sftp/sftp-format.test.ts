@@ -14,6 +14,7 @@ import { chunked, collect, listAll } from '../ltx-fixtures.js';
 import { V03_EXPECTED_DB, V03_FIXTURE_GENERATION, V03_FIXTURE_REPLICA } from '../../restore/v03/helpers.js';
 import { TEST_TUNING, testSftpClient } from './helpers.js';
 import { startSftpServer, type SftpTestServer } from './sftp-server.js';
+import { toV03Reader } from '../../../src/storage/v03-reader.js';
 
 /** Levels the vectors go to: one database's history at L0, compactions at L1, the 64 KiB snapshot at L9. */
 const LEVEL_OF: Record<string, number> = { A_: 8, B_: 8, I_: 8, C_: 0, D_: 0, F_: 0, G_: 0, E_: 1, J_: 1, H_: 9 };
@@ -147,9 +148,9 @@ describe('Litestream v0.3 backups on SFTP', () => {
     const client = testSftpClient(srv, dir);
     const out = mkdtempSync(join(tmpdir(), 'tidemark-sftp-v03-'));
     try {
-      assert.deepEqual(await client.v03Generations(), [V03_FIXTURE_GENERATION]);
-      assert.ok((await client.v03Snapshots(V03_FIXTURE_GENERATION)).length >= 1);
-      assert.ok((await client.v03WalSegments(V03_FIXTURE_GENERATION)).length >= 1);
+      assert.deepEqual(await toV03Reader(client).v03Generations(), [V03_FIXTURE_GENERATION]);
+      assert.ok((await toV03Reader(client).v03Snapshots(V03_FIXTURE_GENERATION)).length >= 1);
+      assert.ok((await toV03Reader(client).v03WalSegments(V03_FIXTURE_GENERATION)).length >= 1);
       await restore({ client, outputPath: join(out, 'restored.db') });
       assert.deepEqual(readFileSync(join(out, 'restored.db')), readFileSync(V03_EXPECTED_DB));
     } finally {
