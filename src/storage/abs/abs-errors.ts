@@ -14,10 +14,10 @@ export class AbsStorageError extends StorageError {
   /** HTTP status of the last response, when there was one. */
   readonly status: number | undefined;
 
-  constructor(message: string, code: string | undefined, status: number | undefined, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-    this.status = status;
+  constructor(message: string, options: { code?: string | undefined; status?: number | undefined; cause?: unknown } = {}) {
+    super(message, 'cause' in options ? { cause: options.cause } : undefined);
+    this.code = options.code;
+    this.status = options.status;
   }
 }
 
@@ -105,7 +105,7 @@ export function toAbsStorageError(err: unknown, ctx: AbsErrorContext): StorageEr
   } else {
     detail = status === undefined ? `${what}${tries}` : `${what} (HTTP ${status})`;
   }
-  const out = new AbsStorageError(`${ctx.replica}: ${ctx.doing}: ${detail}`, code, status, { cause: e });
+  const out = new AbsStorageError(`${ctx.replica}: ${ctx.doing}: ${detail}`, { code, status, cause: e });
   // Asking again finds no credential that was not there: `replicate -once` stops at once.
   if (permanent) Object.assign(out, { permanent: true });
   return out;

@@ -200,7 +200,7 @@ export class AbsReplicaClient implements ReplicaClient {
         .listBlobsFlat({ prefix, includeMetadata: true, abortSignal })
         .byPage({ ...(marker === undefined ? {} : { continuationToken: marker }), ...(maxPageSize === undefined ? {} : { maxPageSize }) });
       const r = await pages.next();
-      if (r.done === true) throw new AbsStorageError(`${this.name}: ${doing}: the listing returned no page`, undefined, undefined);
+      if (r.done === true) throw new AbsStorageError(`${this.name}: ${doing}: the listing returned no page`);
       return r.value;
     });
   }
@@ -278,12 +278,12 @@ export class AbsReplicaClient implements ReplicaClient {
       // Azure answers a range starting at the end with 416; the file exists, there is just nothing to read.
       if (absErrorCode(inner) === 'InvalidRange' || absErrorStatus(inner) === 416) return null;
       if (absErrorStatus(inner) === 412) {
-        throw new AbsStorageError(`${this.name}: reading ${blob.name}: the blob was replaced while being read`, 'ConditionNotMet', undefined, { cause: inner });
+        throw new AbsStorageError(`${this.name}: reading ${blob.name}: the blob was replaced while being read`, { code: 'ConditionNotMet', cause: inner });
       }
       throw this.#error(err, `reading ${blob.name}`);
     }
     const body = out.readableStreamBody as Readable | undefined;
-    if (body === undefined) throw new AbsStorageError(`${this.name}: reading ${blob.name}: the response has no body`, undefined, undefined);
+    if (body === undefined) throw new AbsStorageError(`${this.name}: reading ${blob.name}: the response has no body`);
     const length = out.contentLength ?? 0;
     // Azurite answers a range starting at the end with an empty 206 rather than 416.
     if (length === 0) {
@@ -340,17 +340,12 @@ export class AbsReplicaClient implements ReplicaClient {
         }
         if (++failures > ABS_READ_RESUMES) {
           const why = failure instanceof Error ? failure.message : String(failure);
-          throw new AbsStorageError(
-            `${this.name}: reading ${blob.name}: the download broke off at byte ${delivered} and ${ABS_READ_RESUMES} attempts to resume it failed (${why})`,
-            absErrorCode(failure),
-            undefined,
-            { cause: failure },
-          );
+          throw new AbsStorageError(`${this.name}: reading ${blob.name}: the download broke off at byte ${delivered} and ${ABS_READ_RESUMES} attempts to resume it failed (${why})`, { code: absErrorCode(failure), cause: failure });
         }
         cur.body.destroy();
         const next = await this.#download(blob, delivered, end - delivered, etag, notFound, signal);
         if (next === null) {
-          throw new AbsStorageError(`${this.name}: reading ${blob.name}: the blob ends before byte ${delivered}; it changed while being read`, undefined, undefined);
+          throw new AbsStorageError(`${this.name}: reading ${blob.name}: the blob ends before byte ${delivered}; it changed while being read`);
         }
         cur = next;
       }

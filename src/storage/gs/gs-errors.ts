@@ -16,11 +16,11 @@ export class GsStorageError extends StorageError {
   /** Set where no status says so: no credentials anywhere in the chain will not appear by retrying (isPermanentError reads it). */
   readonly permanent: boolean;
 
-  constructor(message: string, code: string | undefined, status: number | undefined, options?: { cause?: unknown; permanent?: boolean }) {
-    super(message, options);
-    this.code = code;
-    this.status = status;
-    this.permanent = options?.permanent ?? false;
+  constructor(message: string, options: { code?: string | undefined; status?: number | undefined; permanent?: boolean; cause?: unknown } = {}) {
+    super(message, 'cause' in options ? { cause: options.cause } : undefined);
+    this.code = options.code;
+    this.status = options.status;
+    this.permanent = options.permanent ?? false;
   }
 }
 
@@ -90,7 +90,7 @@ export function toGsStorageError(err: unknown, ctx: GsErrorContext): StorageErro
   let detail: string;
   if (status === undefined && NO_ADC_RE.test(raw)) {
     const why = 'no credentials found: set GOOGLE_APPLICATION_CREDENTIALS to a key file, run gcloud auth application-default login, or run on Google Cloud (or set STORAGE_EMULATOR_HOST for an emulator)';
-    return new GsStorageError(`${ctx.replica}: ${ctx.doing}: ${why}`, 'NoCredentials', undefined, { cause: e, permanent: true });
+    return new GsStorageError(`${ctx.replica}: ${ctx.doing}: ${why}`, { code: 'NoCredentials', cause: e, permanent: true });
   } else if (isGsBucketMissing(e)) {
     detail = `bucket ${JSON.stringify(ctx.bucket)} does not exist (${what}); create it (tidemark, like Litestream, does not), or check the bucket name`;
   } else if (status === 401) {
@@ -112,5 +112,5 @@ export function toGsStorageError(err: unknown, ctx: GsErrorContext): StorageErro
   } else {
     detail = status === undefined ? `${what}${tries}` : `${what} (HTTP ${status})`;
   }
-  return new GsStorageError(`${ctx.replica}: ${ctx.doing}: ${detail}`, code, status, { cause: e });
+  return new GsStorageError(`${ctx.replica}: ${ctx.doing}: ${detail}`, { code, status, cause: e });
 }

@@ -316,7 +316,7 @@ export class GsReplicaClient implements ReplicaClient {
       const e = err instanceof GsAttemptsFailure ? err.error : err;
       if (generation !== undefined && (isGsObjectNotFound(e) || gsErrorStatus(e) === 412)) {
         // Reading a generation that is no longer the live one: the object was replaced.
-        throw new GsStorageError(`${this.name}: reading ${name}: the object was replaced while being read`, 'conditionNotMet', gsErrorStatus(e), { cause: e });
+        throw new GsStorageError(`${this.name}: reading ${name}: the object was replaced while being read`, { code: 'conditionNotMet', status: gsErrorStatus(e), cause: e });
       }
       if (isGsObjectNotFound(e)) throw notFound(e);
       // GCS answers a range starting at the end with 416; the file exists, there is just nothing to read.
@@ -325,7 +325,7 @@ export class GsReplicaClient implements ReplicaClient {
     }
     if (out !== null && generation !== undefined && out.generation !== undefined && out.generation !== generation) {
       out.stream.destroy();
-      throw new GsStorageError(`${this.name}: reading ${name}: the object was replaced while being read`, 'conditionNotMet', undefined);
+      throw new GsStorageError(`${this.name}: reading ${name}: the object was replaced while being read`, { code: 'conditionNotMet' });
     }
     return out;
   }
@@ -418,17 +418,12 @@ export class GsReplicaClient implements ReplicaClient {
         }
         if (++failures > GS_READ_RESUMES) {
           const why = failure instanceof Error ? failure.message : String(failure);
-          throw new GsStorageError(
-            `${this.name}: reading ${name}: the download broke off at byte ${delivered} and ${GS_READ_RESUMES} attempts to resume it failed (${why})`,
-            gsNetworkCode(failure),
-            undefined,
-            { cause: failure },
-          );
+          throw new GsStorageError(`${this.name}: reading ${name}: the download broke off at byte ${delivered} and ${GS_READ_RESUMES} attempts to resume it failed (${why})`, { code: gsNetworkCode(failure), cause: failure });
         }
         cur.stream.destroy();
         const next = await this.#download(name, delivered, end - delivered, generation, notFound, signal);
         if (next === null) {
-          throw new GsStorageError(`${this.name}: reading ${name}: the object ends before byte ${delivered}; it changed while being read`, undefined, undefined);
+          throw new GsStorageError(`${this.name}: reading ${name}: the object ends before byte ${delivered}; it changed while being read`);
         }
         cur = next;
       }

@@ -12,10 +12,10 @@ export class NatsStorageError extends StorageError {
   readonly code: string | undefined;
   readonly permanent: boolean;
 
-  constructor(message: string, code: string | undefined, permanent: boolean, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-    this.permanent = permanent;
+  constructor(message: string, options: { code?: string | undefined; permanent?: boolean; cause?: unknown } = {}) {
+    super(message, 'cause' in options ? { cause: options.cause } : undefined);
+    this.code = options.code;
+    this.permanent = options.permanent ?? false;
   }
 }
 
@@ -156,5 +156,5 @@ export function toNatsStorageError(err: unknown, ctx: NatsErrorContext): Storage
     permanent = false;
     detail = code === undefined || raw.includes(code) ? `${raw}${tries}` : `${code}: ${raw}${tries}`;
   }
-  return new NatsStorageError(`${ctx.replica}: ${ctx.doing}: ${detail}`, code, permanent, { cause: err });
+  return new NatsStorageError(`${ctx.replica}: ${ctx.doing}: ${detail}`, { code, permanent, cause: err });
 }

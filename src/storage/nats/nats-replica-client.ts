@@ -185,14 +185,14 @@ export class NatsReplicaClient implements ReplicaClient {
         let pos = 0;
         const result = await this.#call(`reading ${name}`, signal, (s) => s.get(name));
         if (result === null || result.info.deleted) {
-          throw new NatsStorageError(`${this.name}: reading ${name}: the object was deleted while being read`, undefined, false);
+          throw new NatsStorageError(`${this.name}: reading ${name}: the object was deleted while being read`);
         }
         // The client also reports a failed read here; the stream below reports it too, and that is where it is handled.
         result.error.catch(() => undefined);
         const reader = result.data.getReader();
         try {
           if (result.info.nuid !== nuid) {
-            throw new NatsStorageError(`${this.name}: reading ${name}: the object was replaced while being read`, undefined, false);
+            throw new NatsStorageError(`${this.name}: reading ${name}: the object was replaced while being read`);
           }
           for (;;) {
             const r = await readWithin(reader, this.idleTimeoutMs, signal);
@@ -221,12 +221,7 @@ export class NatsReplicaClient implements ReplicaClient {
         failure ??= new Error(`the object ended at byte ${pos}, before byte ${end}`);
         if (++failures > NATS_READ_RESUMES) {
           const why = failure instanceof Error ? failure.message : String(failure);
-          throw new NatsStorageError(
-            `${this.name}: reading ${name}: the read broke off at byte ${delivered} and ${NATS_READ_RESUMES} attempts to resume it failed (${why})`,
-            failure instanceof Error ? failure.name : undefined,
-            false,
-            { cause: failure },
-          );
+          throw new NatsStorageError(`${this.name}: reading ${name}: the read broke off at byte ${delivered} and ${NATS_READ_RESUMES} attempts to resume it failed (${why})`, { code: failure instanceof Error ? failure.name : undefined, cause: failure });
         }
         // A stalled read may mean a stalled connection: the next try starts on a fresh one.
         if (failure instanceof NatsIdleTimeoutError || isRetryableNatsError(failure)) this.connection.reset();

@@ -11,10 +11,10 @@ export class S3StorageError extends StorageError {
   /** HTTP status of the last response, when there was one. */
   readonly status: number | undefined;
 
-  constructor(message: string, code: string | undefined, status: number | undefined, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-    this.status = status;
+  constructor(message: string, options: { code?: string | undefined; status?: number | undefined; cause?: unknown } = {}) {
+    super(message, 'cause' in options ? { cause: options.cause } : undefined);
+    this.code = options.code;
+    this.status = options.status;
   }
 }
 
@@ -24,7 +24,7 @@ export class S3DeleteError extends S3StorageError {
   readonly failures: readonly { key: string; code: string; message: string }[];
 
   constructor(message: string, failures: readonly { key: string; code: string; message: string }[]) {
-    super(message, failures[0]?.code, undefined);
+    super(message, { code: failures[0]?.code });
     this.failures = failures;
   }
 }
@@ -126,5 +126,5 @@ export function toS3StorageError(err: unknown, ctx: S3ErrorContext): StorageErro
   } else {
     detail = status === undefined ? what : `${what} (HTTP ${status})`;
   }
-  return new S3StorageError(`${ctx.replica}: ${ctx.doing}: ${detail}`, code, status, { cause: err });
+  return new S3StorageError(`${ctx.replica}: ${ctx.doing}: ${detail}`, { code, status, cause: err });
 }

@@ -400,7 +400,7 @@ export class S3ReplicaClient implements ReplicaClient, RawObjectReader {
       throw this.#error(err, `reading ${file.key}`);
     }
     const body = out.Body;
-    if (!(body instanceof Readable)) throw new S3StorageError(`${this.name}: reading ${file.key}: the response has no readable body`, undefined, undefined);
+    if (!(body instanceof Readable)) throw new S3StorageError(`${this.name}: reading ${file.key}: the response has no readable body`);
     const cr = parseContentRange(out.ContentRange);
     // A server that ignores Range sends the whole object from byte 0; the reader skips to `offset`.
     const start = cr?.start ?? 0;
@@ -452,17 +452,12 @@ export class S3ReplicaClient implements ReplicaClient, RawObjectReader {
         }
         if (++failures > S3_READ_RESUMES) {
           const why = failure instanceof Error ? failure.message : String(failure);
-          throw new S3StorageError(
-            `${this.name}: reading ${file.key}: the download broke off at byte ${delivered} and ${S3_READ_RESUMES} attempts to resume it failed (${why})`,
-            s3ErrorCode(failure),
-            undefined,
-            { cause: failure },
-          );
+          throw new S3StorageError(`${this.name}: reading ${file.key}: the download broke off at byte ${delivered} and ${S3_READ_RESUMES} attempts to resume it failed (${why})`, { code: s3ErrorCode(failure), cause: failure });
         }
         cur.body.destroy();
         const next = await this.#getRange(s3, file, delivered, end === undefined ? 0 : end - delivered, signal);
         if (next === null) {
-          throw new S3StorageError(`${this.name}: reading ${file.key}: the object ends before byte ${delivered}; it changed while being read`, undefined, 416);
+          throw new S3StorageError(`${this.name}: reading ${file.key}: the object ends before byte ${delivered}; it changed while being read`, { status: 416 });
         }
         cur = next;
       }
@@ -511,7 +506,7 @@ export class S3ReplicaClient implements ReplicaClient, RawObjectReader {
       }
       if (out.IsTruncated !== true) break;
       // A truncated page without a key would leave nowhere to go on from; stopping there would hide directories.
-      if (next === undefined) throw new S3StorageError(`${this.name}: listing ${prefix}: a truncated listing page held no key`, undefined, undefined);
+      if (next === undefined) throw new S3StorageError(`${this.name}: listing ${prefix}: a truncated listing page held no key`);
       startAfter = next;
     }
     return [...found];
@@ -619,7 +614,7 @@ export class S3ReplicaClient implements ReplicaClient, RawObjectReader {
   async #putOnce(s3: S3Client, params: PutObjectCommandInput, chunks: Buffer[], signal: AbortSignal | undefined): Promise<number> {
     const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
     const out = await s3.send(new PutObjectCommand({ ...params, Body: bytes, ContentLength: bytes.length }), { abortSignal: signal });
-    if (out.ETag === undefined) throw new S3StorageError(`${this.name}: writing ${params.Key}: the upload returned no ETag`, undefined, undefined);
+    if (out.ETag === undefined) throw new S3StorageError(`${this.name}: writing ${params.Key}: the upload returned no ETag`);
     return bytes.length;
   }
 
@@ -663,7 +658,7 @@ export class S3ReplicaClient implements ReplicaClient, RawObjectReader {
     });
     try {
       const out = await upload.done();
-      if (out.ETag === undefined) throw new S3StorageError(`${this.name}: writing ${params.Key}: the upload returned no ETag`, undefined, undefined);
+      if (out.ETag === undefined) throw new S3StorageError(`${this.name}: writing ${params.Key}: the upload returned no ETag`);
       return size;
     } catch (err) {
       // The source's own error explains the failure better than the upload's (or its clean-up's) reaction to it.

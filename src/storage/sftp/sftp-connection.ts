@@ -206,7 +206,7 @@ export class SftpConnection {
   }
 
   #get(): Promise<LiveSession> {
-    if (this.#closed) return Promise.reject(new SftpStorageError(`${this.name}: the client was closed`, undefined, true));
+    if (this.#closed) return Promise.reject(new SftpStorageError(`${this.name}: the client was closed`, { permanent: true }));
     if (this.#live?.closed === true) this.#drop();
     if (this.#session === undefined) {
       const p = this.#open();
@@ -301,29 +301,17 @@ export class SftpConnection {
   #connectError(err: unknown, hostKeyRejected: string | undefined): unknown {
     const where = `${this.settings.host}:${this.settings.port}`;
     if (hostKeyRejected !== undefined) {
-      return new SftpHostKeyMismatchError(
-        `${this.name}: the host key of ${where} (${hostKeyRejected}) is not the one host-key pins; if the server's key was changed on purpose, update host-key`,
-        'HOST_KEY_MISMATCH',
-        true,
-        { cause: err },
-      );
+      return new SftpHostKeyMismatchError(`${this.name}: the host key of ${where} (${hostKeyRejected}) is not the one host-key pins; if the server's key was changed on purpose, update host-key`, { code: 'HOST_KEY_MISMATCH', permanent: true, cause: err });
     }
     const e = err as { level?: unknown; message?: unknown };
     if (e.level === 'client-authentication') {
       const methods = [this.settings.password !== undefined ? 'password' : '', this.settings.keyPath !== undefined ? `key-path ${this.settings.keyPath}` : '']
         .filter((m) => m !== '')
         .join(' and ');
-      return new SftpAuthenticationError(
-        `${this.name}: authentication as ${this.settings.user} on ${where} failed (tried ${methods === '' ? 'no password or key' : methods}); check user, password and key-path`,
-        'AUTH_FAILED',
-        true,
-        { cause: err },
-      );
+      return new SftpAuthenticationError(`${this.name}: authentication as ${this.settings.user} on ${where} failed (tried ${methods === '' ? 'no password or key' : methods}); check user, password and key-path`, { code: 'AUTH_FAILED', permanent: true, cause: err });
     }
     if (typeof e.message === 'string' && /Cannot parse privateKey|Encrypted private OpenSSH key|passphrase/i.test(e.message)) {
-      return new SftpStorageError(`${this.name}: key-path ${this.settings.keyPath ?? ''}: ${e.message} (an unencrypted private key is needed)`, 'BAD_KEY', true, {
-        cause: err,
-      });
+      return new SftpStorageError(`${this.name}: key-path ${this.settings.keyPath ?? ''}: ${e.message} (an unencrypted private key is needed)`, { code: 'BAD_KEY', permanent: true, cause: err });
     }
     return err;
   }

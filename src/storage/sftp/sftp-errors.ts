@@ -22,10 +22,10 @@ export class SftpStorageError extends StorageError {
   readonly code: string | number | undefined;
   readonly permanent: boolean;
 
-  constructor(message: string, code: string | number | undefined, permanent: boolean, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-    this.permanent = permanent;
+  constructor(message: string, options: { code?: string | number | undefined; permanent?: boolean; cause?: unknown } = {}) {
+    super(message, 'cause' in options ? { cause: options.cause } : undefined);
+    this.code = options.code;
+    this.permanent = options.permanent ?? false;
   }
 }
 
@@ -96,12 +96,10 @@ export function toSftpStorageError(err: unknown, replica: string, doing: string,
   const code = (err as Ssh2ErrorShape | null)?.code;
   const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
   if (status === SFTP_STATUS.PERMISSION_DENIED) {
-    return new SftpStorageError(`${replica}: ${doing}: permission denied (${raw}); check the path and the user's rights on the server`, status, true, {
-      cause: err,
-    });
+    return new SftpStorageError(`${replica}: ${doing}: permission denied (${raw}); check the path and the user's rights on the server`, { code: status, permanent: true, cause: err });
   }
   if (status === SFTP_STATUS.OP_UNSUPPORTED) {
-    return new SftpStorageError(`${replica}: ${doing}: the server does not support this operation (${raw})`, status, true, { cause: err });
+    return new SftpStorageError(`${replica}: ${doing}: the server does not support this operation (${raw})`, { code: status, permanent: true, cause: err });
   }
   if (isSftpConnectionError(err)) {
     const what = typeof code === 'string' ? `${code}${raw.includes(code) ? '' : `: ${raw}`}` : raw;
@@ -110,11 +108,11 @@ export function toSftpStorageError(err: unknown, replica: string, doing: string,
     const detail = unreachable
       ? `cannot reach the SFTP server${tries} (${what}); check the host, the port and that the server is running`
       : `lost the connection to the SFTP server${tries} (${what})`;
-    return new SftpStorageError(`${replica}: ${doing}: ${detail}`, typeof code === 'string' ? code : 'ECONNLOST', false, { cause: err });
+    return new SftpStorageError(`${replica}: ${doing}: ${detail}`, { code: typeof code === 'string' ? code : 'ECONNLOST', cause: err });
   }
   if (status === SFTP_STATUS.FAILURE) {
     // OpenSSH answers a generic failure for ENOTDIR, EEXIST on mkdir over a file, a full disk…: it may clear, so it is retried upstream.
-    return new SftpStorageError(`${replica}: ${doing}: the server reported a failure (${raw})`, status, false, { cause: err });
+    return new SftpStorageError(`${replica}: ${doing}: the server reported a failure (${raw})`, { code: status, cause: err });
   }
-  return new SftpStorageError(`${replica}: ${doing}: ${raw}`, typeof code === 'string' || typeof code === 'number' ? code : undefined, false, { cause: err });
+  return new SftpStorageError(`${replica}: ${doing}: ${raw}`, { code: typeof code === 'string' || typeof code === 'number' ? code : undefined, cause: err });
 }

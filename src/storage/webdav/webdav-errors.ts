@@ -16,11 +16,11 @@ export class WebdavStorageError extends StorageError {
   /** Set for failures without a status that retrying cannot fix either: a certificate that is not trusted. */
   readonly permanent: boolean;
 
-  constructor(message: string, code: string | undefined, status: number | undefined, options?: { cause?: unknown; permanent?: boolean }) {
-    super(message, options);
-    this.code = code;
-    this.status = status;
-    this.permanent = options?.permanent ?? false;
+  constructor(message: string, options: { code?: string | undefined; status?: number | undefined; permanent?: boolean; cause?: unknown } = {}) {
+    super(message, 'cause' in options ? { cause: options.cause } : undefined);
+    this.code = options.code;
+    this.status = options.status;
+    this.permanent = options.permanent ?? false;
   }
 }
 
@@ -93,5 +93,5 @@ export function toWebdavStorageError(err: unknown, ctx: WebdavErrorContext): Sto
     detail = status === undefined ? `${what}${tries}` : `${what} (HTTP ${status})`;
   }
   const permanent = status === undefined && code !== undefined && TLS_CODE_RE.test(code);
-  return new WebdavStorageError(`${ctx.replica}: ${ctx.doing}: ${detail}`, code, status, { cause: e, permanent });
+  return new WebdavStorageError(`${ctx.replica}: ${ctx.doing}: ${detail}`, { code, status, cause: e, permanent });
 }

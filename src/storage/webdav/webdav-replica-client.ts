@@ -181,7 +181,7 @@ export class WebdavReplicaClient implements ReplicaClient {
       if (!isWebdavNotFound(err)) throw err;
     }
     if (stat !== undefined && stat.type !== 'directory') {
-      throw new WebdavStorageError(`${this.name}: ${root} exists on the server but is a file, not a collection; check the path`, undefined, undefined);
+      throw new WebdavStorageError(`${this.name}: ${root} exists on the server but is a file, not a collection; check the path`);
     }
     return dav;
   }
@@ -248,7 +248,7 @@ export class WebdavReplicaClient implements ReplicaClient {
       if (isWebdavNotFound(err)) return null;
       throw err;
     }
-    if (got === null) throw new WebdavStorageError(`${this.name}: ${doing}: the file is empty`, undefined, undefined);
+    if (got === null) throw new WebdavStorageError(`${this.name}: ${doing}: the file is empty`);
     const parts: Uint8Array[] = [];
     let have = 0;
     try {
@@ -314,11 +314,11 @@ export class WebdavReplicaClient implements ReplicaClient {
       const status = webdavErrorStatus(err);
       // A range that starts at the end: the file exists, there is just nothing to read.
       if (status === 416) return null;
-      if (status === 412) throw new WebdavStorageError(`${this.name}: ${doing}: the file was replaced while being read`, undefined, 412, { cause: err });
+      if (status === 412) throw new WebdavStorageError(`${this.name}: ${doing}: the file was replaced while being read`, { status: 412, cause: err });
       throw err;
     }
     const body = (res as unknown as { body: Readable | null }).body;
-    if (body === null) throw new WebdavStorageError(`${this.name}: ${doing}: the response has no body`, undefined, res.status);
+    if (body === null) throw new WebdavStorageError(`${this.name}: ${doing}: the response has no body`, { status: res.status });
     const length = Number(res.headers.get('content-length') ?? NaN);
     let start = 0;
     let total: number | undefined;
@@ -326,13 +326,13 @@ export class WebdavReplicaClient implements ReplicaClient {
       const cr = parseContentRange(res.headers.get('content-range') ?? undefined);
       if (cr === undefined) {
         body.destroy();
-        throw new WebdavStorageError(`${this.name}: ${doing}: a partial response without a usable Content-Range`, undefined, 206);
+        throw new WebdavStorageError(`${this.name}: ${doing}: a partial response without a usable Content-Range`, { status: 206 });
       }
       start = cr.start;
       total = cr.total;
       if (start > offset) {
         body.destroy();
-        throw new WebdavStorageError(`${this.name}: ${doing}: the server sent bytes from ${start}, not ${offset}`, undefined, 206);
+        throw new WebdavStorageError(`${this.name}: ${doing}: the server sent bytes from ${start}, not ${offset}`, { status: 206 });
       }
     } else {
       total = Number.isFinite(length) ? length : undefined;
@@ -386,18 +386,13 @@ export class WebdavReplicaClient implements ReplicaClient {
         failure ??= new Error(`the response ended at byte ${delivered}, before byte ${end}`);
         if (++failures > WEBDAV_READ_RESUMES) {
           const why = failure instanceof Error ? failure.message : String(failure);
-          throw new WebdavStorageError(
-            `${this.name}: reading ${path}: the download broke off at byte ${delivered} and ${WEBDAV_READ_RESUMES} attempts to resume it failed (${why})`,
-            undefined,
-            undefined,
-            { cause: failure },
-          );
+          throw new WebdavStorageError(`${this.name}: reading ${path}: the download broke off at byte ${delivered} and ${WEBDAV_READ_RESUMES} attempts to resume it failed (${why})`, { cause: failure });
         }
         cur.body.destroy();
         const rest = end === Number.MAX_SAFE_INTEGER ? 0 : end - delivered;
         const next = await this.#get(dav, path, delivered, rest, etag, `reading ${path}`, signal);
         if (next === null) {
-          throw new WebdavStorageError(`${this.name}: reading ${path}: the file ends before byte ${delivered}; it changed while being read`, undefined, undefined);
+          throw new WebdavStorageError(`${this.name}: reading ${path}: the file ends before byte ${delivered}; it changed while being read`);
         }
         cur = next;
         end = Math.min(end, next.end);

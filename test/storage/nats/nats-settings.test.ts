@@ -167,7 +167,7 @@ describe('nats replicas from URLs and litestream.yml', () => {
 
 describe('NatsStorageError', () => {
   it('tells isPermanentError whether retrying can help', () => {
-    assert.equal(isPermanentError(new NatsStorageError('x', 'AuthorizationError', true)), true);
-    assert.equal(isPermanentError(new NatsStorageError('x', 'ECONNREFUSED', false)), false);
+    assert.equal(isPermanentError(new NatsStorageError('x', { code: 'AuthorizationError', permanent: true })), true);
+    assert.equal(isPermanentError(new NatsStorageError('x', { code: 'ECONNREFUSED' })), false);
   });
 });
