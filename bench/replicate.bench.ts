@@ -44,7 +44,7 @@ import type { LtxHeader } from '../src/ltx/header.js';
 import { restore } from '../src/restore/restore.js';
 import { FileReplicaClient } from '../src/storage/file-replica-client.js';
 import type { ReplicaClient } from '../src/storage/replica-client.js';
-import { S3ReplicaClient } from '../src/storage/s3/index.js';
+import { S3ReplicaClient } from '../src/storage/s3/s3-replica-client.js';
 import { FaultProxy } from '../test/storage/s3/fault-proxy.js';
 import { testS3Client } from '../test/storage/s3/helpers.js';
 import { startS3Server, type S3TestServer } from '../test/storage/s3/s3-server.js';

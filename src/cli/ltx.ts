@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { formatTxid } from '../ltx/file-name.js';
-import { listV03Backups, v03ListingRows, type V03ListingRow } from '../restore/v03/index.js';
+import { listV03Backups, v03ListingRows, type V03ListingRow } from '../restore/v03/listing.js';
 import type { LtxFileInfo } from '../storage/replica-client.js';
 import { createReplicaClient } from '../storage/replica-url.js';
 import { canReadV03 } from '../storage/v03-reader.js';
