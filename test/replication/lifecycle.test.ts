@@ -240,7 +240,9 @@ describe('tidemark status while replicate runs', () => {
         const first = await until('a check has run', (s) => s['last_check'] !== null);
         assert.deepEqual((first['replicator'] as { pid: number }).pid, d.proc.pid);
         assert.equal((first['last_check'] as { ok: boolean }).ok, true);
-        await rm(replica, { recursive: true });
+        // The daemon may write into the replica while it is removed (an upload, or the heal itself),
+        // which makes one pass of a recursive rm fail with ENOTEMPTY: retry as rm -rf would.
+        await rm(replica, { recursive: true, maxRetries: 20, retryDelay: 10 });
         // The check after the heal may already be back to ok: the divergence stays on record.
         const diverged = await until('the deletion is found', (s) => (s['last_check'] as { last_divergence?: unknown }).last_divergence !== undefined);
         const check = (diverged['last_check'] as { last_divergence: { problems: string[]; healed_by: string } }).last_divergence;
