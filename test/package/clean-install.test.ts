@@ -144,7 +144,7 @@ describe('the packed package, installed into an empty project', { timeout: 15 * 
 
   it('ships the built entry points, the types, the sources the maps name, the docs and the licence, and nothing else', () => {
     const size = statSync(tarball).size;
-    for (const f of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/eventlog/index.js', 'dist/eventlog/index.d.ts', 'dist/cli/main.js', 'src/index.ts']) {
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/eventlog/index.js', 'dist/eventlog/index.d.ts', 'dist/ltx/index.js', 'dist/ltx/index.d.ts', 'dist/testing.js', 'dist/testing.d.ts', 'dist/cli/main.js', 'src/index.ts']) {
       assert.ok(tarFiles.includes(f), `${f} is not in the tarball`);
     }
     const tops = new Set(tarFiles.map((f) => f.split('/')[0]));
@@ -182,7 +182,7 @@ describe('the packed package, installed into an empty project', { timeout: 15 * 
   });
 
   it('README.md has runnable examples', () => {
-    assert.ok(examples.length >= 4, `found ${examples.map((e) => e.name).join(', ') || 'none'}`);
+    assert.ok(examples.length >= 5, `found ${examples.map((e) => e.name).join(', ') || 'none'}`);
   });
 
   it("the README's examples run as ESM JavaScript", () => {
