@@ -16,7 +16,9 @@ import { DirectoryLock } from './lock.js';
 import { resolveOptions, type EventLogOptions } from './options.js';
 import { recover, type RecoveryReport } from './recovery.js';
 import { SegmentWriter } from './segment-writer.js';
-import { GroupCommitWriter, type WriterStats } from './writer.js';
+import { GroupCommitWriter, type EventLogStats } from './writer.js';
+
+export type { EventLogStats };
 
 /** Subdirectory of `dir` that holds the log's files. */
 export const WAL_SUBDIR = 'wal';
@@ -29,7 +31,6 @@ export interface OpenResult {
   recovery: RecoveryReport;
 }
 
-export type EventLogStats = WriterStats;
 
 export class EventLog {
   private closing: Promise<void> | null = null;

@@ -61,7 +61,7 @@ export interface WriterInit {
   inlineSync?: boolean;
 }
 
-export interface WriterStats {
+export interface EventLogStats {
   nextSeq: bigint;
   durableSeq: bigint;
   checkpointSeq: bigint;
@@ -421,7 +421,7 @@ export class GroupCommitWriter {
     return this.state === 'open' && !this.failure;
   }
 
-  stats(): WriterStats {
+  stats(): EventLogStats {
     const s = this.segments.stats;
     return {
       nextSeq: this.nextSeq,
