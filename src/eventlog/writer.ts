@@ -61,6 +61,7 @@ export interface WriterInit {
   inlineSync?: boolean;
 }
 
+/** What `EventLog.stats()` reports: positions in the log, and counters since it was opened. */
 export interface EventLogStats {
   nextSeq: bigint;
   durableSeq: bigint;
