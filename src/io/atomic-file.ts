@@ -2,31 +2,10 @@ import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { ByteSink } from '../ltx/byte-sink.js';
 import { fsyncDir } from './durable-fs.js';
+import { setFileTimeMs } from './file-time.js';
 import { TidemarkError } from '../errors.js';
 
 export const TMP_SUFFIX = '.tmp';
-
-/**
- * Half a microsecond, in seconds. libuv turns utimes' double seconds into a
- * timespec by truncation and then drops the sub-microsecond digits; a double
- * near today's epoch seconds is only good to about ±120 ns, so a time exactly
- * on a millisecond often lands just under it and loses a whole microsecond.
- * Aimed half a microsecond late, both truncations land on the millisecond.
- */
-const UTIMES_ROUNDING_SECONDS = 5e-7;
-const MS_PER_SECOND = 1000;
-
-/**
- * The seconds to hand utimes so the file's time is exactly `ms` (a whole,
- * non-negative number of milliseconds) at nanosecond resolution, as
- * Litestream reads it. The whole seconds and the fraction are added in one
- * rounding, whose error stays under half a microsecond up to 2^33 s (the
- * year 2242).
- */
-export function utimesSecondsFor(ms: number): number {
-  const subSecondMs = ms % MS_PER_SECOND;
-  return (ms - subSecondMs) / MS_PER_SECOND + (subSecondMs / MS_PER_SECOND + UTIMES_ROUNDING_SECONDS);
-}
 
 /**
  * A file that appears under its final name only once it is complete and
@@ -62,15 +41,14 @@ export class AtomicFileSink implements ByteSink {
     return this.position;
   }
 
-  /** Makes the file durable under its final name, with `mtime` (to the nanosecond) as its modification time. */
+  /** Makes the file durable under its final name, with `mtime` as its modification time (as exactly as the runtime sets it: see setFileTimeMs). */
   async commit(mtime?: Date): Promise<void> {
     if (this.done) throw new TidemarkError(`${this.path}: atomic file already committed or aborted`);
     this.done = true;
     try {
       // The time is set before the fsync so that it is as durable as the bytes: a replica's listing reads it back.
       if (mtime) {
-        const seconds = utimesSecondsFor(mtime.getTime());
-        await this.fh.utimes(seconds, seconds);
+        await setFileTimeMs(this.fh, mtime.getTime());
       }
       await this.fh.sync();
     } finally {
