@@ -33,7 +33,7 @@ export function utimesResultNs(seconds: number, resolution: UtimesResolution): b
 const f64 = new Float64Array(1);
 const u64 = new BigUint64Array(f64.buffer);
 
-/** The adjacent double, up or down, of a finite positive number. */
+/** The adjacent double, up or down, of a finite non-negative number (down only from a positive one). */
 function adjacent(x: number, step: 1n | -1n): number {
   f64[0] = x;
   u64[0] = u64[0]! + step;
@@ -51,21 +51,23 @@ function adjacent(x: number, step: 1n | -1n): number {
  *
  * At nanosecond resolution no double near today's epoch seconds reaches most
  * milliseconds exactly (they are about 240 ns apart), so the result is the
- * latest time at or before `ms`: never after it, so a file is on the same side
- * of every millisecond restore target for Litestream as for tidemark.
+ * earliest time at or after `ms`, less than a microsecond late. Never early:
+ * Litestream restores to a target time the LTX files whose mtime is strictly
+ * before it, so a file stamped T must not count as before T; read back rounded
+ * down (ltxCreatedAtFromNs) it is T again.
  */
 export function utimesSecondsFor(ms: number, resolution: UtimesResolution): number {
   const subSecondMs = ms % MS_PER_SECOND;
   const wholeSeconds = (ms - subSecondMs) / MS_PER_SECOND;
   if (resolution === 'microseconds') return wholeSeconds + (subSecondMs / MS_PER_SECOND + MICROSECOND_ROUNDING_SECONDS);
   const target = BigInt(ms) * NS_PER_MS;
-  // The nearest double is within one step of the answer; the bound only guards the loops.
+  // The nearest double is within a step or two of the answer; the bound only guards the loops.
   let seconds = wholeSeconds + subSecondMs / MS_PER_SECOND;
-  for (let i = 0; i < MAX_STEPS && seconds > 0 && utimesResultNs(seconds, resolution) > target; i++) seconds = adjacent(seconds, -1n);
-  for (let i = 0; i < MAX_STEPS && utimesResultNs(seconds, resolution) < target; i++) {
-    const next = adjacent(seconds, 1n);
-    if (utimesResultNs(next, resolution) > target) break;
-    seconds = next;
+  for (let i = 0; i < MAX_STEPS && utimesResultNs(seconds, resolution) < target; i++) seconds = adjacent(seconds, 1n);
+  for (let i = 0; i < MAX_STEPS && seconds > 0 && utimesResultNs(seconds, resolution) > target; i++) {
+    const previous = adjacent(seconds, -1n);
+    if (utimesResultNs(previous, resolution) < target) break;
+    seconds = previous;
   }
   return seconds;
 }

@@ -121,8 +121,7 @@ export class FileReplicaClient implements ReplicaClient, RawObjectReader {
         minTxid: f.minTxid,
         maxTxid: f.maxTxid,
         size: Number(st.size),
-        // Written here the mtime is the header's millisecond exactly; another tool may have set finer digits.
-        createdAt: modifiedAtFromNs(st.mtimeNs),
+        createdAt: ltxCreatedAtFromNs(st.mtimeNs),
       };
     }
   }
@@ -308,6 +307,20 @@ async function readDirOrEmpty(dir: string): Promise<Dirent[]> {
     if (isErrno(err, 'ENOENT')) return [];
     throw asStorageError(err, `listing ${dir}`);
   }
+}
+
+const NS_PER_MS = 1_000_000n;
+
+/**
+ * An LTX file's createdAt from its mtime in nanoseconds, rounded down to the
+ * millisecond. Litestream restores to a timestamp from the files whose mtime
+ * is strictly before it; for a millisecond target T, "mtime < T" and
+ * "floor(mtime) < T" agree. Written here the mtime is the header's
+ * millisecond, or at most a microsecond after it (see setFileTimeMs); another
+ * tool may have set finer digits.
+ */
+export function ltxCreatedAtFromNs(mtimeNs: bigint): Date {
+  return new Date(Number(mtimeNs / NS_PER_MS));
 }
 
 /** Size and mtime of a listed file, or null if it has gone since. */

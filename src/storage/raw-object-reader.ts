@@ -42,7 +42,8 @@ const NS_PER_MS = 1_000_000n;
 /**
  * A modification time in nanoseconds as a Date, rounded up to the
  * millisecond: then "modifiedAt ≤ T" for a millisecond T gives the same
- * answer as Litestream's comparison of the nanosecond time with T.
+ * answer as Litestream v0.3's comparison of the nanosecond time with T (it
+ * restores the objects created at or before the target).
  */
 export function modifiedAtFromNs(mtimeNs: bigint): Date {
   return new Date(Number((mtimeNs + NS_PER_MS - 1n) / NS_PER_MS));

@@ -15,11 +15,11 @@ import { withTempDir } from '../replication/helpers.js';
 const LATEST_MS = Date.UTC(2200, 0, 1);
 const msArb = fc.integer({ min: 0, max: LATEST_MS });
 
-/** The adjacent double above a finite non-negative number. */
-function nextUp(x: number): number {
+/** The adjacent double below a finite positive number. */
+function nextDown(x: number): number {
   const f = new Float64Array([x]);
   const u = new BigUint64Array(f.buffer);
-  u[0] = u[0]! + 1n;
+  u[0] = u[0]! - 1n;
   return f[0]!;
 }
 
@@ -39,16 +39,20 @@ describe('utimesSecondsFor', () => {
     );
   });
 
-  it('lands on the latest time at or before the millisecond where the runtime keeps nanoseconds', () => {
+  it('lands on the earliest time at or after the millisecond where the runtime keeps nanoseconds', () => {
     fc.assert(
       fc.property(msArb, (ms) => {
         const target = BigInt(ms) * 1_000_000n;
         const seconds = utimesSecondsFor(ms, 'nanoseconds');
         const ns = utimesResultNs(seconds, 'nanoseconds');
-        assert.ok(ns <= target, `${ms}: ${ns} is after ${target}`);
-        // Within a microsecond, so it rounds up to the same millisecond, and no later double would still fit.
-        assert.ok(target - ns < 1000n, `${ms}: ${ns} is ${target - ns} ns early`);
-        assert.ok(utimesResultNs(nextUp(seconds), 'nanoseconds') > target || utimesResultNs(nextUp(seconds), 'nanoseconds') === ns);
+        // Never before: Litestream counts a file whose mtime is before the target as before it.
+        assert.ok(ns >= target, `${ms}: ${ns} is before ${target}`);
+        // Within a microsecond, so it rounds down to the same millisecond, and no earlier double would still fit.
+        assert.ok(ns - target < 1000n, `${ms}: ${ns} is ${ns - target} ns late`);
+        if (seconds > 0) {
+          const earlier = utimesResultNs(nextDown(seconds), 'nanoseconds');
+          assert.ok(earlier < target || earlier === ns, `${ms}: an earlier double gives ${earlier}`);
+        }
       }),
       { numRuns: 5000 },
     );
@@ -77,7 +81,7 @@ describe('setFileTimeMs on this runtime', () => {
     });
   });
 
-  it('sets a file time that is never after the millisecond and within a microsecond of it, exact where the runtime allows', async () => {
+  it('sets a file time that is never before the millisecond and within a microsecond of it, exact where the runtime allows', async () => {
     await withTempDir(async (dir) => {
       const path = join(dir, 'f');
       await writeFile(path, 'x');
@@ -93,7 +97,7 @@ describe('setFileTimeMs on this runtime', () => {
           const { mtimeNs } = await stat(path, { bigint: true });
           const target = BigInt(ms) * 1_000_000n;
           if (resolution === 'microseconds') assert.equal(mtimeNs, target, String(ms));
-          else assert.ok(mtimeNs <= target && target - mtimeNs < 1000n, `${ms}: ${mtimeNs}`);
+          else assert.ok(mtimeNs >= target && mtimeNs - target < 1000n, `${ms}: ${mtimeNs}`);
         }),
         { numRuns: 300 },
       );

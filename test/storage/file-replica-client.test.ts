@@ -253,8 +253,8 @@ describe('FileReplicaClient on disk', () => {
     assert.throws(() => new FileReplicaClient(''), ReplicaUrlError);
   });
 
-  it('stores the header timestamp as the mtime, never after it and within a microsecond, and lists it back as it was', async () => {
-    // Litestream reads createdAt from the mtime at nanosecond resolution: a time after the header's moves a file
+  it('stores the header timestamp as the mtime, never before it and within a microsecond, and lists it back as it was', async () => {
+    // Litestream reads createdAt from the mtime at nanosecond resolution: a time before the header's moves a file
     // to the other side of a -timestamp restore target at that millisecond. Exact where the runtime's utimes
     // keeps microseconds; where it keeps nanoseconds, no double reaches most milliseconds (test/io/file-time.test.ts).
     const root = freshRoot();
@@ -266,7 +266,7 @@ describe('FileReplicaClient on disk', () => {
         await put(c, 0, txid, txid, ms);
         const { mtimeNs } = await stat(ltxFilePath(root, 0, txid, txid), { bigint: true });
         const target = BigInt(ms) * 1_000_000n;
-        assert.ok(mtimeNs <= target && target - mtimeNs < 1000n, `timestamp ${ms}: mtime ${mtimeNs}`);
+        assert.ok(mtimeNs >= target && mtimeNs - target < 1000n, `timestamp ${ms}: mtime ${mtimeNs}`);
         const [f] = await listAll(c.ltxFiles(0, txid));
         assert.equal(f?.createdAt.getTime(), ms);
       }),
@@ -274,14 +274,14 @@ describe('FileReplicaClient on disk', () => {
     );
   });
 
-  it('lists an mtime between two milliseconds as the later one, as Litestream compares it with a target time', async () => {
+  it('lists an mtime between two milliseconds as the earlier one: Litestream restores the files strictly before a target time', async () => {
     const root = freshRoot();
     const c = new FileReplicaClient(root);
     await put(c, 0, 1n, 1n);
     const path = ltxFilePath(root, 0, 1n, 1n);
     const ms = Date.UTC(2010, 3, 4, 5, 6, 7, 8);
     // Two microseconds either side of the millisecond: far more than a double's error at this time (about 120 ns).
-    for (const [offsetUs, listed] of [[2, ms + 1], [-2, ms]] as const) {
+    for (const [offsetUs, listed] of [[2, ms], [-2, ms - 1]] as const) {
       const seconds = ms / 1000 + offsetUs / 1e6;
       await utimes(path, seconds, seconds);
       const offsetNs = (await stat(path, { bigint: true })).mtimeNs - BigInt(ms) * 1_000_000n;
@@ -295,7 +295,8 @@ describe('FileReplicaClient on disk', () => {
     const root = freshRoot();
     const c = new FileReplicaClient(root);
     await put(c, 0, 1n, 1n);
-    const when = new Date(Date.UTC(2010, 3, 4, 5, 6, 7, 8));
+    // Half a second past: a double holds that exactly, so utimes sets it to the nanosecond on every Node.
+    const when = new Date(Date.UTC(2010, 3, 4, 5, 6, 7, 500));
     await utimes(ltxFilePath(root, 0, 1n, 1n), when, when);
     const [f] = await listAll(c.ltxFiles(0, 0n, { useMetadata: true }));
     assert.equal(f?.createdAt.getTime(), when.getTime());
