@@ -1,15 +1,18 @@
 import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import { parseTxid } from '../ltx/file-name.js';
+import { formatFilename, parseTxid } from '../ltx/file-name.js';
 import { hex64 } from '../ltx/header.js';
-import { DEFAULT_RESTORE_PARALLELISM, restore } from '../restore/restore.js';
+import { DEFAULT_RESTORE_PARALLELISM, planRestore, restore, type RestoreProgress } from '../restore/restore.js';
 import { INTEGRITY_CHECK_MODES, type IntegrityCheckMode } from '../restore/integrity-check.js';
 import { chooseReplica } from '../restore/choose-replica.js';
 import { NoBackupsError } from '../restore/errors.js';
 import { createReplicaClient, replicaDisplayName } from '../storage/replica-url.js';
 import { addConfigOptions, type ConfigFlags } from './cli-config.js';
 import { checkReplicaDirectory, ReplicaDirectoryMissingError, resolveReplicaArgument } from './replica-arg.js';
+import { describeRestorePlan, restoreSummaryJson } from './restore-report.js';
+import { RestoreProgressLine } from './restore-progress.js';
 
 interface RestoreFlags extends ConfigFlags {
   o?: string;
@@ -21,6 +24,9 @@ interface RestoreFlags extends ConfigFlags {
   ifReplicaExists?: boolean;
   integrityCheck?: string;
   replica?: string;
+  dryRun?: boolean;
+  force?: boolean;
+  json?: boolean;
 }
 
 function hex8(n: number): string {
@@ -44,7 +50,10 @@ export function registerRestore(program: Command): void {
       .option('--if-db-not-exists', 'do nothing (exit 0) if the output already exists')
       .option('--if-replica-exists', 'do nothing (exit 0) if the replica holds no backups')
       .option('--integrity-check <MODE>', `check the result before putting it in place: ${INTEGRITY_CHECK_MODES.join(', ')}`, 'none')
-      .option('--replica <NAME>', 'restore from this replica of the database (default: the one with the newest state)'),
+      .option('--replica <NAME>', 'restore from this replica of the database (default: the one with the newest state)')
+      .option('--dry-run', 'print the restore plan (files, levels, bytes) and exit without writing')
+      .option('--force', 'replace an existing output database and its -wal, -shm and -journal files')
+      .option('--json', 'print a JSON summary on stdout (with -dry-run: the plan)'),
   ).action(async (target: string, flags: RestoreFlags) => {
     if (flags.txid !== undefined && flags.timestamp !== undefined) throw new UsageError('cannot specify both -txid and -timestamp');
     let txid: bigint | undefined;
@@ -96,21 +105,43 @@ export function registerRestore(program: Command): void {
       }
     }
     await client.init();
+    const common = {
+      client,
+      // Object names in errors read <replica>/<key>: without the query string they stay readable.
+      replicaName: replica.replace(/\?.*$/s, ''),
+      ...(txid === undefined ? {} : { txid }),
+      ...(timestamp === undefined ? {} : { timestamp }),
+    };
+    if (flags.dryRun === true) {
+      const plan = await planRestore(common);
+      const text = describeRestorePlan(plan, { source: target, outputPath: resolve(output), replicaType: client.type });
+      process.stdout.write(flags.json === true ? `${JSON.stringify(text.json, null, 2)}\n` : text.text);
+      return;
+    }
+    const progress = process.stderr.isTTY && flags.json !== true ? new RestoreProgressLine(process.stderr) : undefined;
     try {
       const result = await restore({
-        client,
+        ...common,
         outputPath: output,
         parallelism,
         integrityCheck: mode as IntegrityCheckMode,
-        // Object names in errors read <replica>/<key>: without the query string they stay readable.
-        replicaName: replica.replace(/\?.*$/s, ''),
         ifDbNotExists: flags.ifDbNotExists ?? false,
-        ...(txid === undefined ? {} : { txid }),
-        ...(timestamp === undefined ? {} : { timestamp }),
+        force: flags.force === true,
+        ...(progress === undefined ? {} : { onProgress: (p: RestoreProgress) => progress.update(p) }),
       });
+      progress?.clear();
       if (!result.restored) {
         say(`database already exists at ${output}, skipping`);
         return;
+      }
+      if (result.gap !== undefined) {
+        const g = result.gap;
+        say(
+          `the replica has no files for TXIDs ${hex64(g.from)}-${hex64(g.to)}, though a file from before ${flags.timestamp ?? ''} lies beyond them (level ${g.next.level} ${formatFilename(g.next.minTxid, g.next.maxTxid)}): restored TXID ${hex64(result.txid)}, the newest state that can be built from files before that time`,
+        );
+      }
+      if (flags.json === true) {
+        process.stdout.write(`${JSON.stringify(restoreSummaryJson(result, { replicaType: client.type, integrityCheck: mode }), null, 2)}\n`);
       }
       const size = `${result.pageCount} pages of ${result.pageSize} bytes in ${result.durationMs.toFixed(0)} ms`;
       if (result.v03 !== undefined) {
@@ -121,6 +152,7 @@ export function registerRestore(program: Command): void {
       }
       say(`restored ${output} at TXID ${hex64(result.txid)} from ${result.files} file${result.files === 1 ? '' : 's'}: ${size}`);
     } catch (err) {
+      progress?.clear();
       if (err instanceof NoBackupsError && flags.ifReplicaExists) {
         say(`no backups found in ${replica}, skipping`);
         return;

@@ -98,8 +98,13 @@ export class RestoreOutputExistsError extends RestoreError {
   override name = 'RestoreOutputExistsError';
   readonly path: string;
 
-  constructor(path: string, options?: { cause?: unknown }) {
-    super(`cannot restore, output path already exists: ${path}`, options);
+  constructor(path: string, options?: { cause?: unknown; directory?: boolean }) {
+    super(
+      options?.directory === true
+        ? `cannot restore, output path is a directory: ${path}`
+        : `cannot restore, output path already exists and is not empty: ${path}; use -force (force: true) to replace it`,
+      options?.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.path = path;
   }
 }
@@ -118,7 +123,7 @@ export class RestoreSidecarExistsError extends RestoreError {
 
   constructor(path: string, sidecar: string, options?: { cause?: unknown }) {
     super(
-      `cannot restore to ${path}: ${sidecar} exists and SQLite would apply it to the restored database; remove it or choose another output path`,
+      `cannot restore to ${path}: ${sidecar} exists and SQLite would apply it to the restored database; remove it, choose another output path, or use -force (force: true) to replace both`,
       options,
     );
     this.path = path;

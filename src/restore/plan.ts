@@ -25,6 +25,22 @@ export interface RestorePlan {
   files: LtxFileInfo[];
   /** The TXID the rebuilt database is at: the last file's MaxTXID. */
   txid: bigint;
+  /**
+   * For a timestamp target only: TXIDs missing after `txid` although a file
+   * from before the time lies beyond them (L0 retention removed files whose
+   * compaction is newer than the time). The plan stops before the gap.
+   */
+  gap?: RestorePlanGap;
+}
+
+/** A break in the chain of files that a timestamp plan stopped at. */
+export interface RestorePlanGap {
+  /** First missing TXID. */
+  from: bigint;
+  /** Last missing TXID. */
+  to: bigint;
+  /** The first file from before the time beyond the gap. */
+  next: LtxFileInfo;
 }
 
 /**
@@ -33,12 +49,12 @@ export interface RestorePlan {
  * snapshot at or before the target, then greedily, across levels 8..0, the
  * file that extends the covered TXIDs furthest.
  *
- * Unlike Litestream, a break in the chain is an error for a timestamp target
- * too when a file from before that time lies beyond the break: stopping short
- * of it would restore an older state than asked for without saying so.
+ * For a timestamp target, a break in the chain with a file from before that
+ * time beyond it ends the plan at the break, as Litestream does: the newest
+ * state that can be built from before the time. The plan says so in `gap`.
  *
  * Throws NoBackupsError for an empty replica, RestoreGapError when TXIDs are
- * missing before the latest file (or before the target time), and
+ * missing before the latest file (or before every file for a timestamp), and
  * RestoreTargetUnavailableError when the target TXID cannot be reached
  * exactly or nothing predates the target time.
  */
@@ -97,7 +113,10 @@ export async function calcRestorePlan(client: ReplicaClient, opts: RestorePlanOp
     // for every newer file.
     const beyond = await firstBeyond(cursors, current, within, () => true);
     if (noBackups()) throw new NoBackupsError(replicaName(client, opts));
-    if (beyond) throw new RestoreGapError(current + 1n, beyond.minTxid - 1n, beyond);
+    if (beyond) {
+      if (opts.timestamp !== undefined && files.length > 0) return { files, txid: current, gap: { from: current + 1n, to: beyond.minTxid - 1n, next: beyond } };
+      throw new RestoreGapError(current + 1n, beyond.minTxid - 1n, beyond);
+    }
     if (files.length === 0 && target !== undefined) {
       // Files exist, but every one of them is from the target time or later.
       throw new RestoreTargetUnavailableError(target, undefined);

@@ -11,7 +11,7 @@ export type RestoreIfMissingResult = RestoreResult | RestoreSkipped;
  * replica, a corrupt file, a leftover `-wal` beside the path) is thrown, since
  * starting with an empty database then would hide data loss.
  */
-export async function restoreIfMissing(opts: Omit<RestoreOptions, 'ifDbNotExists'>): Promise<RestoreIfMissingResult> {
+export async function restoreIfMissing(opts: Omit<RestoreOptions, 'ifDbNotExists' | 'force'>): Promise<RestoreIfMissingResult> {
   try {
     return await restore({ ...opts, ifDbNotExists: true });
   } catch (err) {

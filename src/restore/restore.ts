@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { AtomicFileSink } from '../io/atomic-file.js';
+import type { ByteSink } from '../ltx/byte-sink.js';
 import { HEADER_SIZE } from '../ltx/constants.js';
 import { restoreDatabase, type DecodeDatabaseResult } from '../ltx/database.js';
 import { LtxTruncatedError } from '../ltx/errors.js';
@@ -9,12 +10,12 @@ import { FileReplicaClient } from '../storage/file-replica-client.js';
 import type { LtxFileInfo, ReplicaClient } from '../storage/replica-client.js';
 import { canReadV03, toV03Reader } from '../storage/v03-reader.js';
 import { CoalescingSink } from './coalescing-sink.js';
-import { NoBackupsError, RestoreError, RestoreIntegrityError, RestoreOptionsError, RestoreOutputExistsError } from './errors.js';
+import { NoBackupsError, RestoreError, RestoreIntegrityError, RestoreOptionsError } from './errors.js';
 import { FetchLimiter } from './fetch-limiter.js';
 import { checkDatabaseIntegrity, INTEGRITY_CHECK_MODES, type IntegrityCheckMode } from './integrity-check.js';
 import { ltxFileStream } from './ltx-file-stream.js';
-import { checkNoReplayedSidecars, ensureOutputDir, pathExists } from './output-path.js';
-import { calcRestorePlan, checkRestoreTarget, type RestorePlan } from './plan.js';
+import { checkOutputReplaceable, ensureOutputDir, outputOccupant, removeSidecars } from './output-path.js';
+import { calcRestorePlan, checkRestoreTarget, type RestorePlan, type RestorePlanGap } from './plan.js';
 import { ReadAheadSource } from './read-ahead-source.js';
 import { chooseRestoreFormat } from './v03/choose-format.js';
 import { V03RestoreError } from './v03/errors.js';
@@ -56,8 +57,29 @@ export interface RestoreOptions {
   integrityCheck?: IntegrityCheckMode;
   /** How the replica is named in error messages (a URL, say); defaults to its path or backend type. */
   replicaName?: string;
+  /**
+   * Replace a database already at the output path, and its `-wal`, `-shm` and
+   * `-journal` files. The old database stays in place until the new one is
+   * complete and durable; a directory is never replaced. Without it only an
+   * empty file is replaced, as Litestream does.
+   */
+  force?: boolean;
+  /** Called as the plan's files are fetched and the database is written (LTX restores). */
+  onProgress?: (progress: RestoreProgress) => void;
   /** Aborting stops the restore; nothing is left at the output path or in its temporary file. */
   signal?: AbortSignal;
+}
+
+/** How far a restore has got. */
+export interface RestoreProgress {
+  /** Bytes of the plan's files read from the replica so far. */
+  bytesFetched: number;
+  /** Bytes of all the plan's files, as the replica lists them. */
+  bytesToFetch: number;
+  /** Database pages written so far. */
+  pagesWritten: number;
+  /** Database bytes written so far. */
+  bytesWritten: number;
 }
 
 /**
@@ -86,6 +108,12 @@ export interface RestoreResult {
   durationMs: number;
   /** For a v0.3 restore: the generation, snapshot and WAL position it reached. */
   v03?: V03RestoreSummary;
+  /**
+   * For a timestamp restore that stopped at a break in the replica's files
+   * (see RestorePlan.gap): the database is the newest state that could be
+   * built from before the time, older than some files from before it.
+   */
+  gap?: RestorePlanGap;
 }
 
 /** Why a restore did not happen, although the call succeeded. */
@@ -132,34 +160,39 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult | Res
   checkOptions(opts, parallelism, integrityCheck);
   const outputPath = resolve(opts.outputPath);
 
-  signal?.throwIfAborted();
-  if (await pathExists(outputPath)) {
-    if (opts.ifDbNotExists === true) return { restored: false, reason: 'output-exists', outputPath };
-    throw new RestoreOutputExistsError(outputPath);
-  }
-  await checkNoReplayedSidecars(outputPath);
+  const force = opts.force === true;
 
-  await client.init(signal);
-  const source = await planSource(client, opts, signal);
+  signal?.throwIfAborted();
+  if ((await outputOccupant(outputPath)) !== 'none' && opts.ifDbNotExists === true) return { restored: false, reason: 'output-exists', outputPath };
+  await checkOutputReplaceable(outputPath, force);
+
+  const source = await planRestore({ ...opts, client });
   if (source.format === 'ltx') for (const f of source.plan.files) checkListedSize(f);
   await ensureOutputDir(outputPath);
 
   const sink = await AtomicFileSink.create(outputPath);
   try {
-    const image = await writeSource(client, source, sink, parallelism, replicaName(client, opts), signal);
+    const image = await writeSource(client, source, sink, { parallelism, replica: replicaName(client, opts), onProgress: opts.onProgress, signal });
     if (integrityCheck !== 'none') {
       const problems = await checkDatabaseIntegrity(sink.tmpPath, integrityCheck);
       if (problems.length > 0) throw new RestoreIntegrityError(outputPath, integrityCheck === 'quick' ? 'quick_check' : 'integrity_check', problems);
     }
     signal?.throwIfAborted();
-    if (await pathExists(outputPath)) {
+    if ((await outputOccupant(outputPath)) !== 'none' && opts.ifDbNotExists === true) {
       await sink.abort();
-      if (opts.ifDbNotExists === true) return { restored: false, reason: 'output-exists', outputPath };
-      throw new RestoreOutputExistsError(outputPath);
+      return { restored: false, reason: 'output-exists', outputPath };
     }
-    await checkNoReplayedSidecars(outputPath);
+    try {
+      await checkOutputReplaceable(outputPath, force);
+    } catch (err) {
+      await sink.abort();
+      throw err;
+    }
+    // The journals go before the rename: a WAL left beside the new database would be replayed into it.
+    await removeSidecars(outputPath);
     await sink.commit();
-    return { restored: true, outputPath, format: source.format, ...image, durationMs: performance.now() - started };
+    const gap = source.format === 'ltx' ? source.plan.gap : undefined;
+    return { restored: true, outputPath, format: source.format, ...image, durationMs: performance.now() - started, ...(gap === undefined ? {} : { gap }) };
   } catch (err) {
     await sink.abort();
     if (signal?.aborted === true) throw signal.reason;
@@ -167,10 +200,20 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult | Res
   }
 }
 
-/** What the database is rebuilt from: an LTX plan, or a v0.3 plan when the replica's v0.3 backups are the better ones. */
-type RestoreSource = { format: 'ltx'; plan: RestorePlan } | { format: 'v0.3'; plan: V03RestorePlan };
+/** What a database is rebuilt from: an LTX plan, or a v0.3 plan when the replica's v0.3 backups are the better ones. */
+export type RestoreSourcePlan = { format: 'ltx'; plan: RestorePlan } | { format: 'v0.3'; plan: V03RestorePlan };
 
-async function planSource(client: ReplicaClient, opts: RestoreOptions, signal: AbortSignal | undefined): Promise<RestoreSource> {
+/**
+ * What restore() would fetch for these options, without writing anything:
+ * the format it would choose and its plan (`restore -dry-run`). Throws what
+ * restore() would for an empty replica or an unreachable target.
+ */
+export async function planRestore(
+  opts: Pick<RestoreOptions, 'client' | 'txid' | 'timestamp' | 'replicaName' | 'signal'>,
+): Promise<RestoreSourcePlan> {
+  const { client, signal } = opts;
+  checkRestoreTarget(opts);
+  await client.init(signal);
   // Litestream considers v0.3 backups only for a restore to the latest state or a time, never to a TXID.
   if (opts.txid === undefined && canReadV03(client)) {
     const choice = await chooseRestoreFormat(client, { timestamp: opts.timestamp, signal });
@@ -194,16 +237,17 @@ async function planSource(client: ReplicaClient, opts: RestoreOptions, signal: A
 
 type ImageFacts = Pick<RestoreResult, 'txid' | 'pageSize' | 'pageCount' | 'bytes' | 'files' | 'v03'>;
 
-async function writeSource(
-  client: ReplicaClient,
-  source: RestoreSource,
-  sink: AtomicFileSink,
-  parallelism: number,
-  replica: string,
-  signal: AbortSignal | undefined,
-): Promise<ImageFacts> {
+interface WriteOptions {
+  parallelism: number;
+  replica: string;
+  onProgress: ((progress: RestoreProgress) => void) | undefined;
+  signal: AbortSignal | undefined;
+}
+
+async function writeSource(client: ReplicaClient, source: RestoreSourcePlan, sink: AtomicFileSink, opts: WriteOptions): Promise<ImageFacts> {
+  const { parallelism, replica, signal } = opts;
   if (source.format === 'ltx') {
-    const merged = await writeImage(client, source.plan, sink, parallelism, signal);
+    const merged = await writeImage(client, source.plan, sink, opts);
     return { txid: source.plan.txid, pageSize: merged.header.pageSize, pageCount: merged.header.commit, bytes: merged.size, files: source.plan.files.length };
   }
   if (!canReadV03(client)) throw new RestoreError(`${client.type} replica cannot read v0.3 backups`);
@@ -250,13 +294,8 @@ function inputName(f: LtxFileInfo): string {
 }
 
 /** Fetches and merges the plan's files into the sink; on return or failure every stream is closed. */
-async function writeImage(
-  client: ReplicaClient,
-  plan: RestorePlan,
-  sink: AtomicFileSink,
-  parallelism: number,
-  signal: AbortSignal | undefined,
-): Promise<DecodeDatabaseResult> {
+async function writeImage(client: ReplicaClient, plan: RestorePlan, sink: AtomicFileSink, opts: WriteOptions): Promise<DecodeDatabaseResult> {
+  const { parallelism, signal, onProgress } = opts;
   // One signal for every stream, fired by the caller's abort or by a failure
   // here, so that no fetch outlives the restore.
   const controller = new AbortController();
@@ -264,16 +303,31 @@ async function writeImage(
   signal?.addEventListener('abort', onAbort, { once: true });
   const limiter = new FetchLimiter(parallelism);
   const perFile = Math.min(MAX_READ_AHEAD_PER_FILE, Math.max(MIN_READ_AHEAD_PER_FILE, Math.floor(RESTORE_READ_AHEAD_BYTES / plan.files.length)));
-  const sources = plan.files.map(
-    (f) => new ReadAheadSource(ltxFileStream(client, f, { signal: controller.signal }), limiter, perFile),
-  );
+  const progress: RestoreProgress = { bytesFetched: 0, bytesToFetch: plan.files.reduce((n, f) => n + f.size, 0), pagesWritten: 0, bytesWritten: 0 };
+  const stream = (f: LtxFileInfo): AsyncIterable<Uint8Array> => {
+    const chunks = ltxFileStream(client, f, { signal: controller.signal });
+    return onProgress === undefined ? chunks : counted(chunks, (n) => {
+      progress.bytesFetched += n;
+      onProgress({ ...progress });
+    });
+  };
+  const sources = plan.files.map((f) => new ReadAheadSource(stream(f), limiter, perFile));
   try {
     const out = new CoalescingSink(sink, RESTORE_WRITE_SIZE);
+    // The merge writes one page per call.
+    const pages: ByteSink = {
+      write: (page) => {
+        progress.pagesWritten++;
+        progress.bytesWritten += page.length;
+        return out.write(page);
+      },
+    };
     const merged = await restoreDatabase(
       plan.files.map((f, i) => ({ source: sources[i]!, name: inputName(f) })),
-      out,
+      pages,
     );
     await out.flush();
+    onProgress?.({ ...progress });
     if (merged.header.minTxid !== 1n || merged.header.maxTxid !== plan.txid) {
       throw new RestoreError(
         `the merged files cover TXIDs ${formatTxid(merged.header.minTxid)}-${formatTxid(merged.header.maxTxid)}, not 0000000000000001-${formatTxid(plan.txid)} as planned`,
@@ -284,5 +338,13 @@ async function writeImage(
     controller.abort();
     await Promise.all(sources.map((s) => s.close()));
     signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** Passes the chunks through, reporting each one's length. */
+async function* counted(chunks: AsyncIterable<Uint8Array>, onChunk: (bytes: number) => void): AsyncIterable<Uint8Array> {
+  for await (const chunk of chunks) {
+    onChunk(chunk.length);
+    yield chunk;
   }
 }

@@ -68,7 +68,7 @@ describe('tidemark restore (built bin)', () => {
     const before = readFileSync(out);
     const r = cli('restore', '-o', out, replica);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^tidemark: cannot restore, output path already exists: .*latest\.db\n$/);
+    assert.match(r.stderr, /^tidemark: cannot restore, output path already exists and is not empty: .*latest\.db; use -force \(force: true\) to replace it\n$/);
     assert.ok(readFileSync(out).equals(before));
     assert.equal(cli('restore', '-if-db-not-exists', '-o', out, replica).code, 0);
   });

@@ -423,15 +423,21 @@ describe('calcRestorePlan', () => {
       });
     });
 
-    it('a gap before the time is RestoreGapError, not a silently older state', async () => {
+    it('a gap before the time ends the plan at the gap, as Litestream does, and the plan names it', async () => {
       const client = await replica();
       await fill(client, 0, [...l0(1, 3), ...l0(6, 8)]);
-      await assert.rejects(calcRestorePlan(client, { timestamp: at(7.5) }), (err: unknown) => {
-        assert.ok(err instanceof RestoreGapError);
-        assert.equal(err.from, 4n);
-        assert.equal(err.to, 5n);
-        return true;
-      });
+      const plan = await calcRestorePlan(client, { timestamp: at(7.5) });
+      assert.deepEqual(show(plan), ['L0 1-1', 'L0 2-2', 'L0 3-3']);
+      assert.equal(plan.txid, 3n);
+      assert.equal(plan.gap?.from, 4n);
+      assert.equal(plan.gap?.to, 5n);
+      assert.equal(plan.gap?.next.minTxid, 6n);
+      // The latest state has no time to fall back on: the same gap is an error there.
+      await assert.rejects(calcRestorePlan(client), RestoreGapError);
+      // Nothing before the gap: still an error, not an empty plan.
+      const headless = await replica();
+      await fill(headless, 0, l0(6, 8));
+      await assert.rejects(calcRestorePlan(headless, { timestamp: at(7.5) }), RestoreGapError);
       // Before the files beyond the gap were created, the state is complete.
       assert.deepEqual(show(await calcRestorePlan(client, { timestamp: at(5) })), ['L0 1-1', 'L0 2-2', 'L0 3-3']);
     });

@@ -200,7 +200,7 @@ describe('restore failure safety', () => {
       await assert.rejects(restore({ client: good, outputPath: out }), (err: unknown) => {
         assert.ok(err instanceof RestoreOutputExistsError);
         assert.equal(err.path, out);
-        assert.equal(err.message, `cannot restore, output path already exists: ${out}`);
+        assert.equal(err.message, `cannot restore, output path already exists and is not empty: ${out}; use -force (force: true) to replace it`);
         return true;
       });
       assert.equal(await readFile(out, 'utf8'), 'precious');
