@@ -32,10 +32,21 @@ export {
 } from './replication/errors.js';
 
 // Getting it back.
-export { restore, type RestoreOptions, type RestoreResult, type RestoreSkipped, type RestoreSkipReason } from './restore/restore.js';
+export {
+  planRestore,
+  restore,
+  type RestoreOptions,
+  type RestoreProgress,
+  type RestoreResult,
+  type RestoreSkipped,
+  type RestoreSkipReason,
+  type RestoreSourcePlan,
+} from './restore/restore.js';
 export type { V03RestoreSummary } from './restore/v03/write-image.js';
+export type { V03IndexPlan, V03RestorePlan } from './restore/v03/plan.js';
+export type { V03SnapshotInfo, V03WalSegmentInfo } from './storage/v03-replica-client.js';
 export { restoreIfMissing, type RestoreIfMissingResult } from './restore/restore-if-missing.js';
-export { calcRestorePlan, type RestorePlan, type RestorePlanOptions } from './restore/plan.js';
+export { calcRestorePlan, type RestorePlan, type RestorePlanGap, type RestorePlanOptions } from './restore/plan.js';
 export type { IntegrityCheckMode } from './restore/integrity-check.js';
 export {
   RestoreError,
