@@ -10,6 +10,9 @@ import { chooseReplica } from '../restore/choose-replica.js';
 import { NoBackupsError } from '../restore/errors.js';
 import { createReplicaClient, replicaDisplayName } from '../storage/replica-url.js';
 import { addConfigOptions, type ConfigFlags } from './cli-config.js';
+import { parseDuration } from './duration.js';
+import { followReplica, type AppliedEvent } from '../restore/follow/read-replica.js';
+import type { ReplicaClient } from '../storage/replica-client.js';
 import { checkReplicaDirectory, ReplicaDirectoryMissingError, resolveReplicaArgument } from './replica-arg.js';
 import { describeRestorePlan, restoreSummaryJson } from './restore-report.js';
 import { RestoreProgressLine } from './restore-progress.js';
@@ -27,6 +30,8 @@ interface RestoreFlags extends ConfigFlags {
   dryRun?: boolean;
   force?: boolean;
   json?: boolean;
+  f?: boolean;
+  followInterval?: string;
 }
 
 function hex8(n: number): string {
@@ -53,9 +58,23 @@ export function registerRestore(program: Command): void {
       .option('--replica <NAME>', 'restore from this replica of the database (default: the one with the newest state)')
       .option('--dry-run', 'print the restore plan (files, levels, bytes) and exit without writing')
       .option('--force', 'replace an existing output database and its -wal, -shm and -journal files')
-      .option('--json', 'print a JSON summary on stdout (with -dry-run: the plan)'),
+      .option('--json', 'print a JSON summary on stdout (with -dry-run: the plan)')
+      .option('-f', 'follow: after restoring, keep the database current from the replica until SIGINT/SIGTERM (readers open it read-only)')
+      .option('--follow-interval <DURATION>', 'with -f, how often to look for new files', '1s'),
   ).action(async (target: string, flags: RestoreFlags) => {
     if (flags.txid !== undefined && flags.timestamp !== undefined) throw new UsageError('cannot specify both -txid and -timestamp');
+    if (flags.f === true) {
+      for (const [set, flag] of [
+        [flags.txid !== undefined, '-txid'],
+        [flags.timestamp !== undefined, '-timestamp'],
+        [flags.dryRun === true, '-dry-run'],
+        [flags.force === true, '-force'],
+        [flags.ifDbNotExists === true, '-if-db-not-exists'],
+      ] as const) {
+        if (set) throw new UsageError(`cannot use -f with ${flag}: follow mode restores the latest state and keeps it current`);
+      }
+    }
+    const followIntervalMs = parseDuration(flags.followInterval ?? '1s', '-follow-interval');
     let txid: bigint | undefined;
     if (flags.txid !== undefined) {
       const parsed = parseTxid(flags.txid.toLowerCase());
@@ -112,6 +131,10 @@ export function registerRestore(program: Command): void {
       ...(txid === undefined ? {} : { txid }),
       ...(timestamp === undefined ? {} : { timestamp }),
     };
+    if (flags.f === true) {
+      await follow(client, output, followIntervalMs, replica);
+      return;
+    }
     if (flags.dryRun === true) {
       const plan = await planRestore(common);
       const text = describeRestorePlan(plan, { source: target, outputPath: resolve(output), replicaType: client.type });
@@ -160,4 +183,19 @@ export function registerRestore(program: Command): void {
       throw err;
     }
   });
+}
+
+/** `restore -f`: restores (or resumes), then applies each new file until SIGINT or SIGTERM. */
+async function follow(client: ReplicaClient, output: string, intervalMs: number, replica: string): Promise<void> {
+  const stop = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  const r = await followReplica({ client, outputPath: output, intervalMs });
+  say(`following ${replica} into ${r.outputPath} from TXID ${hex64(r.txid)}, every ${intervalMs} ms`);
+  r.on('applied', (e: AppliedEvent) => say(`applied TXID ${hex64(e.fromTxid)}-${hex64(e.txid)} from ${e.file}`));
+  r.on('error', (err: Error) => say(`follow: ${err.message}`));
+  const signal = await stop;
+  await r.close();
+  say(`${signal} received: stopped at TXID ${hex64(r.txid)}`);
 }

@@ -176,6 +176,23 @@ describe('tidemark restore -dry-run, -force, -json (built bin)', () => {
     assert.deepEqual(rows(out), states[RUNS - 1]);
   });
 
+  it('-f with a flag it cannot honour, or a bad -follow-interval: one line, non-zero, nothing written', () => {
+    const out = join(tmp, 'follow-bad.db');
+    for (const [args, message] of [
+      [['-txid', txidHex(1)], 'cannot use -f with -txid: follow mode restores the latest state and keeps it current'],
+      [['-timestamp', '2030-01-01T00:00:00Z'], 'cannot use -f with -timestamp: follow mode restores the latest state and keeps it current'],
+      [['-dry-run'], 'cannot use -f with -dry-run: follow mode restores the latest state and keeps it current'],
+      [['-force'], 'cannot use -f with -force: follow mode restores the latest state and keeps it current'],
+      [['-follow-interval', '0s'], 'invalid -follow-interval "0s": must be longer than 0'],
+    ] as const) {
+      const r = cli('restore', '-f', ...args, '-o', out, replica);
+      assert.equal(r.code, 2, args.join(' '));
+      assert.equal(r.stderr, `tidemark: ${message}\n`);
+    }
+    assert.match(cli('restore', '-f', '-follow-interval', 'soon', '-o', out, replica).stderr, /^tidemark: invalid -follow-interval "soon": .*\n$/);
+    assert.equal(existsSync(out), false);
+  });
+
   it('without a terminal, a restore prints its summary line only: no progress line', () => {
     const r = cli('restore', '-o', join(tmp, 'quiet.db'), replica);
     assert.equal(r.code, 0, r.stderr);

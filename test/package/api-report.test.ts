@@ -8,7 +8,7 @@ import { TidemarkError } from '../../src/errors.js';
 /** Types from the language, its libraries and @types/node, which every user can name already. */
 const PLATFORM_TYPES = new Set([
   'Promise', 'Date', 'Error', 'Uint8Array', 'ArrayBufferLike', 'AbortSignal', 'AsyncIterable', 'AsyncGenerator', 'Iterable',
-  'Readonly', 'Record', 'Partial', 'Pick', 'Omit', 'Map', 'Set', 'ReadonlyMap', 'ReadonlySet', 'NodeJS', 'FileHandle',
+  'Readonly', 'Record', 'Partial', 'Pick', 'Omit', 'Map', 'Set', 'ReadonlyMap', 'ReadonlySet', 'NodeJS', 'FileHandle', 'EventEmitter',
 ]);
 
 describe('public API report', () => {
