@@ -115,7 +115,7 @@ describe('config-driven commands: databases, ltx, status, reset (built bin)', ()
     assert.match(r2.stderr, /already exists/);
     const r3 = cli(['restore', '-config', config, dbA]);
     assert.equal(r3.code, 1);
-    assert.match(r3.stderr, /output path already exists: .*a\.db/);
+    assert.match(r3.stderr, /output path already exists and is not empty: .*a\.db; use -force/);
   });
 
   it('bad input: one line and a non-zero exit each', () => {
