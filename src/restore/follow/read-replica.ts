@@ -18,6 +18,12 @@ import { DatabasePageWriter } from './database-page-writer.js';
 export const DEFAULT_FOLLOW_INTERVAL_MS = 1000;
 /** Suffix of the file beside the database that holds the TXID it is at, as Litestream names it. */
 export const TXID_FILE_SUFFIX = '-txid';
+/**
+ * When L0 holds nothing new, how often the higher levels are still searched
+ * for a file that continues from the current TXID (L0 files removed by
+ * retention before the follower saw them). L0 is listed at every look.
+ */
+export const HIGHER_LEVEL_SEARCH_INTERVAL_MS = 60_000;
 /** Where the first restore is built before it is put in place. */
 const RESTORING_SUFFIX = '.restoring';
 
@@ -68,18 +74,8 @@ async function writeTxidFile(outputPath: string, txid: bigint): Promise<void> {
 
 async function readAll(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
-  let n = 0;
-  for await (const c of chunks) {
-    parts.push(c);
-    n += c.length;
-  }
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  for await (const c of chunks) parts.push(c);
+  return Buffer.concat(parts);
 }
 
 /**
@@ -102,6 +98,7 @@ export class ReadReplica extends EventEmitter {
   private newest: bigint;
   private committedAt: Date | undefined;
   private checkedAt = Date.now();
+  private searchedLevelsAt = 0;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
@@ -240,6 +237,9 @@ export class ReadReplica extends EventEmitter {
       first ??= f;
     }
     if (first !== undefined && first.minTxid === want) return first;
+    // Nothing new in L0 is the idle case: the other levels are listed only now and then, not at every look.
+    if (first === undefined && Date.now() - this.searchedLevelsAt < HIGHER_LEVEL_SEARCH_INTERVAL_MS) return undefined;
+    this.searchedLevelsAt = Date.now();
     let best: LtxFileInfo | undefined;
     for (let level = 1; level <= SNAPSHOT_LEVEL; level++) {
       for await (const f of this.client.ltxFiles(level)) {

@@ -5,12 +5,16 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { MemorySink } from '../../../src/ltx/byte-sink.js';
+import { MemorySource } from '../../../src/ltx/byte-source.js';
+import { compactLtx } from '../../../src/ltx/compactor.js';
+import { HEADER_FLAG_NO_CHECKSUM } from '../../../src/ltx/constants.js';
 import { followReplica, ReadReplicaError, type AppliedEvent } from '../../../src/restore/follow/read-replica.js';
 import { seededRandom } from '../../../src/seeded-random.js';
 import { FileReplicaClient } from '../../../src/storage/file-replica-client.js';
@@ -134,6 +138,46 @@ describe('followReplica (library)', () => {
     try {
       await again.waitFor(replicaTxid(replica));
       assert.deepEqual(contents(out), want);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it('bridges L0 files removed by retention with the compaction that holds them, then continues in L0', async () => {
+    const src = join(tmp, 'bridge-src.db');
+    const replica = join(tmp, 'bridge-replica');
+    const out = join(tmp, 'bridge-follower.db');
+    const write = (sql: string): void => {
+      const db = new Database(src);
+      db.pragma('journal_mode = WAL');
+      db.exec(sql);
+      db.close();
+      const r = cli('replicate', '-once', src, replica);
+      assert.equal(r.code, 0, r.stderr);
+    };
+    write('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t (v) VALUES (0)');
+    const client = new FileReplicaClient(replica);
+    const first = await followReplica({ client, outputPath: out, intervalMs: 20 });
+    const stoppedAt = first.txid;
+    await first.close();
+    for (let i = 1; i <= 4; i++) write(`INSERT INTO t (v) VALUES (${i})`);
+    // What compaction and L0 retention leave: one L1 file for three missed TXIDs, their L0 files gone.
+    const l0 = join(replica, 'ltx', '0');
+    const missed = readdirSync(l0).filter((n) => BigInt(`0x${n.slice(0, 16)}`) > stoppedAt).sort().slice(0, 3);
+    assert.equal(missed.length, 3);
+    const sink = new MemorySink();
+    await compactLtx(missed.map((n) => ({ source: new MemorySource(readFileSync(join(l0, n))), name: n })), sink, { headerFlags: HEADER_FLAG_NO_CHECKSUM });
+    mkdirSync(join(replica, 'ltx', '1'), { recursive: true });
+    writeFileSync(join(replica, 'ltx', '1', `${missed[0]!.slice(0, 16)}-${missed[2]!.slice(17, 33)}.ltx`), sink.bytes());
+    for (const n of missed) rmSync(join(l0, n));
+    const again = await followReplica({ client, outputPath: out, intervalMs: 20 });
+    const files: string[] = [];
+    again.on('applied', (e: AppliedEvent) => files.push(e.file));
+    try {
+      await again.waitFor(replicaTxid(replica));
+      assert.deepEqual(contents(out), contents(src));
+      assert.match(files[0]!, /^ltx\/1\//);
+      assert.match(files.at(-1)!, /^ltx\/0\//);
     } finally {
       await again.close();
     }
