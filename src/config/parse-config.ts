@@ -113,6 +113,16 @@ interface ParserContext {
   readonly checkDirs: boolean;
 }
 
+/** Top-level keys accepted so a Litestream configuration loads, whose feature does not exist in tidemark yet. */
+const INERT_KEYS: readonly (readonly [string, string])[] = [
+  ['addr', 'tidemark serves no Prometheus metrics or status page'],
+  ['mcp-addr', 'tidemark serves no MCP tools'],
+  ['heartbeat-url', 'tidemark sends no heartbeats'],
+  ['heartbeat-interval', 'tidemark sends no heartbeats'],
+  ['shutdown-sync-timeout', 'a clean stop syncs every database and waits up to 30 s for its replicas'],
+  ['shutdown-sync-interval', 'a clean stop syncs every database and waits up to 30 s for its replicas'],
+];
+
 class ConfigParser {
   readonly #warnings: ConfigWarning[] = [];
 
@@ -158,9 +168,21 @@ class ConfigParser {
       dbs: this.#dbs(top, replicaDefaults),
       warnings: this.#warnings,
     };
+    this.#warnInert(top);
     // In file order, however the checks that found them were ordered.
     this.#warnings.sort((a, b) => (a.location.line ?? 0) - (b.location.line ?? 0) || (a.location.column ?? 0) - (b.location.column ?? 0));
     return config;
+  }
+
+  /** Keys read for Litestream compatibility whose feature tidemark does not have yet: named at start, never silently ignored. */
+  #warnInert(top: Section): void {
+    for (const [key, what] of INERT_KEYS) {
+      if (top.has(key)) this.#warn({ message: `${key} has no effect yet: ${what}`, location: top.keyLocationOf(key) });
+    }
+    const socket = top.section('socket', SOCKET_KEYS);
+    if (socket?.bool('enabled') === true) {
+      this.#warn({ message: 'socket.enabled has no effect yet: tidemark has no control socket (list, info, sync and the other socket commands)', location: socket.keyLocationOf('enabled') });
+    }
   }
 
   #warn = (w: ConfigWarning): void => {

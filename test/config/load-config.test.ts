@@ -112,6 +112,19 @@ describe('warnings', () => {
     // Unlike in Litestream, a replica's validation-interval takes effect: it is no warning.
     ['validation-interval is used', 'validation-interval: 1m\ndbs:\n  - path: /db\n    replica: {path: /r}\n', []],
     ['pattern without dir', 'dbs:\n  - path: /db\n    pattern: "*.db"\n    replica: {path: /r}\n', ["3:5 dbs[0].pattern: pattern is ignored without 'dir'"]],
+    [
+      'keys for features tidemark does not have yet',
+      'addr: ":9090"\nmcp-addr: ":3001"\nheartbeat-url: https://hc.example/ping\nheartbeat-interval: 5m\nshutdown-sync-timeout: 10s\nshutdown-sync-interval: 1s\nsocket:\n  enabled: false\n',
+      [
+        '1:1 addr: addr has no effect yet: tidemark serves no Prometheus metrics or status page',
+        '2:1 mcp-addr: mcp-addr has no effect yet: tidemark serves no MCP tools',
+        '3:1 heartbeat-url: heartbeat-url has no effect yet: tidemark sends no heartbeats',
+        '4:1 heartbeat-interval: heartbeat-interval has no effect yet: tidemark sends no heartbeats',
+        '5:1 shutdown-sync-timeout: shutdown-sync-timeout has no effect yet: a clean stop syncs every database and waits up to 30 s for its replicas',
+        '6:1 shutdown-sync-interval: shutdown-sync-interval has no effect yet: a clean stop syncs every database and waits up to 30 s for its replicas',
+      ],
+    ],
+    ['socket enabled', 'socket:\n  enabled: true\n', ['2:3 socket.enabled: socket.enabled has no effect yet: tidemark has no control socket (list, info, sync and the other socket commands)']],
     ['path on a nats replica', 'dbs:\n  - path: /db\n    replica:\n      url: nats://h/b\n      path: x\n', ['5:7 dbs[0].replica.path: path is ignored for nats replicas (the bucket holds the files)']],
   ];
   for (const [name, text, want] of cases) {
