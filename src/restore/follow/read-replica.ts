@@ -90,8 +90,8 @@ async function readAll(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
  * back the journal of a follower that died midway (SQLITE_READONLY_ROLLBACK)
  * until the follower restarts or a read-write connection opens it. Events:
  * `applied` (AppliedEvent) and `error` (an apply or a listing failed; the
- * next look tries again). Like a server, it keeps the process running until
- * `close()`.
+ * next look tries again; also kept as `lastError`). Like a server, it keeps
+ * the process running until `close()`; waits still pending then reject.
  */
 export class ReadReplica extends EventEmitter {
   private current: bigint;
@@ -102,7 +102,8 @@ export class ReadReplica extends EventEmitter {
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
-  private readonly waiters = new Set<{ txid: bigint; resolve: () => void }>();
+  private readonly waiters = new Set<{ txid: bigint; resolve: () => void; reject: (err: unknown) => void }>();
+  private failure: unknown;
 
   private constructor(
     readonly client: ReplicaClient,
@@ -145,6 +146,11 @@ export class ReadReplica extends EventEmitter {
     return this.current;
   }
 
+  /** Why the last look at the replica failed, until one succeeds; undefined when the last one did. */
+  get lastError(): unknown {
+    return this.failure;
+  }
+
   /** The newest TXID seen on the replica. */
   get replicaTxid(): bigint {
     return this.newest;
@@ -171,6 +177,10 @@ export class ReadReplica extends EventEmitter {
           opts.signal?.removeEventListener('abort', onAbort);
           resolvePromise();
         },
+        reject: (err: unknown) => {
+          opts.signal?.removeEventListener('abort', onAbort);
+          reject(err);
+        },
       };
       const onAbort = (): void => {
         this.waiters.delete(waiter);
@@ -195,7 +205,7 @@ export class ReadReplica extends EventEmitter {
     if (this.timer) clearTimeout(this.timer);
     await this.running;
     await this.writer.close();
-    for (const w of this.waiters) w.resolve();
+    for (const w of this.waiters) w.reject(new ReadReplicaError(`read replica of ${this.outputPath} closed before it reached TXID ${formatTxid(w.txid)}`));
     this.waiters.clear();
   }
 
@@ -205,7 +215,9 @@ export class ReadReplica extends EventEmitter {
       this.sync().then(
         () => this.schedule(this.intervalMs),
         (err: unknown) => {
-          if (!this.closed) this.emit('error', err);
+          this.failure = err;
+          // An EventEmitter throws an 'error' nobody listens for; the failure stays readable as lastError instead.
+          if (!this.closed && this.listenerCount('error') > 0) this.emit('error', err);
           this.schedule(this.intervalMs);
         },
       );
@@ -221,6 +233,7 @@ export class ReadReplica extends EventEmitter {
       if (this.closed) return;
     }
     this.checkedAt = Date.now();
+    this.failure = undefined;
   }
 
   /**

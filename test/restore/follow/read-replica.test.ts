@@ -183,6 +183,33 @@ describe('followReplica (library)', () => {
     }
   });
 
+  it('a damaged file on the replica: no crash without an error listener, lastError says why, the database stays as it was', async () => {
+    const src = join(tmp, 'damaged-src.db');
+    const replica = join(tmp, 'damaged-replica');
+    const out = join(tmp, 'damaged-follower.db');
+    const db = new Database(src);
+    db.pragma('journal_mode = WAL');
+    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t (v) VALUES (1)');
+    db.close();
+    assert.equal(cli('replicate', '-once', src, replica).code, 0);
+    const r = await followReplica({ client: new FileReplicaClient(replica), outputPath: out, intervalMs: 20 });
+    try {
+      const before = contents(out);
+      const next = r.txid + 1n;
+      const name = `${next.toString(16).padStart(16, '0')}-${next.toString(16).padStart(16, '0')}.ltx`;
+      writeFileSync(join(replica, 'ltx', '0', name), Buffer.alloc(300, 7));
+      const pending = r.waitFor(next);
+      await until('the failure to be seen', () => r.lastError !== undefined);
+      assert.match(String((r.lastError as Error).message), /.+/);
+      assert.equal(r.txid, next - 1n);
+      assert.deepEqual(contents(out), before);
+      await r.close();
+      await assert.rejects(pending, (err: unknown) => err instanceof ReadReplicaError && /closed before it reached TXID/.test(err.message));
+    } finally {
+      await r.close();
+    }
+  });
+
   it('refuses to resume a database without a -txid file, and leaves it alone', async () => {
     const out = join(tmp, 'stray.db');
     writeFileSync(out, 'not ours');
