@@ -8,6 +8,7 @@ import { registerStatus } from './status.js';
 import { registerInspect } from './inspect.js';
 import { registerReplicate } from './replicate.js';
 import { registerRestore } from './restore.js';
+import { registerQuery } from './query.js';
 import { registerVersion, packageVersion } from './version.js';
 import { normalizeArgv } from './argv.js';
 
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
     });
   registerReplicate(program);
   registerRestore(program);
+  registerQuery(program);
   registerDatabases(program);
   registerLtx(program);
   registerStatus(program);

@@ -9,8 +9,11 @@ const UNIT_MS: Readonly<Record<string, number>> = {
   hour: 3_600_000,
   day: 86_400_000,
   week: 604_800_000,
+  // Calendar-free approximations, enough to aim a look into the past.
+  month: 30 * 86_400_000,
+  year: 365 * 86_400_000,
 };
-const UNIT_ALIASES: Readonly<Record<string, string>> = { s: 'second', sec: 'second', m: 'minute', min: 'minute', h: 'hour', hr: 'hour', d: 'day', w: 'week' };
+const UNIT_ALIASES: Readonly<Record<string, string>> = { s: 'second', sec: 'second', m: 'minute', min: 'minute', h: 'hour', hr: 'hour', d: 'day', w: 'week', mo: 'month', y: 'year', yr: 'year' };
 const RELATIVE_RE = /^(\d+(?:\.\d+)?|an?)\s*([a-z]+?)s?\s+ago$/;
 
 /**
