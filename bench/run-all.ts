@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const BENCHMARKS = ['ltx.bench.ts', 'eventlog.bench.ts', 'replicate.bench.ts', 'idle.bench.ts', 'compare-litestream.bench.ts'];
+const BENCHMARKS = ['ltx.bench.ts', 'eventlog.bench.ts', 'replicate.bench.ts', 'idle.bench.ts', 'compare-litestream.bench.ts', 'time-travel.bench.ts'];
 
 let failed = 0;
 for (const file of BENCHMARKS) {

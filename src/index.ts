@@ -47,6 +47,16 @@ export type { V03IndexPlan, V03RestorePlan } from './restore/v03/plan.js';
 export type { V03SnapshotInfo, V03WalSegmentInfo } from './storage/v03-replica-client.js';
 export { restoreIfMissing, type RestoreIfMissingResult } from './restore/restore-if-missing.js';
 export { followReplica, ReadReplica, ReadReplicaError, type AppliedEvent, type ReadReplicaOptions } from './restore/follow/read-replica.js';
+export {
+  openTimeTravel,
+  TimeTravelDatabase,
+  TimeTravelError,
+  type TimeTravelOptions,
+  type SqlRow,
+  type SqlValue,
+} from './restore/time-travel/time-travel.js';
+export type { TimeTravelStats } from './restore/time-travel/replica-pages.js';
+export type { TimeTravelTarget } from './restore/time-travel/time-value.js';
 export { calcRestorePlan, type RestorePlan, type RestorePlanGap, type RestorePlanOptions } from './restore/plan.js';
 export type { IntegrityCheckMode } from './restore/integrity-check.js';
 export {

@@ -3,7 +3,7 @@ import { BufferedReader, MemorySource } from './byte-source.js';
 import { HEADER_SIZE, INDEX_SIZE_FIELD, PAGE_FLAG_SIZE, PAGE_HEADER_SIZE, TRAILER_SIZE } from './constants.js';
 import { LtxIndexError, LtxPageError, LtxTruncatedError, type LtxErrorContext } from './errors.js';
 import { decodeHeader, validateHeader, type DecodedLtxHeader } from './header.js';
-import { pageIndexBounds, parsePageIndexEntries, type PageIndexEntry } from './page-index.js';
+import { pageIndexBounds, parsePageIndexColumns, type PageIndexColumns, type PageIndexEntry } from './page-index.js';
 import { readPagePayload } from './page-payload.js';
 import type { LtxTrailer } from './decoder.js';
 
@@ -15,6 +15,13 @@ export interface RandomAccessFile {
   readonly size: number;
   /** Resolves exactly `length` bytes from `offset` (or throws). */
   readAt(offset: number, length: number): Promise<Uint8Array>;
+}
+
+/** A file's header, trailer and page index, the index as parallel arrays. */
+export interface LtxPageIndex {
+  header: DecodedLtxHeader;
+  trailer: LtxTrailer;
+  index: PageIndexColumns;
 }
 
 export interface LtxPageMap {
@@ -30,6 +37,14 @@ export interface LtxPageMap {
  * The index is trusted as stored; `decodeLtx` with `strict` checks it against the pages.
  */
 export async function readPageMap(f: RandomAccessFile, ctx: LtxErrorContext = {}): Promise<LtxPageMap> {
+  const { header, trailer, index } = await readPageIndex(f, ctx);
+  const pages = new Map<number, PageIndexEntry>();
+  for (let i = 0; i < index.count; i++) pages.set(index.pgnos[i]!, { pgno: index.pgnos[i]!, offset: index.offsets[i]!, size: index.sizes[i]! });
+  return { header, trailer, pages };
+}
+
+/** As readPageMap, with the index kept compact (for indexes held in memory at length). */
+export async function readPageIndex(f: RandomAccessFile, ctx: LtxErrorContext = {}): Promise<LtxPageIndex> {
   const minSize = HEADER_SIZE + PAGE_HEADER_SIZE + 1 + INDEX_SIZE_FIELD + TRAILER_SIZE;
   if (f.size < minSize) {
     throw new LtxTruncatedError(`file of ${f.size} bytes is too short for an LTX file with a page index`, { ...ctx, offset: 0 });
@@ -55,13 +70,11 @@ export async function readPageMap(f: RandomAccessFile, ctx: LtxErrorContext = {}
   }
   const from = bounds.start - tailStart;
   const to = bounds.end - tailStart;
-  const { entries, next } = parsePageIndexEntries(tail, from, to, tailStart, ctx);
+  const { index, next } = parsePageIndexColumns(tail, from, to, tailStart, ctx);
   if (next !== to) {
     throw new LtxIndexError(`page index ends ${to - next} bytes before its stated size`, { ...ctx, offset: tailStart + next });
   }
-  const pages = new Map<number, PageIndexEntry>();
-  for (const e of entries) pages.set(e.pgno, e);
-  return { header, trailer, pages };
+  return { header, trailer, index };
 }
 
 /**

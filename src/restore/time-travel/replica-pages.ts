@@ -1,5 +1,6 @@
+import { HEADER_SIZE } from '../../ltx/constants.js';
 import { formatFilename } from '../../ltx/file-name.js';
-import { decodePageData, readPageMap, type LtxPageMap, type RandomAccessFile } from '../../ltx/random-access.js';
+import { decodePageData, readPageIndex, type LtxPageIndex, type RandomAccessFile } from '../../ltx/random-access.js';
 import type { LtxFileInfo, ReplicaClient } from '../../storage/replica-client.js';
 import { RestoreError } from '../errors.js';
 import type { RestorePlan, RestorePlanGap } from '../plan.js';
@@ -58,7 +59,7 @@ interface IndexedFile {
   /** Small number unique to this file within a ReplicaPages, part of its pages' cache keys. */
   id: number;
   file: ReplicaRangeFile;
-  map: LtxPageMap;
+  map: LtxPageIndex;
 }
 
 /** The database at one TXID: which file holds the newest copy of each page. */
@@ -73,10 +74,14 @@ export interface DatabaseView {
   readonly files: readonly LtxFileInfo[];
   /** Index into `indexed` by page number; -1 for a page no file holds (read as zeros). */
   readonly owner: Int32Array;
+  /** By page number: the entry of the page in its owner's page index. */
+  readonly slot: Int32Array;
   readonly indexed: readonly IndexedFile[];
 }
 
 const PAGE_KEY_SPACE = 2 ** 32;
+/** Page indexes fetched at once when a view is built. */
+const INDEX_FETCH_PARALLELISM = 8;
 
 function fileKey(f: LtxFileInfo): string {
   return `${f.level}/${formatFilename(f.minTxid, f.maxTxid)}`;
@@ -109,18 +114,25 @@ export class ReplicaPages {
 
   /** Builds the view of a restore plan, fetching the page index of each file not seen before. */
   async view(plan: RestorePlan): Promise<DatabaseView> {
-    const indexed: IndexedFile[] = [];
-    for (const info of plan.files) {
-      const key = fileKey(info);
-      let entry = this.#indexes.get(key);
-      if (entry === undefined || entry.file.size !== info.size) {
-        const file = new ReplicaRangeFile(this.#client, info, this.#counters);
-        const map = await readPageMap(file, { file: key });
-        entry = { id: this.#nextId++, file, map };
-        this.#indexes.set(key, entry);
+    const indexed: IndexedFile[] = new Array(plan.files.length);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < plan.files.length) {
+        const i = next++;
+        const info = plan.files[i]!;
+        const key = fileKey(info);
+        let entry = this.#indexes.get(key);
+        if (entry === undefined || entry.file.size !== info.size) {
+          const file = new ReplicaRangeFile(this.#client, info, this.#counters);
+          const map = await readPageIndex(file, { file: key });
+          entry = { id: this.#nextId++, file, map };
+          this.#indexes.set(key, entry);
+        }
+        indexed[i] = entry;
       }
-      indexed.push(entry);
-    }
+    };
+    // Page indexes are independent: fetch several at once, as restore fetches files.
+    await Promise.all(Array.from({ length: Math.min(INDEX_FETCH_PARALLELISM, plan.files.length) }, worker));
     const last = indexed[indexed.length - 1]!;
     const pageSize = last.map.header.pageSize;
     const pageCount = last.map.header.commit;
@@ -131,8 +143,15 @@ export class ReplicaPages {
     }
     // Newest file wins; pages above the final commit were truncated away.
     const owner = new Int32Array(pageCount + 1).fill(-1);
+    const slot = new Int32Array(pageCount + 1);
     indexed.forEach((f, i) => {
-      for (const pgno of f.map.pages.keys()) if (pgno <= pageCount) owner[pgno] = i;
+      const { count, pgnos } = f.map.index;
+      for (let k = 0; k < count; k++) {
+        const pgno = pgnos[k]!;
+        if (pgno > pageCount) continue;
+        owner[pgno] = i;
+        slot[pgno] = k;
+      }
     });
     this.#forgetUnused(indexed);
     return {
@@ -143,6 +162,7 @@ export class ReplicaPages {
       gap: plan.gap,
       files: plan.files,
       owner,
+      slot,
       indexed,
     };
   }
@@ -167,32 +187,35 @@ export class ReplicaPages {
     // A run larger than half the cache would evict its own pages before SQLite reads them.
     const limit = Math.max(1, Math.min(this.#readAheadPages, Math.floor(this.#cacheBytes / view.pageSize / 2)));
     this.#window = pgno === this.#lastFetched + 1 ? Math.min(this.#window * 2, limit) : 1;
-    const first = f.map.pages.get(pgno)!;
-    let end = first.offset + first.size;
-    const run = [first];
-    while (run.length < this.#window) {
-      const next = run[run.length - 1]!.pgno + 1;
-      const e = f.map.pages.get(next);
-      if (e === undefined || e.offset !== end || view.owner[next] !== at || this.#cache.get(f.id * PAGE_KEY_SPACE + next) !== undefined) break;
-      run.push(e);
-      end = e.offset + e.size;
+    const { pgnos, offsets, sizes } = f.map.index;
+    const k0 = view.slot[pgno]!;
+    const start = offsets[k0]!;
+    let end = start + sizes[k0]!;
+    let k = k0;
+    // Entries are in page order: the next page of the file, if it is there, is the next entry.
+    while (k - k0 + 1 < this.#window) {
+      const next = pgnos[k + 1];
+      if (next !== pgnos[k]! + 1 || offsets[k + 1] !== end || view.owner[next] !== at || this.#cache.get(f.id * PAGE_KEY_SPACE + next) !== undefined) break;
+      k++;
+      end += sizes[k]!;
     }
-    if (end > f.file.size) {
-      throw new RestoreError(`${fileKey(f.file.info)}: page index entry for page ${pgno} points past the end of the file`);
+    if (start < HEADER_SIZE || end > f.file.size) {
+      throw new RestoreError(`${fileKey(f.file.info)}: page index entry for page ${pgnos[k]} points outside the page block`);
     }
-    const bytes = await f.file.readAt(first.offset, end - first.offset);
+    const bytes = await f.file.readAt(start, end - start);
     let page: Uint8Array | undefined;
-    for (const e of run) {
-      const data = await decodePageData(bytes.subarray(e.offset - first.offset, e.offset - first.offset + e.size), view.pageSize, {
+    for (let e = k0; e <= k; e++) {
+      const from = offsets[e]! - start;
+      const data = await decodePageData(bytes.subarray(from, from + sizes[e]!), view.pageSize, {
         file: fileKey(f.file.info),
-        pgno: e.pgno,
-        base: e.offset,
+        pgno: pgnos[e]!,
+        base: offsets[e]!,
       });
       this.#counters.pagesFetched++;
-      this.#cache.set(f.id * PAGE_KEY_SPACE + e.pgno, data);
-      if (e.pgno === pgno) page = data;
+      this.#cache.set(f.id * PAGE_KEY_SPACE + pgnos[e]!, data);
+      if (e === k0) page = data;
     }
-    this.#lastFetched = run[run.length - 1]!.pgno;
+    this.#lastFetched = pgnos[k]!;
     return page!;
   }
 
