@@ -18,6 +18,7 @@ import { checkOutputReplaceable, ensureOutputDir, outputOccupant, removeSidecars
 import { calcRestorePlan, checkRestoreTarget, type RestorePlan, type RestorePlanGap } from './plan.js';
 import { ReadAheadSource } from './read-ahead-source.js';
 import { chooseRestoreFormat } from './v03/choose-format.js';
+import { counted } from './counted-stream.js';
 import { V03RestoreError } from './v03/errors.js';
 import { calcV03RestorePlan, type V03RestorePlan } from './v03/plan.js';
 import { writeV03Image, type V03RestoreSummary } from './v03/write-image.js';
@@ -251,7 +252,7 @@ async function writeSource(client: ReplicaClient, source: RestoreSourcePlan, sin
     return { txid: source.plan.txid, pageSize: merged.header.pageSize, pageCount: merged.header.commit, bytes: merged.size, files: source.plan.files.length };
   }
   if (!canReadV03(client)) throw new RestoreError(`${client.type} replica cannot read v0.3 backups`);
-  const image = await writeV03Image(client, source.plan, sink.tmpPath, { name: (key) => `${replica}/${key}`, parallelism, signal });
+  const image = await writeV03Image(client, source.plan, sink.tmpPath, { name: (key) => `${replica}/${key}`, parallelism, signal, onProgress: opts.onProgress });
   return {
     txid: 0n,
     pageSize: image.pageSize,
@@ -338,13 +339,5 @@ async function writeImage(client: ReplicaClient, plan: RestorePlan, sink: Atomic
     controller.abort();
     await Promise.all(sources.map((s) => s.close()));
     signal?.removeEventListener('abort', onAbort);
-  }
-}
-
-/** Passes the chunks through, reporting each one's length. */
-async function* counted(chunks: AsyncIterable<Uint8Array>, onChunk: (bytes: number) => void): AsyncIterable<Uint8Array> {
-  for await (const chunk of chunks) {
-    onChunk(chunk.length);
-    yield chunk;
   }
 }

@@ -2,6 +2,8 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { SQLITE_HEADER_SIZE, SqliteFormatError, sqlitePageSize } from '../../sqlite/database-file.js';
 import { v03SnapshotKey, v03WalSegmentKey, type V03ReplicaClient } from '../../storage/v03-replica-client.js';
 import { toV03Reader, type V03Source } from '../../storage/v03-reader.js';
+import { counted } from '../counted-stream.js';
+import type { RestoreProgress } from '../restore.js';
 import { V03CorruptObjectError } from './errors.js';
 import { decodeLz4Frames } from './lz4-frame-stream.js';
 import type { V03RestorePlan } from './plan.js';
@@ -40,19 +42,31 @@ export async function writeV03Image(
   source: V03Source,
   plan: V03RestorePlan,
   path: string,
-  opts: { name: (key: string) => string; parallelism: number; signal?: AbortSignal },
+  opts: { name: (key: string) => string; parallelism: number; signal?: AbortSignal; onProgress?: ((p: RestoreProgress) => void) | undefined },
 ): Promise<V03Image> {
-  const client = toV03Reader(source);
   const { generation, snapshot } = plan;
-  const { name, signal } = opts;
+  const { name, signal, onProgress } = opts;
   const all = plan.indexes.flatMap((ix) => ix.segments);
+  const progress: RestoreProgress = { bytesFetched: 0, bytesToFetch: snapshot.size + all.reduce((n, s) => n + s.size, 0), pagesWritten: 0, bytesWritten: 0 };
+  let pageSizeSoFar = 0;
+  const report = (): void => {
+    progress.pagesWritten = pageSizeSoFar === 0 ? 0 : Math.floor(progress.bytesWritten / pageSizeSoFar);
+    onProgress?.({ ...progress });
+  };
+  const client = onProgress === undefined ? toV03Reader(source) : countingReader(toV03Reader(source), (n) => {
+    progress.bytesFetched += n;
+    report();
+  });
   const position = new Map(all.map((s, i) => [s, i]));
   const prefetch = new SegmentPrefetcher(client, generation, all, opts.parallelism, V03_PREFETCH_BYTES, signal);
   const db = await open(path, 'r+');
   let staging: string | undefined;
   try {
     const snapshotName = name(v03SnapshotKey(generation, snapshot.index));
-    let pageSize = await writeSnapshot(client, plan, db, snapshotName, signal);
+    let pageSize = await writeSnapshot(client, plan, db, snapshotName, signal, (written, size) => {
+      progress.bytesWritten = written;
+      pageSizeSoFar = size ?? 0;
+    });
     let reached: V03RestoreSummary['position'];
     let segments = 0;
     for (const ix of plan.indexes) {
@@ -69,6 +83,11 @@ export async function writeV03Image(
       );
       const applied = await applyStagedWal(db, staged, pageSize, signal);
       if (applied.commit > 0) pageSize = applied.pageSize;
+      if (onProgress !== undefined) {
+        progress.bytesWritten = (await db.stat()).size;
+        pageSizeSoFar = pageSize ?? 0;
+        report();
+      }
       await removeStagedWal(staging);
       staging = undefined;
       segments += ix.segments.length;
@@ -77,6 +96,11 @@ export async function writeV03Image(
     await db.sync();
     const bytes = (await db.stat()).size;
     const size = pageSize ?? 0;
+    if (onProgress !== undefined) {
+      progress.bytesWritten = bytes;
+      pageSizeSoFar = size;
+      report();
+    }
     return {
       pageSize: size,
       pageCount: size === 0 ? 0 : bytes / size,
@@ -97,6 +121,7 @@ async function writeSnapshot(
   db: FileHandle,
   object: string,
   signal: AbortSignal | undefined,
+  onWritten: (bytes: number, pageSize: number | undefined) => void,
 ): Promise<number | undefined> {
   const stream = await client.openV03Snapshot(plan.generation, plan.snapshot.index, { signal });
   const header = new Uint8Array(SQLITE_HEADER_SIZE);
@@ -109,6 +134,7 @@ async function writeSnapshot(
       off += bytesWritten;
     }
     size += chunk.length;
+    onWritten(size, size >= SQLITE_HEADER_SIZE ? pageSizeOf(header) : undefined);
   }
   // A database whose pages all still sat in the WAL has an empty main file.
   if (size === 0) return undefined;
@@ -123,4 +149,24 @@ async function writeSnapshot(
     throw new V03CorruptObjectError(object, `the decompressed snapshot is ${size} bytes, not a whole number of ${pageSize}-byte pages`);
   }
   return pageSize;
+}
+
+/** The page size the snapshot's header gives, once it is complete; undefined while it is not readable. */
+function pageSizeOf(header: Uint8Array): number | undefined {
+  try {
+    return sqlitePageSize(header, 'snapshot');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The reader with every object it opens counted as it is read. */
+function countingReader(client: V03ReplicaClient, onBytes: (n: number) => void): V03ReplicaClient {
+  return {
+    v03Generations: (signal) => client.v03Generations(signal),
+    v03Snapshots: (generation, signal) => client.v03Snapshots(generation, signal),
+    v03WalSegments: (generation, signal) => client.v03WalSegments(generation, signal),
+    openV03Snapshot: async (generation, index, o) => counted(await client.openV03Snapshot(generation, index, o), onBytes),
+    openV03WalSegment: async (generation, index, offset, o) => counted(await client.openV03WalSegment(generation, index, offset, o), onBytes),
+  };
 }

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdir, readdir, readFile, rm, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { restore } from '../../../src/restore/restore.js';
+import { restore, type RestoreProgress } from '../../../src/restore/restore.js';
 import { restoreIfMissing } from '../../../src/restore/restore-if-missing.js';
 import { V03CorruptObjectError, V03RestoreError, V03SegmentGapError } from '../../../src/restore/v03/errors.js';
 import { walChecksum } from '../../../src/sqlite/wal-checksum.js';
@@ -98,6 +98,25 @@ describe('restore from the golden v0.3 replica', () => {
     assert.equal(r.files, 7);
     assert.deepEqual(r.v03, { generation: GEN, snapshotIndex: 0, walIndexes: [0, 1, 2], segments: 6, position: { index: 2, offset: 32 + 2 * FRAME } });
     assert.deepEqual(await readdir(join(dir, 'out')), ['restored.db']);
+  });
+
+  it('reports progress as it fetches the snapshot and segments and writes the database', async () => {
+    const out = join(dir, 'progress', 'restored.db');
+    const seen: RestoreProgress[] = [];
+    const r = await restore({ client: new FileReplicaClient(V03_FIXTURE_REPLICA), outputPath: out, onProgress: (p) => seen.push(p) });
+    assert.ok((await readFile(out)).equals(expected));
+    const objects = [...(await readdir(join(V03_FIXTURE_REPLICA, 'generations', GEN, 'snapshots'), { recursive: true, withFileTypes: true }))]
+      .concat(await readdir(join(V03_FIXTURE_REPLICA, 'generations', GEN, 'wal'), { recursive: true, withFileTypes: true }))
+      .filter((e) => e.isFile());
+    let stored = 0;
+    for (const e of objects) stored += (await readFile(join(e.parentPath, e.name))).length;
+    assert.ok(seen.length >= 2, `${seen.length} progress reports`);
+    for (const [i, p] of seen.entries()) {
+      assert.equal(p.bytesToFetch, stored);
+      assert.ok(p.bytesFetched <= p.bytesToFetch && p.bytesWritten <= r.bytes);
+      if (i > 0) assert.ok(p.bytesFetched >= seen[i - 1]!.bytesFetched, 'fetched bytes never go back');
+    }
+    assert.deepEqual(seen[seen.length - 1], { bytesFetched: stored, bytesToFetch: stored, pagesWritten: r.pageCount, bytesWritten: r.bytes });
   });
 
   it('matches the Litestream v0.3.13 binary at every moment of the backup', async () => {
