@@ -23,6 +23,7 @@ import { createReplicaClient, replicaDisplayName } from '../storage/replica-url.
 import type { ReplicaClient } from '../storage/replica-client.js';
 import { withLocalAgeIdentity } from '../storage/age/age-local-identity.js';
 import { addConfigOptions, loadCliConfig, type ConfigFlags } from './cli-config.js';
+import { Heartbeat } from '../store/heartbeat.js';
 import { cliLogger, cliLogLevel } from './cli-logger.js';
 import { parseDuration } from './duration.js';
 
@@ -124,7 +125,18 @@ export function registerReplicate(program: Command): void {
       throw err;
     }
     if (plan.databases.length === 0 && watchers.length === 0) logger.warn('no databases to replicate');
-    process.exitCode = await runUntilStopped(store, watchers, waiter, plan.exec, signalled, logger);
+    const hb = plan.config?.heartbeat;
+    const heartbeat = hb?.url === undefined ? undefined : new Heartbeat({ url: hb.url, intervalMs: hb.intervalMs, databases: () => store.status(), logger });
+    if (heartbeat !== undefined) {
+      heartbeat.start();
+      // The URL of a monitoring service usually carries its secret: only the host is logged.
+      logger.info('heartbeat enabled', { host: new URL(hb!.url!).host, interval: `${heartbeat.intervalMs / 1000}s` });
+    }
+    try {
+      process.exitCode = await runUntilStopped(store, watchers, waiter, plan.exec, signalled, logger);
+    } finally {
+      await heartbeat?.stop();
+    }
   });
 }
 

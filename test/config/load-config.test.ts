@@ -118,8 +118,6 @@ describe('warnings', () => {
       [
         '1:1 addr: addr has no effect yet: tidemark serves no Prometheus metrics or status page',
         '2:1 mcp-addr: mcp-addr has no effect yet: tidemark serves no MCP tools',
-        '3:1 heartbeat-url: heartbeat-url has no effect yet: tidemark sends no heartbeats',
-        '4:1 heartbeat-interval: heartbeat-interval has no effect yet: tidemark sends no heartbeats',
         '5:1 shutdown-sync-timeout: shutdown-sync-timeout has no effect yet: a clean stop syncs every database and waits up to 30 s for its replicas',
         '6:1 shutdown-sync-interval: shutdown-sync-interval has no effect yet: a clean stop syncs every database and waits up to 30 s for its replicas',
       ],
