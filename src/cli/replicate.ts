@@ -24,6 +24,7 @@ import type { ReplicaClient } from '../storage/replica-client.js';
 import { withLocalAgeIdentity } from '../storage/age/age-local-identity.js';
 import { addConfigOptions, loadCliConfig, type ConfigFlags } from './cli-config.js';
 import { Heartbeat } from '../store/heartbeat.js';
+import { DEFAULT_SHUTDOWN_SYNC_INTERVAL_MS, DEFAULT_SHUTDOWN_SYNC_TIMEOUT_MS } from '../config/defaults.js';
 import { cliLogger, cliLogLevel } from './cli-logger.js';
 import { parseDuration } from './duration.js';
 
@@ -32,8 +33,6 @@ export class OnceFailedError extends TidemarkError {
   override name = 'OnceFailedError';
 }
 
-/** How long a shutdown waits for the final sync to reach the replica (a second signal cuts it short). */
-export const SHUTDOWN_TIMEOUT_MS = 30_000;
 
 interface ReplicateFlags extends ConfigFlags {
   once?: boolean;
@@ -133,7 +132,11 @@ export function registerReplicate(program: Command): void {
       logger.info('heartbeat enabled', { host: new URL(hb!.url!).host, interval: `${heartbeat.intervalMs / 1000}s` });
     }
     try {
-      process.exitCode = await runUntilStopped(store, watchers, waiter, plan.exec, signalled, logger);
+      const shutdown = {
+        timeoutMs: plan.config?.shutdownSyncTimeoutMs ?? DEFAULT_SHUTDOWN_SYNC_TIMEOUT_MS,
+        intervalMs: plan.config?.shutdownSyncIntervalMs ?? DEFAULT_SHUTDOWN_SYNC_INTERVAL_MS,
+      };
+      process.exitCode = await runUntilStopped(store, watchers, waiter, plan.exec, signalled, logger, shutdown);
     } finally {
       await heartbeat?.stop();
     }
@@ -381,6 +384,7 @@ async function runUntilStopped(
   exec: string | undefined,
   signalled: Promise<void>,
   logger: Logger,
+  shutdown: { timeoutMs: number; intervalMs: number },
 ): Promise<number> {
   let childCode = 0;
   const stopped = new Promise<void>((resolve) => {
@@ -405,7 +409,8 @@ async function runUntilStopped(
   for (const w of watchers) await w.stop();
   const replicators = store.paths.map((path) => ({ path, replicator: store.replicator(path)! }));
   try {
-    await store.close({ timeoutMs: SHUTDOWN_TIMEOUT_MS });
+    // Litestream's shutdown-sync-timeout: how long to keep retrying, every shutdown-sync-interval; 0 is one attempt.
+    await store.close(shutdown.timeoutMs === 0 ? { singleAttempt: true } : { timeoutMs: shutdown.timeoutMs, retryIntervalMs: shutdown.intervalMs });
   } catch (err) {
     logger.error('final sync failed', { error: err instanceof Error ? err.message : String(err) });
     return childCode || 1;

@@ -117,8 +117,6 @@ interface ParserContext {
 const INERT_KEYS: readonly (readonly [string, string])[] = [
   ['addr', 'tidemark serves no Prometheus metrics or status page'],
   ['mcp-addr', 'tidemark serves no MCP tools'],
-  ['shutdown-sync-timeout', 'a clean stop syncs every database and waits up to 30 s for its replicas'],
-  ['shutdown-sync-interval', 'a clean stop syncs every database and waits up to 30 s for its replicas'],
 ];
 
 class ConfigParser {

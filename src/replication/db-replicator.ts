@@ -184,6 +184,17 @@ export interface ReplicationStatus {
   readonly replicas: readonly ReplicaStatus[];
 }
 
+export interface CloseOptions {
+  /** How long the final sync may take to reach every replica (default DEFAULT_CLOSE_TIMEOUT_MS); 0 gives up at once. */
+  readonly timeoutMs?: number;
+  /** Sync what the WAL holds before closing (default true). */
+  readonly finalSync?: boolean;
+  /** While waiting, retry a failed upload every this many ms instead of backing off (Litestream's shutdown-sync-interval). */
+  readonly retryIntervalMs?: number;
+  /** Give each replica one upload attempt, and fail with its error (Litestream's shutdown-sync-timeout: 0). */
+  readonly singleAttempt?: boolean;
+}
+
 export interface WaitOptions {
   readonly timeoutMs?: number;
   readonly signal?: AbortSignal;
@@ -633,14 +644,18 @@ export class DbReplicator {
    * the connections and the lock. A final sync or upload that fails is
    * recorded in the error thrown, after everything has been released.
    */
-  async close(options: { timeoutMs?: number; finalSync?: boolean } = {}): Promise<void> {
+  async close(options: CloseOptions = {}): Promise<void> {
     if (this.#closed) return;
     this.#stopTimers();
     let failure: unknown;
     try {
       // A database that is gone (deleted from a watched directory) has nothing left to sync.
       if (options.finalSync !== false) await this.sync();
-      await this.waitForReplication(this.#txid, { timeoutMs: options.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS });
+      if (options.singleAttempt === true) await this.#uploadOnce(this.#txid);
+      else {
+        if (options.retryIntervalMs !== undefined) for (const l of this.#lanes) l.uploader.retryEvery(options.retryIntervalMs);
+        await this.waitForReplication(this.#txid, { timeoutMs: options.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS });
+      }
     } catch (err) {
       failure = err;
     }
@@ -655,6 +670,19 @@ export class DbReplicator {
       await this.#lock.release();
     });
     if (failure !== undefined) throw failure;
+  }
+
+  /** Each replica behind `txid` gets one more upload pass; the first that fails is the error. */
+  async #uploadOnce(txid: bigint): Promise<void> {
+    await Promise.all(
+      this.#lanes.map(async (l) => {
+        if (l.position.txid >= txid) return;
+        const pass = l.uploader.nextPass();
+        l.uploader.notify();
+        const outcome = await Promise.race([l.uploader.waitFor(txid).then(() => undefined), pass]);
+        if (outcome !== undefined && l.position.txid < txid) throw outcome;
+      }),
+    );
   }
 
   #assertOpen(): void {

@@ -108,6 +108,12 @@ export class Uploader {
   #loop: Promise<void> | undefined;
   #waiters: Waiter[] = [];
   #conflict: ReplicaConflictError | undefined;
+  /** When set, failed passes are retried at this fixed interval instead of the backoff (a shutdown's final sync). */
+  #retryEveryMs: number | undefined;
+  /** Cuts short the backoff sleep in progress. */
+  #backoffSleep: AbortController | undefined;
+  /** Called with the outcome of the next pass that ends. */
+  #passListeners: ((err: Error | undefined) => void)[] = [];
   lastError: Error | undefined;
   /** True when lastError is one that retrying cannot fix (read-only replica, access denied). */
   lastErrorPermanent = false;
@@ -161,6 +167,27 @@ export class Uploader {
     const failOnPermanentError = options.failOnPermanentError ?? false;
     if (failOnPermanentError && this.lastErrorPermanent && this.lastError !== undefined) return Promise.reject(this.lastError);
     return new Promise((resolve, reject) => this.#waiters.push({ txid, failOnPermanentError, resolve, reject }));
+  }
+
+  /**
+   * From now on a failed pass is retried every `ms` (the backoff in progress is
+   * cut short): a shutdown retries at its own pace, as Litestream's
+   * shutdown-sync-interval.
+   */
+  retryEvery(ms: number): void {
+    this.#retryEveryMs = ms;
+    this.#backoffSleep?.abort();
+  }
+
+  /** Resolves with the outcome of the next upload pass that ends: undefined when it succeeded, else its error. */
+  nextPass(): Promise<Error | undefined> {
+    return new Promise((resolve) => this.#passListeners.push(resolve));
+  }
+
+  #passEnded(err: Error | undefined): void {
+    const listeners = this.#passListeners;
+    this.#passListeners = [];
+    for (const l of listeners) l(err);
   }
 
   /** One upload pass, run under the lock: brings the replica up to the local TXID. */
@@ -257,6 +284,7 @@ export class Uploader {
     await this.#loop;
     for (const w of this.#waiters) w.resolve();
     this.#waiters = [];
+    this.#passEnded(new Error('uploader stopped'));
   }
 
   #settle(): void {
@@ -291,6 +319,7 @@ export class Uploader {
         this.lastErrorPermanent = false;
         this.failingSince = undefined;
         this.#report.succeeded();
+        this.#passEnded(undefined);
         await this.#o.afterPass?.();
       } catch (caught) {
         if (this.#stopped) break;
@@ -302,6 +331,7 @@ export class Uploader {
         this.lastError = err instanceof Error ? err : new Error(String(err));
         this.failingSince ??= Date.now();
         if (this.#conflict !== undefined) {
+          this.#passEnded(this.lastError);
           this.#report.failed(err, { replica: this.name });
           // Nothing more goes to this replica; the error stays in status until the operator acts.
           break;
@@ -309,9 +339,13 @@ export class Uploader {
         this.lastErrorPermanent = isPermanentError(err);
         if (this.lastErrorPermanent) this.#failWaiters(this.lastError, false);
         this.#pending = true;
-        const delay = this.#backoff.next();
+        this.#passEnded(this.lastError);
+        const delay = this.#retryEveryMs ?? this.#backoff.next();
         this.#report.failed(err, { replica: this.name, retry_in_ms: delay });
-        await sleep(delay, undefined, { signal }).catch(() => undefined);
+        const pause = new AbortController();
+        this.#backoffSleep = pause;
+        await sleep(delay, undefined, { signal: AbortSignal.any([signal, pause.signal]) }).catch(() => undefined);
+        this.#backoffSleep = undefined;
       }
     }
   }

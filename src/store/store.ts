@@ -9,7 +9,7 @@ import { DEFAULT_L0_RETENTION_MS } from '../compaction/l0-retention.js';
 import { TidemarkError } from '../errors.js';
 import { formatTxid } from '../ltx/file-name.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { DbReplicator, DEFAULT_SYNC_INTERVAL_MS, type DbReplicatorOptions, type ReplicationStatus } from '../replication/db-replicator.js';
+import { DbReplicator, DEFAULT_SYNC_INTERVAL_MS, type CloseOptions, type DbReplicatorOptions, type ReplicationStatus } from '../replication/db-replicator.js';
 import { formatGoDuration, NS_PER_MS } from '../config/go-duration.js';
 import { defaultMetaDir } from '../replication/local-meta.js';
 import { FileReplicaClient } from '../storage/file-replica-client.js';
@@ -259,7 +259,7 @@ export class Store {
     if (m === undefined) throw new StoreError(`${p}: not replicated by this store`);
     this.#dbs.delete(p);
     try {
-      await this.#stop(m, options.timeoutMs ?? DEFAULT_STORE_CLOSE_TIMEOUT_MS, options.finalSync ?? true);
+      await this.#stop(m, { timeoutMs: options.timeoutMs ?? DEFAULT_STORE_CLOSE_TIMEOUT_MS, finalSync: options.finalSync ?? true });
     } finally {
       this.#log.info('released', { db: p });
     }
@@ -280,19 +280,19 @@ export class Store {
    * makes its final sync and waits up to `timeoutMs` for the replica. Errors
    * are collected, and thrown together after everything was released.
    */
-  async close(options: { timeoutMs?: number } = {}): Promise<void> {
+  async close(options: Pick<CloseOptions, 'timeoutMs' | 'retryIntervalMs' | 'singleAttempt'> = {}): Promise<void> {
     this.#closed = true;
     await Promise.allSettled(this.#pending.values());
     const all = [...this.#dbs.values()];
     this.#dbs.clear();
-    const results = await Promise.allSettled(all.map((m) => this.#stop(m, options.timeoutMs ?? DEFAULT_STORE_CLOSE_TIMEOUT_MS)));
+    const results = await Promise.allSettled(all.map((m) => this.#stop(m, { ...options, timeoutMs: options.timeoutMs ?? DEFAULT_STORE_CLOSE_TIMEOUT_MS })));
     const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [`${all[i]!.spec.path}: ${(r.reason as Error).message}`] : []));
     if (failures.length > 0) throw new StoreError(`final sync failed for ${failures.length} database(s): ${failures.join('; ')}`);
   }
 
-  async #stop(m: Managed, timeoutMs: number, finalSync = true): Promise<void> {
+  async #stop(m: Managed, options: CloseOptions): Promise<void> {
     await Promise.all(m.replicas.map((x) => x.scheduler?.stop()));
-    await m.replicator.close({ timeoutMs, finalSync });
+    await m.replicator.close(options);
   }
 }
 

@@ -118,8 +118,6 @@ describe('warnings', () => {
       [
         '1:1 addr: addr has no effect yet: tidemark serves no Prometheus metrics or status page',
         '2:1 mcp-addr: mcp-addr has no effect yet: tidemark serves no MCP tools',
-        '5:1 shutdown-sync-timeout: shutdown-sync-timeout has no effect yet: a clean stop syncs every database and waits up to 30 s for its replicas',
-        '6:1 shutdown-sync-interval: shutdown-sync-interval has no effect yet: a clean stop syncs every database and waits up to 30 s for its replicas',
       ],
     ],
     ['socket enabled', 'socket:\n  enabled: true\n', ['2:3 socket.enabled: socket.enabled has no effect yet: tidemark has no control socket (list, info, sync and the other socket commands)']],
