@@ -14,6 +14,7 @@ export { TidemarkError } from './errors.js';
 // Replicating a database.
 export {
   DbReplicator,
+  type CloseOptions,
   type DbReplicatorOptions,
   type ReplicaTarget,
   type ReplicationStatus,
