@@ -24,6 +24,9 @@ import type { ReplicaClient } from '../storage/replica-client.js';
 import { withLocalAgeIdentity } from '../storage/age/age-local-identity.js';
 import { addConfigOptions, loadCliConfig, type ConfigFlags } from './cli-config.js';
 import { Heartbeat } from '../store/heartbeat.js';
+import { MeteredReplicaClient } from '../metrics/metered-replica-client.js';
+import { startMetricsServer } from '../metrics/metrics-server.js';
+import { ReplicationMetrics } from '../metrics/replication-metrics.js';
 import { DEFAULT_SHUTDOWN_SYNC_INTERVAL_MS, DEFAULT_SHUTDOWN_SYNC_TIMEOUT_MS } from '../config/defaults.js';
 import { cliLogger, cliLogLevel } from './cli-logger.js';
 import { parseDuration } from './duration.js';
@@ -96,9 +99,14 @@ export function registerReplicate(program: Command): void {
     // Listening before anything starts: a signal that arrives while databases open is not lost.
     const signalled = onStopSignals(logger);
     const store = new Store({ logger, watch: flags.watch ?? false, compaction: plan.compaction });
+    const addr = plan.config?.addr;
+    const metrics = addr === undefined ? undefined : new ReplicationMetrics(() => store.status());
+    // Listening before any database opens: an address in use is the one error, and nothing has started.
+    const metricsServer = addr === undefined ? undefined : await startMetricsServer(addr, metrics!, logger);
+    if (metricsServer !== undefined) logger.info('serving metrics', { addr: metricsServer.address, path: '/metrics' });
     const start = async (db: StoreDatabase): Promise<void> => {
       names.register(db);
-      await addDatabase(store, db, logger);
+      await addDatabase(store, metrics === undefined ? db : metered(db, metrics), logger);
     };
     const waiter = new DatabaseWaiter({ logger, start });
     const watchers = plan.watchers.map(
@@ -121,6 +129,7 @@ export function registerReplicate(program: Command): void {
       await waiter.stop();
       for (const w of watchers) await w.stop().catch(() => undefined);
       await store.close({ timeoutMs: 0 }).catch(() => undefined);
+      await metricsServer?.close();
       throw err;
     }
     if (plan.databases.length === 0 && watchers.length === 0) logger.warn('no databases to replicate');
@@ -139,6 +148,7 @@ export function registerReplicate(program: Command): void {
       process.exitCode = await runUntilStopped(store, watchers, waiter, plan.exec, signalled, logger, shutdown);
     } finally {
       await heartbeat?.stop();
+      await metricsServer?.close();
     }
   });
 }
@@ -220,6 +230,12 @@ async function planFromConfig(flags: ReplicateFlags): Promise<Plan> {
     snapshotRetentionMs: config.snapshot.retentionMs,
     config,
   };
+}
+
+/** The database with every replica client counted in the metrics. */
+function metered(db: StoreDatabase, metrics: ReplicationMetrics): StoreDatabase {
+  if (db.replicas !== undefined) return { ...db, replicas: db.replicas.map((r) => ({ ...r, client: new MeteredReplicaClient(r.client, metrics) })) };
+  return db.client === undefined ? db : { ...db, client: new MeteredReplicaClient(db.client, metrics) };
 }
 
 function storeDatabase(db: ResolvedDatabase): StoreDatabase {

@@ -115,7 +115,6 @@ interface ParserContext {
 
 /** Top-level keys accepted so a Litestream configuration loads, whose feature does not exist in tidemark yet. */
 const INERT_KEYS: readonly (readonly [string, string])[] = [
-  ['addr', 'tidemark serves no Prometheus metrics or status page'],
   ['mcp-addr', 'tidemark serves no MCP tools'],
 ];
 

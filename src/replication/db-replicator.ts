@@ -182,6 +182,19 @@ export interface ReplicationStatus {
   readonly validation: ValidationStatus | undefined;
   /** Each replica, the primary first. */
   readonly replicas: readonly ReplicaStatus[];
+  /** Totals since the replicator opened (the metrics endpoint serves them under Litestream's names). */
+  readonly counters: ReplicationCounters;
+}
+
+/** What a replicator has done since it opened. */
+export interface ReplicationCounters {
+  readonly syncs: number;
+  readonly syncErrors: number;
+  readonly syncSeconds: number;
+  /** WAL bytes read into L0 files. */
+  readonly walBytes: number;
+  /** The replicator's own checkpoints, by mode. */
+  readonly checkpoints: Readonly<Record<'PASSIVE' | 'TRUNCATE', { readonly count: number; readonly errors: number; readonly seconds: number }>>;
 }
 
 export interface CloseOptions {
@@ -273,6 +286,13 @@ export class DbReplicator {
   #idleStamp: string | undefined;
   #lastSyncAt: Date | undefined;
   #lastError: Error | undefined;
+  readonly #counters = {
+    syncs: 0,
+    syncErrors: 0,
+    syncSeconds: 0,
+    walBytes: 0,
+    checkpoints: { PASSIVE: { count: 0, errors: 0, seconds: 0 }, TRUNCATE: { count: 0, errors: 0, seconds: 0 } },
+  };
   #closed = false;
   #timer: NodeJS.Timeout | undefined;
   #watcher: FSWatcher | undefined;
@@ -472,15 +492,35 @@ export class DbReplicator {
   sync(): Promise<boolean> {
     this.#assertOpen();
     return this.#mutex.run(async () => {
+      const started = performance.now();
+      this.#counters.syncs++;
       try {
         const wrote = await this.#syncLocked(true);
         this.#lastError = undefined;
         return wrote;
       } catch (err) {
+        this.#counters.syncErrors++;
         this.#lastError = err instanceof Error ? err : new Error(String(err));
         throw err;
+      } finally {
+        this.#counters.syncSeconds += (performance.now() - started) / 1000;
       }
     });
+  }
+
+  /** Runs a checkpoint of `mode`, counted in `status().counters`. */
+  async #checkpoint(mode: 'PASSIVE' | 'TRUNCATE'): ReturnType<SqliteSession['checkpoint']> {
+    const c = this.#counters.checkpoints[mode];
+    const started = performance.now();
+    c.count++;
+    try {
+      return await this.#session.checkpoint(mode);
+    } catch (err) {
+      c.errors++;
+      throw err;
+    } finally {
+      c.seconds += (performance.now() - started) / 1000;
+    }
   }
 
   /** Syncs, then waits until the replica holds everything synced. */
@@ -604,6 +644,10 @@ export class DbReplicator {
       checksum: this.#model?.checksum,
       validation: this.#lanes[0]!.validation,
       replicas,
+      counters: {
+        ...this.#counters,
+        checkpoints: { PASSIVE: { ...this.#counters.checkpoints.PASSIVE }, TRUNCATE: { ...this.#counters.checkpoints.TRUNCATE } },
+      },
     };
   }
 
@@ -733,6 +777,9 @@ export class DbReplicator {
         }
       }
       this.#idleStamp = wrote ? undefined : walStamp;
+      const read = this.#tracker.pos.offset - prevOffset;
+      // A restarted WAL was read from its header again.
+      this.#counters.walBytes += read >= 0 ? read : Math.max(0, this.#tracker.pos.offset - WAL_HEADER_SIZE);
       if (wrote) {
         this.#syncedSinceCheckpoint = true;
         for (const l of this.#lanes) l.uploader.notify();
@@ -1106,7 +1153,7 @@ export class DbReplicator {
       await this.#session.advance();
       this.#pinCovered = false;
     }
-    const r = await this.#session.checkpoint('PASSIVE');
+    const r = await this.#checkpoint('PASSIVE');
     this.#syncedSinceCheckpoint = false;
     const pos = this.#tracker.pos;
     const readFrames = pos.salts === null ? 0 : (pos.offset - WAL_HEADER_SIZE) / walFrameSize(this.pageSize);
@@ -1136,7 +1183,7 @@ export class DbReplicator {
     this.#session.unpin();
     let busy = 1;
     try {
-      busy = (await this.#session.checkpoint('TRUNCATE')).busy;
+      busy = (await this.#checkpoint('TRUNCATE')).busy;
     } finally {
       await this.#session.advance();
       this.#pinCovered = false;

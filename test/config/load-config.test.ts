@@ -116,7 +116,6 @@ describe('warnings', () => {
       'keys for features tidemark does not have yet',
       'addr: ":9090"\nmcp-addr: ":3001"\nheartbeat-url: https://hc.example/ping\nheartbeat-interval: 5m\nshutdown-sync-timeout: 10s\nshutdown-sync-interval: 1s\nsocket:\n  enabled: false\n',
       [
-        '1:1 addr: addr has no effect yet: tidemark serves no Prometheus metrics or status page',
         '2:1 mcp-addr: mcp-addr has no effect yet: tidemark serves no MCP tools',
       ],
     ],

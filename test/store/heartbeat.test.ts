@@ -130,7 +130,10 @@ describe('heartbeat', () => {
       assert.equal(ping.gets, 1, stderr);
     } finally {
       child.kill('SIGTERM');
-      await once(child, 'exit');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 40_000);
+      const [code] = (await once(child, 'exit')) as [number | null];
+      clearTimeout(killer);
+      assert.equal(code, 0, stderr);
     }
     assert.match(stderr, /msg="heartbeat enabled" host=127\.0\.0\.1:\d+ interval=60s/);
     assert.doesNotMatch(stderr, /secret-token/);
