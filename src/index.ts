@@ -16,6 +16,7 @@ export {
   DbReplicator,
   type CloseOptions,
   type DbReplicatorOptions,
+  type ReplicationCounters,
   type ReplicaTarget,
   type ReplicationStatus,
   type ReplicaStatus,
