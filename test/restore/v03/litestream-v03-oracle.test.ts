@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { restore } from '../../../src/restore/restore.js';
@@ -155,15 +155,33 @@ describe('restore of a replica written by Litestream v0.3.13', () => {
       return seed % n;
     };
     const insert = db.prepare('INSERT INTO t (gen, v, b) VALUES (?, ?, ?)');
-    const record = (): void => {
-      states.push({ at: new Date(), dump: logicalDump(db) });
+    // A moment is recorded only once the replica restores to what the application sees: a quiet
+    // replica alone is not proof on a loaded machine, where Litestream can pause longer than QUIET_MS
+    // between a new generation's snapshot and the WAL segment after it.
+    let probes = 0;
+    const record = async (): Promise<void> => {
+      const want = logicalDump(db);
+      const deadline = Date.now() + WAIT_LIMIT_MS;
+      for (;;) {
+        const probe = join(dir, `probe-${probes++}.db`);
+        const holds = await restore({ client: new FileReplicaClient(replica), outputPath: probe }).then(
+          async () => JSON.stringify(dumpOf(await readFile(probe), `${probe}-copy`).dump) === JSON.stringify(want),
+          () => false,
+        );
+        await rm(probe, { force: true });
+        await rm(`${probe}-copy`, { force: true });
+        if (holds) break;
+        if (Date.now() > deadline) throw new Error('the replica never restored to the state the application sees');
+        await sleep(INTERVAL_MS);
+      }
+      states.push({ at: new Date(), dump: want });
     };
     try {
       for (let g = 0; g < GENERATIONS; g++) {
         const before0 = await replicaSignature(replica);
         await startLitestream(config);
         await waitForReplica(replica, before0);
-        record();
+        await record();
         for (let w = 0; w < WRITES_PER_GENERATION; w++) {
           await sleep(20);
           const before = await replicaSignature(replica);
@@ -183,7 +201,7 @@ describe('restore of a replica written by Litestream v0.3.13', () => {
             for (let i = 0; i < 3; i++) insert.run(g, `row ${g}/${w}/${i} ${'x'.repeat(rand(1500))}`, Buffer.alloc(rand(200), w));
           }
           await waitForReplica(replica, before);
-          record();
+          await record();
         }
         await stopLitestream();
         // With Litestream stopped, the WAL is reset behind its back and written to: it must start a new generation.
@@ -193,7 +211,7 @@ describe('restore of a replica written by Litestream v0.3.13', () => {
       const before = await replicaSignature(replica);
       await startLitestream(config);
       await waitForReplica(replica, before);
-      record();
+      await record();
       await stopLitestream();
       await truncateMtimesToMs(replica);
     } catch (err) {
