@@ -2,7 +2,7 @@ import { formatTxid } from '../../ltx/file-name.js';
 import { AsyncMutex } from '../../replication/async-mutex.js';
 import type { LtxFileInfo, ReplicaClient } from '../../storage/replica-client.js';
 import { RestoreError } from '../errors.js';
-import { calcRestorePlan, checkRestoreTarget, type RestorePlanGap } from '../plan.js';
+import { calcRestorePlan, type RestorePlanGap } from '../plan.js';
 import { ReplicaPages, type DatabaseView, type TimeTravelStats } from './replica-pages.js';
 import { ReplicaVfs, type PageProvider } from './replica-vfs.js';
 import { describeTarget, parseTimeValue, type TimeTravelTarget } from './time-value.js';
@@ -97,7 +97,6 @@ export class TimeTravelDatabase {
 
   /** Opens the view; throws as `calcRestorePlan` does when the replica cannot build that state. */
   static async open(client: ReplicaClient, opts: TimeTravelOptions = {}): Promise<TimeTravelDatabase> {
-    checkRestoreTarget(opts);
     const target: TimeTravelTarget = opts.txid !== undefined ? { txid: opts.txid } : opts.timestamp !== undefined ? { timestamp: opts.timestamp } : 'latest';
     const pages = new ReplicaPages(client, {
       cacheBytes: opts.cacheBytes ?? DEFAULT_TIME_TRAVEL_CACHE_BYTES,
@@ -109,22 +108,13 @@ export class TimeTravelDatabase {
     const { sqlite3 } = wasm;
     sqlite3.vfs_register(tt.#vfs, false);
     const api = await import('@journeyapps/wa-sqlite');
-    const failed = (err: unknown): TimeTravelError => {
-      const read = tt.#vfs.lastError;
-      const reason = read instanceof Error ? `reading the replica failed: ${read.message}` : err instanceof Error ? err.message : String(err);
-      return new TimeTravelError(`cannot open the database at ${describeTarget(target)} (TXID ${formatTxid(view.txid)}): ${reason}`, { cause: read ?? err });
-    };
-    try {
-      tt.#db = await sqlite3.open_v2('replica.db', api.SQLITE_OPEN_READONLY, tt.#vfs.name);
-    } catch (err) {
-      throw failed(err);
-    }
+    tt.#db = await sqlite3.open_v2('replica.db', api.SQLITE_OPEN_READONLY, tt.#vfs.name);
     try {
       await sqlite3.exec(tt.#db, `PRAGMA temp_store = MEMORY; PRAGMA cache_size = -${SQLITE_CACHE_KIB};`);
       tt.#registerFunctions(api.SQLITE_UTF8);
     } catch (err) {
       await sqlite3.close(tt.#db);
-      throw failed(err);
+      throw err;
     }
     return tt;
   }
